@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// `patrol`: serve, run-once, check-config, demo. Flags in the Prometheus style (--config.file=...).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { Registry } from 'prom-client';
+import { ConfigError, formatProblem, loadConfigFile } from './config/load.js';
+import { Exporter } from './exporter.js';
+import { createLogger } from './log.js';
+import { PatrolMetrics } from './metrics.js';
+import { Redactor } from './redact.js';
+import { startSimulator } from './sim/platform.js';
+import { MemoryStore } from './store/memory.js';
+import type { RoundResult } from './types.js';
+import { parseDuration } from './util/duration.js';
+import { VERSION } from './version.js';
+import { createApp, listen } from './web/server.js';
+import { renderTable } from './table.js';
+
+const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_LISTEN = ':9798';
+// Commander turns --web.listen-address into the key 'web.listenAddress'.
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+interface ServeOptions {
+  configFile: string;
+  listen: string;
+  logLevel: string;
+  vars?: Record<string, string>;
+  onStop?: () => Promise<void>;
+}
+
+/** Run the exporter until SIGTERM/SIGINT; SIGHUP reloads the config. */
+async function serve(opts: ServeOptions): Promise<void> {
+  const redactor = new Redactor();
+  const logger = createLogger(redactor, opts.logLevel);
+  const metrics = new PatrolMetrics(new Registry(), VERSION);
+  const store = new MemoryStore();
+  const exporter = new Exporter({ configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor });
+  try {
+    await exporter.start(true);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  let listening;
+  try {
+    listening = await listen(createApp({ exporter, metrics, store, logger }), opts.listen);
+  } catch (err) {
+    await exporter.stop();
+    fail(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
+  }
+  logger.info({ url: listening.url, config: opts.configFile, version: VERSION }, 'patrol_exporter listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing the round in flight');
+    listening.server.close();
+    listening.server.closeAllConnections();
+    await exporter.stop();
+    await opts.onStop?.();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => void exporter.reload());
+}
+
+function printRound(round: RoundResult, json: boolean): void {
+  process.stdout.write(json ? `${JSON.stringify(round, null, 2)}\n` : renderTable(round));
+}
+
+const program = new Command('patrol')
+  .description('Inspects an API platform: calls each service as a customer would, checks bad credentials are refused, and checks the usage meter rose by exactly the calls made.')
+  .version(VERSION);
+
+const configOption = () => new Option('--config.file <path>', 'configuration file').default('patrol.yml');
+const listenOption = () => new Option('--web.listen-address <addr>', 'address to serve /metrics and the pages on').default(DEFAULT_LISTEN);
+const logOption = () => new Option('--log.level <level>', 'debug, info, warn or error').default(process.env.PATROL_LOG_LEVEL ?? 'info');
+
+program
+  .command('serve')
+  .description('run inspection rounds on the schedule and serve /metrics')
+  .addOption(configOption())
+  .addOption(listenOption())
+  .addOption(logOption())
+  .action(async (o: Record<string, string>) => {
+    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'] });
+  });
+
+program
+  .command('run-once')
+  .description('run one round now, print the table (or JSON), exit 1 when any verdict is not ok')
+  .addOption(configOption())
+  .option('--json', 'print the round as JSON')
+  .option('--service <id...>', 'only these service ids')
+  .addOption(logOption().default('warn'))
+  .action(async (o: Record<string, string | boolean | string[]>) => {
+    const redactor = new Redactor();
+    const logger = createLogger(redactor, o['log.level'] as string);
+    const store = new MemoryStore(1);
+    const only = Array.isArray(o.service) ? new Set(o.service) : null;
+    const exporter = new Exporter({
+      configFile: o['config.file'] as string,
+      logger,
+      metrics: new PatrolMetrics(new Registry(), VERSION),
+      store,
+      redactor,
+      only: only ? (id) => only.has(id) : undefined,
+    });
+    try {
+      await exporter.start(false);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message);
+      throw err;
+    }
+    const tty = process.stderr.isTTY && !o.json;
+    const round = await exporter.runRound('cli', (r, done, total) => {
+      if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.serviceId}: ${r.verdict}`);
+    })!;
+    if (tty) process.stderr.write('\r\x1b[K');
+    printRound(round, !!o.json);
+    await exporter.stop();
+    process.exit(round.services.every((s) => s.verdict === 'ok') ? 0 : 1);
+  });
+
+program
+  .command('check-config')
+  .description('check a configuration file and print every problem with its path')
+  .addOption(configOption())
+  .action((o: Record<string, string>) => {
+    try {
+      const { config } = loadConfigFile(o['config.file']);
+      process.stdout.write(`${o['config.file']}: OK (${Object.keys(config.platforms).length} platform(s), ${config.services.length} service(s))\n`);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`${err.source}: ${err.problems.length} problem(s)\n${err.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`);
+      process.exit(1);
+    }
+  });
+
+program
+  .command('demo')
+  .description('start the built-in simulated platform and inspect it (the embedded default)')
+  .addOption(new Option('--config.file <path>', 'configuration file').default(path.join(PACKAGE_DIR, 'examples', 'demo.yml')))
+  .addOption(listenOption())
+  .addOption(new Option('--sim.listen-address <addr>', 'address of the simulated platform').default('127.0.0.1:9799'))
+  .addOption(new Option('--sim.lag <duration>', 'how late the simulated platform meters each call').default('2s'))
+  .addOption(logOption())
+  .action(async (o: Record<string, string>) => {
+    const [host, port] = o['sim.listenAddress'].split(/:(?=\d+$)/);
+    const lag = parseDuration(o['sim.lag']);
+    if (typeof lag === 'string') fail(`--sim.lag: ${lag}`);
+    const sim = await startSimulator({ host: host || '127.0.0.1', port: Number(port), lagMs: lag }).catch((err: Error) =>
+      fail(`cannot start the simulated platform on ${o['sim.listenAddress']}: ${err.message}`),
+    );
+    process.stderr.write(`simulated platform at ${sim.url} (faults: POST ${sim.url}/_sim/faults, state: ${sim.url}/_sim/state)\n`);
+    await serve({
+      configFile: o['config.file'],
+      listen: o['web.listenAddress'],
+      logLevel: o['log.level'],
+      vars: { platform_url: sim.url },
+      onStop: () => sim.close(),
+    });
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => fail(`patrol: ${err.message}`, 1));

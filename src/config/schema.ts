@@ -1,0 +1,210 @@
+// The one config schema: every key, its default and its check. Unknown keys are rejected everywhere
+// (a misspelt key silently ignored is a check silently not made). Values that need more than a type
+// (cron, timezone, JSON path, regex, template names) are checked in load.ts, which reports every
+// problem with its path in the file.
+import { z } from 'zod';
+import { parseDuration } from '../util/duration.js';
+
+/** A duration ("10s", "1m30s", or a number of seconds), parsed to milliseconds. */
+export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (typeof ms === 'string') {
+    ctx.addIssue({ code: 'custom', message: ms });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const stringMap = z.record(z.string(), z.string());
+
+/** `200`, `[200, 204]`, or a class such as `"2xx"`. */
+const statusSpec = z.union([
+  z.number().int().min(100).max(599),
+  z.string().regex(/^[1-5]xx$/, 'a status class is written like "2xx"'),
+]);
+export const statusList = z.union([statusSpec, z.array(statusSpec).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** One condition on a JSON value. At least one operator; they are ANDed. */
+export const jsonAssertion = z
+  .strictObject({
+    path: z.string().min(1),
+    equals: scalar.optional(),
+    not_equals: scalar.optional(),
+    exists: z.boolean().optional(),
+    matches: z.string().optional(),
+    gt: z.number().optional(),
+    gte: z.number().optional(),
+    lt: z.number().optional(),
+    lte: z.number().optional(),
+  })
+  .refine(
+    (a) => ['equals', 'not_equals', 'exists', 'matches', 'gt', 'gte', 'lt', 'lte'].some((k) => k in a),
+    { message: 'an assertion needs at least one of equals, not_equals, exists, matches, gt, gte, lt, lte' },
+  );
+export type JsonAssertion = z.infer<typeof jsonAssertion>;
+
+export const expectation = z.strictObject({
+  status: statusList.optional(),
+  json: z.array(jsonAssertion).default([]),
+  body_regex: z.string().optional(),
+  body_not_regex: z.string().optional(),
+  max_duration: duration.optional(),
+});
+export type Expectation = z.infer<typeof expectation>;
+
+export const tlsOptions = z.strictObject({
+  /** Verification is on unless this says otherwise, per call. */
+  insecure_skip_verify: z.boolean().default(false),
+  ca_file: z.string().optional(),
+  server_name: z.string().optional(),
+});
+
+export const httpRequest = z
+  .strictObject({
+    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
+    url: z.string().min(1),
+    headers: stringMap.default({}),
+    query: stringMap.default({}),
+    json: z.unknown().optional(),
+    form: stringMap.optional(),
+    body: z.string().optional(),
+    timeout: duration.optional(),
+    tls: tlsOptions.optional(),
+    max_body_bytes: z.number().int().positive().optional(),
+  })
+  .refine((r) => [r.json !== undefined, r.form !== undefined, r.body !== undefined].filter(Boolean).length <= 1, {
+    message: 'give at most one of json, form, body',
+  });
+export type HttpRequest = z.infer<typeof httpRequest>;
+
+export const callSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'call names are ASCII letters, digits, _ . : -').max(64),
+  http: httpRequest,
+  expect: expectation.default({ json: [] }),
+  /** Values to carry to later calls: name -> JSON path in the answer. */
+  extract: stringMap.default({}),
+  /** Metered units a successful call should add to the counter. */
+  units: z.number().int().min(0).default(1),
+});
+export type CallConfig = z.infer<typeof callSchema>;
+
+/** What counts as "the bad credential was refused". Default: status 401 or 403. */
+export const rejection = z.strictObject({
+  status: statusList.optional(),
+  json: z.array(jsonAssertion).default([]),
+  body_regex: z.string().optional(),
+});
+
+export const authCheckSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'check names are ASCII letters, digits, _ . : -').max(64),
+  http: httpRequest,
+  rejected_when: rejection.default({ status: [401, 403], json: [] }),
+});
+export type AuthCheckConfig = z.infer<typeof authCheckSchema>;
+
+export const platformSchema = z.strictObject({
+  /** The platform's day: its counters reset at midnight here. */
+  timezone: z.string().default('Asia/Shanghai'),
+  login: z.strictObject({
+    http: httpRequest,
+    expect: expectation.default({ json: [] }),
+    /** Session values: name -> JSON path in the login answer, or `cookie:NAME` for a Set-Cookie value. */
+    extract: stringMap.refine((m) => Object.keys(m).length > 0, 'extract at least one session value'),
+  }),
+  /** How the session rides on later requests (templated with session.X). */
+  session: z
+    .strictObject({
+      headers: stringMap.default({}),
+      query: stringMap.default({}),
+      /** Log in again after this long even if the platform has not said so. */
+      max_age: duration.default(1_800_000),
+    })
+    .default({ headers: {}, query: {}, max_age: 1_800_000 }),
+  /** An answer that means "log in again": checked on every counter read. */
+  not_logged_in: z
+    .strictObject({
+      status: statusList.optional(),
+      json: z.array(jsonAssertion).default([]),
+      body_regex: z.string().optional(),
+    })
+    .default({ status: [401, 403], json: [] }),
+  counter: z.strictObject({
+    http: httpRequest,
+    expect: expectation.default({ json: [] }),
+    /** JSON path of today's count in the answer. */
+    value: z.string().min(1),
+  }),
+});
+export type PlatformConfig = z.infer<typeof platformSchema>;
+
+export const settleSchema = z.strictObject({
+  /** Give up waiting for the expected delta after this long. */
+  timeout: duration.default(60_000),
+  poll_interval: duration.default(1_000),
+  /** Reads that must still show the expected delta after it first appeared ("and stays there"). */
+  confirm_reads: z.number().int().min(0).max(10).default(1),
+  /** When nothing should have been charged, wait at least this long for an unexpected charge.
+   *  Default: the settle time learnt from this service's earlier rounds, or the timeout. */
+  quiet_period: duration.optional(),
+});
+export type SettleConfig = z.infer<typeof settleSchema>;
+
+const settleDefaults = { timeout: 60_000, poll_interval: 1_000, confirm_reads: 1 };
+
+export const serviceSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'service ids are ASCII letters, digits, _ . : - (they become metric labels)').max(64),
+  name: z.string().min(1).optional(),
+  platform: z.string().optional(),
+  app_id: z.string().default(''),
+  business_id: z.string().default(''),
+  /** Free values for templates (params.X); put credentials here as ${ENV_VAR}. */
+  params: stringMap.default({}),
+  metering: z
+    .strictObject({
+      /** `exact`: delta == expected. `at_least`: other traffic shares this app id, so delta >= expected. */
+      mode: z.enum(['exact', 'at_least']).default('exact'),
+      settle: settleSchema.partial().default({}),
+    })
+    .default({ mode: 'exact', settle: {} }),
+  calls: z.array(callSchema).min(1, 'a service needs at least one call'),
+  auth_checks: z.array(authCheckSchema).default([]),
+  enabled: z.boolean().default(true),
+});
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+
+export const globalSchema = z.strictObject({
+  /** Cron (5 fields, or 6 with seconds first) in `timezone`. */
+  schedule: z.string().default('*/5 * * * *'),
+  timezone: z.string().default('Asia/Shanghai'),
+  run_on_start: z.boolean().default(true),
+  /** Requests in flight at once across services (waiting for metering does not hold a slot). */
+  concurrency: z.number().int().min(1).max(10_000).default(8),
+  round_timeout: duration.default(240_000),
+  call_timeout: duration.default(15_000),
+  /** Reuse connections between calls (like a real SDK client) or open one per call (like blackbox). */
+  keep_alive: z.boolean().default(true),
+  max_body_bytes: z.number().int().positive().default(1_048_576),
+  settle: settleSchema.default(settleDefaults),
+});
+export type GlobalConfig = z.infer<typeof globalSchema>;
+
+export const configSchema = z.strictObject({
+  global: globalSchema.default({
+    schedule: '*/5 * * * *',
+    timezone: 'Asia/Shanghai',
+    run_on_start: true,
+    concurrency: 8,
+    round_timeout: 240_000,
+    call_timeout: 15_000,
+    keep_alive: true,
+    max_body_bytes: 1_048_576,
+    settle: settleDefaults,
+  }),
+  /** Plain values for templates (vars.X): base URLs and the like. Not treated as secrets. */
+  vars: stringMap.default({}),
+  platforms: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'platform names are ASCII letters, digits, _ . -'), platformSchema),
+  services: z.array(serviceSchema).min(1, 'configure at least one service'),
+});
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,172 @@
+// The long-running exporter: config, inspector, schedule, metrics and history, and the rules that
+// tie them together (no overlapping rounds, reloads that keep the old config on error, a clean stop).
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfigFile, parseConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
+import { Inspector } from './engine/inspector.js';
+import { PatrolMetrics } from './metrics.js';
+import type { Redactor } from './redact.js';
+import type { RoundStore } from './store/types.js';
+import type { RoundResult, RoundTrigger, ServiceResult } from './types.js';
+
+export interface ExporterOptions {
+  /** A config file, read again on every reload. */
+  configFile?: string;
+  /** Or config text (tests); reload reads it again from `configText()`. */
+  configText?: () => string;
+  loadOptions?: LoadOptions;
+  logger: Logger;
+  metrics: PatrolMetrics;
+  store: RoundStore;
+  redactor: Redactor;
+  /** Only services for which this is true (sharding). */
+  only?: (serviceId: string) => boolean;
+}
+
+export type ReloadOutcome = { ok: true } | { ok: false; error: string };
+
+export class Exporter {
+  private loaded: LoadedConfig | null = null;
+  private inspector: Inspector | null = null;
+  private task: ScheduledTask | null = null;
+  private running: Promise<RoundResult> | null = null;
+  private readonly shutdown = new AbortController();
+  private stopped = false;
+  /** Progress of the round in flight, for the status page. */
+  progress: { done: number; total: number } | null = null;
+
+  constructor(private readonly opts: ExporterOptions) {}
+
+  get ready(): boolean {
+    return this.loaded !== null && !this.stopped;
+  }
+
+  get config() {
+    return this.loaded?.config ?? null;
+  }
+
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  private load(): LoadedConfig {
+    const { configFile, configText, loadOptions } = this.opts;
+    if (configText) return parseConfig(configText(), 'config', loadOptions);
+    return loadConfigFile(configFile!, loadOptions);
+  }
+
+  private apply(loaded: LoadedConfig): void {
+    for (const s of loaded.secrets) this.opts.redactor.add(s);
+    const previous = this.inspector;
+    this.inspector = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: this.opts.logger, redactor: this.opts.redactor });
+    if (previous) {
+      this.inspector.inheritLags(previous);
+      // A round in flight keeps the old inspector until it ends.
+      void (this.running ?? Promise.resolve()).finally(() => previous.close());
+    }
+    this.loaded = loaded;
+    this.opts.metrics.setServices(loaded.config.services.filter((s) => !this.opts.only || this.opts.only(s.id)));
+    this.opts.metrics.configLoaded(true);
+  }
+
+  /** Load the config (throws ConfigError) and, when `schedule` is set, start the cron and the first round. */
+  async start(schedule = true): Promise<void> {
+    try {
+      this.apply(this.load());
+    } catch (err) {
+      this.opts.metrics.configLoaded(false);
+      throw err;
+    }
+    if (schedule) {
+      this.schedule();
+      if (this.loaded!.config.global.run_on_start) void this.runRound('startup');
+    }
+  }
+
+  private schedule(): void {
+    this.task?.destroy();
+    const { schedule, timezone } = this.loaded!.config.global;
+    this.task = cron.schedule(
+      schedule,
+      () => {
+        void this.runRound('schedule');
+        this.opts.metrics.setNextRound(this.task?.getNextRun() ?? null);
+      },
+      { timezone, name: 'patrol-round' },
+    );
+    this.opts.metrics.setNextRound(this.task.getNextRun());
+  }
+
+  /** Read the config again; on any problem keep the running one and say why. */
+  async reload(): Promise<ReloadOutcome> {
+    let loaded: LoadedConfig;
+    try {
+      loaded = this.load();
+    } catch (err) {
+      this.opts.metrics.configLoaded(false);
+      const error = err instanceof ConfigError ? err.message : `reload failed: ${(err as Error).message}`;
+      this.opts.logger.error({ error: this.opts.redactor.redact(error) }, 'config reload failed; keeping the previous config');
+      return { ok: false, error: this.opts.redactor.redact(error) };
+    }
+    this.apply(loaded);
+    if (this.task) this.schedule();
+    this.opts.logger.info({ services: loaded.config.services.length }, 'config reloaded');
+    return { ok: true };
+  }
+
+  /** Start a round unless one is running (then the skip is counted and null returned). */
+  runRound(trigger: RoundTrigger, onServiceDone?: (r: ServiceResult, done: number, total: number) => void): Promise<RoundResult> | null {
+    if (this.stopped || !this.inspector) return null;
+    if (this.running) {
+      this.opts.metrics.roundSkipped();
+      this.opts.logger.warn({ trigger }, 'round skipped: the previous round is still running');
+      return null;
+    }
+    const inspector = this.inspector;
+    const log = this.opts.logger;
+    this.progress = { done: 0, total: 0 };
+    const round = inspector
+      .runRound({
+        trigger,
+        signal: this.shutdown.signal,
+        only: this.opts.only,
+        onServiceDone: (r, done, total) => {
+          this.progress = { done, total };
+          onServiceDone?.(r, done, total);
+        },
+      })
+      .then((result) => {
+        this.opts.metrics.recordRound(result);
+        try {
+          this.opts.store.save(result);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'could not save the round to history');
+        }
+        const failed = result.services.filter((s) => s.verdict !== 'ok');
+        log.info({ round: result.id, trigger, seconds: result.durationSeconds, services: result.services.length, failed: failed.length, aborted: result.aborted }, 'round finished');
+        return result;
+      })
+      .finally(() => {
+        this.running = null;
+        this.progress = null;
+      });
+    this.running = round;
+    return round;
+  }
+
+  latest(): RoundResult | null {
+    return this.opts.store.latest();
+  }
+
+  /** SIGTERM: stop scheduling, abort the round in flight (it ends within moments), keep its result. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.task?.destroy();
+    this.task = null;
+    this.shutdown.abort(new Error('shutdown'));
+    await this.running?.catch(() => undefined);
+    await this.inspector?.close();
+    this.opts.store.close();
+  }
+}

@@ -1,0 +1,166 @@
+// A platform's console: log in, keep the session, read usage counters. A failed read is a result
+// with a reason ("count query failed"), never an exception and never a made-up 0.
+import type { Logger } from 'pino';
+import type { PlatformConfig } from '../config/schema.js';
+import { buildHttpRequest, type RequestDefaults } from '../http/build.js';
+import type { HttpClient, HttpOutcome } from '../http/client.js';
+import { checkJson, describeFailures, evaluate, parseJson, statusMatches } from '../expect.js';
+import { lookup } from '../jsonpath.js';
+import { excerpt, type Redactor } from '../redact.js';
+import type { TemplateContext } from '../template.js';
+import type { CounterReading } from '../types.js';
+import { dayIn } from '../util/time.js';
+
+export interface SessionDeps {
+  http: HttpClient;
+  redactor: Redactor;
+  defaults: RequestDefaults;
+  logger: Logger;
+  vars: Record<string, string>;
+}
+
+type Session = { values: Record<string, string>; at: number };
+type Answer = Extract<HttpOutcome, { ok: true }>;
+
+function cookieValue(headers: Answer['headers'], name: string): string | undefined {
+  const raw = headers['set-cookie'];
+  for (const line of Array.isArray(raw) ? raw : raw ? [raw] : []) {
+    const [pair] = line.split(';');
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+export class PlatformSession {
+  private session: Session | null = null;
+  private pending: Promise<Session | string> | null = null;
+  logins = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly cfg: PlatformConfig,
+    private readonly deps: SessionDeps,
+  ) {}
+
+  get timezone(): string {
+    return this.cfg.timezone;
+  }
+
+  /** Log in once even when many services ask at the same moment. */
+  private login(signal: AbortSignal): Promise<Session | string> {
+    this.pending ??= this.doLogin(signal).finally(() => {
+      this.pending = null;
+    });
+    return this.pending;
+  }
+
+  private async doLogin(signal: AbortSignal): Promise<Session | string> {
+    const { redactor } = this.deps;
+    this.logins++;
+    let spec;
+    try {
+      spec = buildHttpRequest(this.cfg.login.http, { vars: this.deps.vars }, this.deps.defaults);
+    } catch (err) {
+      return `login: ${(err as Error).message}`;
+    }
+    const res = await this.deps.http.send(spec, signal);
+    if (!res.ok) return `login failed: ${redactor.redact(res.reason)}`;
+    const expect = { ...this.cfg.login.expect, status: this.cfg.login.expect.status ?? ['2xx'] };
+    const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs });
+    if (unmet.length > 0) return `login failed: ${redactor.redact(describeFailures(unmet))}`;
+    const values: Record<string, string> = {};
+    const doc = parseJson(res.body);
+    for (const [name, from] of Object.entries(this.cfg.login.extract)) {
+      let value: unknown;
+      if (from.startsWith('cookie:')) value = cookieValue(res.headers, from.slice(7));
+      else if (doc.ok) {
+        const found = lookup(doc.value, from);
+        value = found.found ? found.value : undefined;
+      }
+      if (value === undefined || value === null || value === '' || typeof value === 'object') {
+        return `login failed: no session value "${name}" at ${from} in the answer (status ${res.status})`;
+      }
+      values[name] = String(value);
+      // The session token is a credential: never shown anywhere.
+      redactor.add(values[name]);
+    }
+    this.deps.logger.debug({ platform: this.name }, 'logged in');
+    return { values, at: Date.now() };
+  }
+
+  private async session_(signal: AbortSignal, fresh: boolean): Promise<Session | string> {
+    const s = this.session;
+    if (!fresh && s && Date.now() - s.at < this.cfg.session.max_age) return s;
+    const got = await this.login(signal);
+    if (typeof got !== 'string') this.session = got;
+    return got;
+  }
+
+  private isNotLoggedIn(res: Answer): boolean {
+    const nl = this.cfg.not_logged_in;
+    if (statusMatches(res.status, nl.status ?? [401, 403])) return true;
+    if (nl.json.length > 0) {
+      const doc = parseJson(res.body);
+      if (doc.ok && checkJson(doc.value, nl.json).length === 0) return true;
+    }
+    return nl.body_regex !== undefined && new RegExp(nl.body_regex).test(res.body);
+  }
+
+  /** Read today's count for one service (its templating context gives app_id and the like). */
+  async readCounter(ctx: TemplateContext, signal: AbortSignal): Promise<CounterReading> {
+    const { redactor } = this.deps;
+    const fail = (reason: string): CounterReading => ({ ok: false, reason: redactor.redact(reason), at: Date.now() });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const session = await this.session_(signal, attempt > 0);
+      if (typeof session === 'string') return fail(session);
+      let spec;
+      try {
+        const full = { ...ctx, vars: this.deps.vars, session: session.values };
+        spec = buildHttpRequest(this.cfg.counter.http, full, this.deps.defaults, {
+          headers: this.cfg.session.headers,
+          query: this.cfg.session.query,
+        });
+      } catch (err) {
+        return fail(`counter request: ${(err as Error).message}`);
+      }
+      const res = await this.deps.http.send(spec, signal);
+      if (!res.ok) return fail(`counter read failed: ${res.reason}`);
+      if (this.isNotLoggedIn(res)) {
+        this.session = null;
+        if (attempt === 0) {
+          this.deps.logger.info({ platform: this.name }, 'session expired; logging in again');
+          continue;
+        }
+        return fail(`still not logged in after logging in again (status ${res.status}: ${excerpt(res.body, 120)})`);
+      }
+      const expect = { ...this.cfg.counter.expect, status: this.cfg.counter.expect.status ?? ['2xx'] };
+      const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs });
+      if (unmet.length > 0) return fail(`counter read failed: ${describeFailures(unmet)}`);
+      const doc = parseJson(res.body);
+      if (!doc.ok) return fail(`counter read failed: ${doc.reason} (status ${res.status}): ${excerpt(res.body, 120)}`);
+      const found = lookup(doc.value, this.cfg.counter.value);
+      if (!found.found) return fail(`counter read failed: no value at ${this.cfg.counter.value}: ${excerpt(res.body, 200)}`);
+      const v = found.value;
+      const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n) || n < 0) {
+        return fail(`counter read failed: value at ${this.cfg.counter.value} is ${excerpt(JSON.stringify(v) ?? String(v), 60)}, not a whole number`);
+      }
+      const at = Date.now();
+      return { ok: true, value: n, at, day: dayIn(this.cfg.timezone, at) };
+    }
+    return fail('unreachable');
+  }
+
+  /** Identity of the counter a service reads: services with the same one must not be judged at once. */
+  counterKey(ctx: TemplateContext): string {
+    try {
+      // Session values are left blank: they change, the counter they point at does not.
+      const session = Object.fromEntries(Object.keys(this.cfg.login.extract).map((k) => [k, '']));
+      const spec = buildHttpRequest(this.cfg.counter.http, { ...ctx, vars: this.deps.vars, session }, this.deps.defaults);
+      return `${this.name} ${spec.method} ${spec.url} ${spec.body ?? ''}`;
+    } catch {
+      return `${this.name} ${String(ctx.service_id)}`;
+    }
+  }
+}

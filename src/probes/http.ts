@@ -1,0 +1,81 @@
+// HTTP calls and HTTP auth checks.
+import type { AuthCheckConfig, CallConfig } from '../config/schema.js';
+import { buildHttpRequest } from '../http/build.js';
+import type { HttpRequestSpec } from '../http/client.js';
+import { describeFailures, evaluate, parseJson } from '../expect.js';
+import { lookup } from '../jsonpath.js';
+import { excerpt } from '../redact.js';
+import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
+import type { CallResult, FailedExpectation } from '../types.js';
+
+const EXCERPT = 2000;
+
+function requestExcerpt(spec: HttpRequestSpec, ctx: ProbeContext): string {
+  const headers = ctx.redactor.headers(spec.headers);
+  const head = `${spec.method} ${ctx.redactor.redact(spec.url)}\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n')}`;
+  const body = spec.body === undefined ? '' : `\n\n${ctx.redactor.redact(excerpt(spec.body.toString(), EXCERPT))}`;
+  return head + body;
+}
+
+/** Build the request, or say which template variable is missing. */
+function build(http: CallConfig['http'], ctx: ProbeContext): HttpRequestSpec | string {
+  try {
+    return buildHttpRequest(http, ctx.vars, ctx.defaults);
+  } catch (err) {
+    return ctx.redactor.redact((err as Error).message);
+  }
+}
+
+export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
+  const result: CallResult = { name: call.name, kind: 'http', ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {} };
+  const spec = build(call.http, ctx);
+  if (typeof spec === 'string') return { ...result, reason: spec };
+  result.requestExcerpt = requestExcerpt(spec, ctx);
+
+  const outcome = await ctx.http.send(spec, ctx.signal);
+  result.durationSeconds = outcome.durationMs / 1000;
+  result.status = outcome.status;
+  if (!outcome.ok) {
+    result.reason = ctx.redactor.redact(outcome.reason);
+    return result;
+  }
+  result.responseExcerpt = ctx.redactor.redact(excerpt(outcome.body, EXCERPT));
+  const failures: FailedExpectation[] = evaluate(call.expect, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs });
+
+  if (Object.keys(call.extract).length > 0) {
+    const doc = parseJson(outcome.body);
+    for (const [name, path] of Object.entries(call.extract)) {
+      const found = doc.ok ? lookup(doc.value, path) : { found: false as const };
+      if (found.found && found.value !== null && typeof found.value !== 'object') result.extracted[name] = String(found.value);
+      else failures.push({ check: `extract ${name}`, expected: `a value at ${path}`, actual: doc.ok ? (found.found ? 'an object or null' : '(missing)') : 'not JSON' });
+    }
+  }
+  result.failures = failures.map((f) => ({ ...f, actual: ctx.redactor.redact(f.actual) }));
+  result.ok = failures.length === 0;
+  result.reason = result.ok ? '' : describeFailures(result.failures);
+  result.units = result.ok ? call.units : 0;
+  return result;
+};
+
+export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
+  const spec = build(check.http, ctx);
+  if (typeof spec === 'string') return { name: check.name, outcome: 'error', durationSeconds: 0, reason: spec };
+  const outcome = await ctx.http.send(spec, ctx.signal);
+  const durationSeconds = outcome.durationMs / 1000;
+  if (!outcome.ok) {
+    return { name: check.name, outcome: 'error', durationSeconds, status: outcome.status, reason: `could not tell: ${ctx.redactor.redact(outcome.reason)}` };
+  }
+  const responseExcerpt = ctx.redactor.redact(excerpt(outcome.body, EXCERPT));
+  const unmet = evaluate(check.rejected_when, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs });
+  if (unmet.length === 0) {
+    return { name: check.name, outcome: 'rejected', durationSeconds, status: outcome.status, reason: '', responseExcerpt };
+  }
+  return {
+    name: check.name,
+    outcome: 'accepted',
+    durationSeconds,
+    status: outcome.status,
+    reason: `bad credential accepted: ${ctx.redactor.redact(describeFailures(unmet))}`,
+    responseExcerpt,
+  };
+};

@@ -1,0 +1,22 @@
+// The one signature every probe kind shares: a configured call plus a context in, a result out.
+// Probes never throw: a failure is a result with a reason.
+import type { Logger } from 'pino';
+import type { HttpClient } from '../http/client.js';
+import type { RequestDefaults } from '../http/build.js';
+import type { Redactor } from '../redact.js';
+import type { TemplateContext } from '../template.js';
+import type { AuthCheckResult, CallResult } from '../types.js';
+
+export interface ProbeContext {
+  /** Template values: service_id, app_id, params.X, vars.X, session.X, extracted.X. */
+  vars: TemplateContext;
+  /** The round's deadline (and shutdown). Each request adds its own timeout. */
+  signal: AbortSignal;
+  http: HttpClient;
+  redactor: Redactor;
+  defaults: RequestDefaults;
+  logger: Logger;
+}
+
+export type CallProbe<C> = (call: C, ctx: ProbeContext) => Promise<CallResult>;
+export type AuthProbe<C> = (check: C, ctx: ProbeContext) => Promise<AuthCheckResult>;
