@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { validate as validateCron } from 'node-cron';
-import { configSchema, type Config, type Expectation, type JsonAssertion } from './schema.js';
+import { CALL_KINDS, configSchema, type Config, type Expectation, type JsonAssertion } from './schema.js';
 import { parsePath } from '../jsonpath.js';
 import { collectTemplates, templateRefs } from '../template.js';
 
@@ -88,6 +88,11 @@ function substitute(value: unknown, steps: (string | number)[], opts: Required<P
     return out;
   }
   return value;
+}
+
+/** Which kind of call a (validated) call or auth check is. */
+function kindOf(c: Partial<Record<(typeof CALL_KINDS)[number], unknown>>): (typeof CALL_KINDS)[number] {
+  return CALL_KINDS.find((k) => c[k] !== undefined)!;
 }
 
 function isValidTimezone(tz: string): boolean {
@@ -199,9 +204,11 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
       const cb = [...base, 'calls', ci];
       if (callNames.has(c.name)) add([...cb, 'name'], `duplicate call name "${c.name}"`);
       callNames.add(c.name);
-      checkUrl([...cb, 'http', 'url'], c.http.url);
+      const kind = kindOf(c);
+      const spec = c[kind] as { url?: unknown };
+      if (typeof spec.url === 'string') checkUrl([...cb, kind, 'url'], spec.url);
       checkExpect([...cb, 'expect'], c.expect);
-      checkTemplates([...cb, 'http'], c.http, scope(extracted));
+      checkTemplates([...cb, kind], spec, scope(extracted));
       for (const [k, v] of Object.entries(c.extract)) {
         checkJsonPath([...cb, 'extract', k], v);
       }
@@ -212,9 +219,11 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
       const ab = [...base, 'auth_checks', ai];
       if (checkNames.has(a.name)) add([...ab, 'name'], `duplicate auth check name "${a.name}"`);
       checkNames.add(a.name);
-      checkUrl([...ab, 'http', 'url'], a.http.url);
+      const kind = kindOf(a);
+      const spec = a[kind] as { url?: unknown };
+      if (typeof spec.url === 'string') checkUrl([...ab, kind, 'url'], spec.url);
       checkExpect([...ab, 'rejected_when'], a.rejected_when);
-      checkTemplates([...ab, 'http'], a.http, scope(extracted));
+      checkTemplates([...ab, kind], spec, scope(extracted));
     });
   });
 }

@@ -79,15 +79,24 @@ export const httpRequest = z
   });
 export type HttpRequest = z.infer<typeof httpRequest>;
 
-export const callSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'call names are ASCII letters, digits, _ . : -').max(64),
-  http: httpRequest,
-  expect: expectation.default({ json: [] }),
-  /** Values to carry to later calls: name -> JSON path in the answer. */
-  extract: stringMap.default({}),
-  /** Metered units a successful call should add to the counter. */
-  units: z.number().int().min(0).default(1),
-});
+/** The kinds of call; a call names exactly one of them (DESIGN.md: HTTP, WebSocket, or a script). */
+export const CALL_KINDS = ['http'] as const;
+const exactlyOneKind = {
+  check: (c: Record<string, unknown>) => CALL_KINDS.filter((k) => c[k] !== undefined).length === 1,
+  message: `give exactly one of ${CALL_KINDS.join(', ')}`,
+};
+
+export const callSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'call names are ASCII letters, digits, _ . : -').max(64),
+    http: httpRequest.optional(),
+    expect: expectation.default({ json: [] }),
+    /** Values to carry to later calls: name -> JSON path in the answer. */
+    extract: stringMap.default({}),
+    /** Metered units a successful call should add to the counter. */
+    units: z.number().int().min(0).default(1),
+  })
+  .refine(exactlyOneKind.check, { message: exactlyOneKind.message });
 export type CallConfig = z.infer<typeof callSchema>;
 
 /** What counts as "the bad credential was refused". Default: status 401 or 403. */
@@ -97,11 +106,13 @@ export const rejection = z.strictObject({
   body_regex: z.string().optional(),
 });
 
-export const authCheckSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'check names are ASCII letters, digits, _ . : -').max(64),
-  http: httpRequest,
-  rejected_when: rejection.default({ status: [401, 403], json: [] }),
-});
+export const authCheckSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'check names are ASCII letters, digits, _ . : -').max(64),
+    http: httpRequest.optional(),
+    rejected_when: rejection.default({ status: [401, 403], json: [] }),
+  })
+  .refine(exactlyOneKind.check, { message: exactlyOneKind.message });
 export type AuthCheckConfig = z.infer<typeof authCheckSchema>;
 
 export const platformSchema = z.strictObject({

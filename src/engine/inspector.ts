@@ -6,7 +6,7 @@ import type { Config, ServiceConfig, SettleConfig } from '../config/schema.js';
 import { HttpClient } from '../http/client.js';
 import type { RequestDefaults } from '../http/build.js';
 import { PlatformSession } from '../platform/session.js';
-import { httpAuthCheck, httpCall } from '../probes/http.js';
+import { callKind, runAuthCheck, runCall } from '../probes/index.js';
 import type { ProbeContext } from '../probes/types.js';
 import { Redactor } from '../redact.js';
 import type { TemplateContext } from '../template.js';
@@ -135,10 +135,10 @@ export class Inspector {
     const calls: CallResult[] = [];
     for (const call of service.calls) {
       if (signal.aborted) {
-        calls.push({ name: call.name, kind: 'http', ok: false, durationSeconds: 0, reason: `not run: ${String((signal.reason as Error)?.message ?? 'aborted')}`, failures: [], units: 0, extracted: {} });
+        calls.push({ name: call.name, kind: callKind(call), ok: false, durationSeconds: 0, reason: `not run: ${String((signal.reason as Error)?.message ?? 'aborted')}`, failures: [], units: 0, extracted: {} });
         continue;
       }
-      const result = await slots.run(() => httpCall(call, probeCtx()));
+      const result = await slots.run(() => runCall(call, probeCtx()));
       Object.assign(extracted, result.extracted);
       // Extracted values may be tokens: show their names, not their values.
       result.extracted = Object.fromEntries(Object.keys(result.extracted).map((k) => [k, '…']));
@@ -150,7 +150,7 @@ export class Inspector {
         authChecks.push({ name: check.name, outcome: 'error', durationSeconds: 0, reason: 'not run: round aborted' });
         continue;
       }
-      authChecks.push(await slots.run(() => httpAuthCheck(check, probeCtx())));
+      authChecks.push(await slots.run(() => runAuthCheck(check, probeCtx())));
     }
     const lastCallAt = Date.now();
     const expected = calls.reduce((s, c) => s + c.units, 0);

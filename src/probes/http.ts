@@ -1,5 +1,5 @@
 // HTTP calls and HTTP auth checks.
-import type { AuthCheckConfig, CallConfig } from '../config/schema.js';
+import type { AuthCheckConfig, CallConfig, HttpRequest } from '../config/schema.js';
 import { buildHttpRequest } from '../http/build.js';
 import type { HttpRequestSpec } from '../http/client.js';
 import { describeFailures, evaluate, parseJson } from '../expect.js';
@@ -18,7 +18,7 @@ function requestExcerpt(spec: HttpRequestSpec, ctx: ProbeContext): string {
 }
 
 /** Build the request, or say which template variable is missing. */
-function build(http: CallConfig['http'], ctx: ProbeContext): HttpRequestSpec | string {
+function build(http: HttpRequest, ctx: ProbeContext): HttpRequestSpec | string {
   try {
     return buildHttpRequest(http, ctx.vars, ctx.defaults);
   } catch (err) {
@@ -28,7 +28,7 @@ function build(http: CallConfig['http'], ctx: ProbeContext): HttpRequestSpec | s
 
 export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
   const result: CallResult = { name: call.name, kind: 'http', ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {} };
-  const spec = build(call.http, ctx);
+  const spec = build(call.http!, ctx);
   if (typeof spec === 'string') return { ...result, reason: spec };
   result.requestExcerpt = requestExcerpt(spec, ctx);
 
@@ -58,7 +58,7 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
 };
 
 export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
-  const spec = build(check.http, ctx);
+  const spec = build(check.http!, ctx);
   if (typeof spec === 'string') return { name: check.name, outcome: 'error', durationSeconds: 0, reason: spec };
   const outcome = await ctx.http.send(spec, ctx.signal);
   const durationSeconds = outcome.durationMs / 1000;

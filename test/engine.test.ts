@@ -1,0 +1,205 @@
+// The round against the real simulated platform over HTTP: every fault gives its verdict and reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ServiceFaults, GlobalFaults, Simulator } from '../src/sim/platform.js';
+import type { ServiceResult, Verdict } from '../src/types.js';
+import { inspectorFor, ocrConfig, withSim, type ConfigKnobs } from './helpers/harness.js';
+
+interface Case {
+  name: string;
+  faults?: ServiceFaults;
+  global?: GlobalFaults;
+  knobs?: ConfigKnobs;
+  /** Runs while the round is in flight. */
+  during?: (sim: Simulator) => Promise<void>;
+  /** Rounds to run before switching the fault on. */
+  warmup?: number;
+  verdict: Verdict;
+  reason: RegExp;
+  check?: (s: ServiceResult) => void;
+}
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const cases: Case[] = [
+  { name: 'healthy platform', verdict: 'ok', reason: /^$/, check: (s) => {
+    assert.equal(s.delta, 1);
+    assert.equal(s.expectedDelta, 1);
+    assert.equal(s.meteringOk, true);
+    assert.equal(s.authOk, true);
+    assert.ok(s.settleSeconds! >= 0.25, `settle ${s.settleSeconds} should reflect the 300 ms lag`);
+  } },
+  { name: 'dropped metering', faults: { dropEvery: 1 }, verdict: 'metering_mismatch', reason: /under by 1 \(undercharge\): counter rose 0, expected 1/,
+    check: (s) => assert.equal(s.callOk, true) },
+  { name: 'double metering', faults: { double: true }, verdict: 'metering_mismatch', reason: /over by 1 \(overcharge\): counter rose 2, expected 1/ },
+  { name: 'failed call metered', faults: { error5xx: true, meterFailed: true }, knobs: { settleTimeoutMs: 1500 }, verdict: 'metering_mismatch',
+    reason: /over by 1 \(overcharge\): counter rose 1, expected 0; 1 failed call should add 0/,
+    check: (s) => assert.equal(s.callOk, false) },
+  { name: '5xx', faults: { error5xx: true }, knobs: { settleTimeoutMs: 1500 }, verdict: 'call_failed', reason: /call recognise: status: expected 200, got 500/,
+    check: (s) => { assert.equal(s.meteringOk, true); assert.equal(s.delta, 0); } },
+  { name: 'malformed usage', global: { malformedUsage: true }, verdict: 'count_query_failed', reason: /value at data.usedCount is "--", not a whole number/,
+    check: (s) => { assert.equal(s.callOk, true); assert.equal(s.delta, null); } },
+  { name: 'login down', global: { loginDown: true }, verdict: 'count_query_failed', reason: /before: login failed: status: expected 200, got 503/ },
+  { name: 'bad credentials accepted', faults: { acceptBadCredentials: true }, verdict: 'auth_failed', reason: /auth check wrong_key: bad credential accepted/,
+    check: (s) => assert.equal(s.authOk, false) },
+  { name: 'counter reset mid-round', warmup: 2, verdict: 'indeterminate', reason: /counter went backwards \(2 -> [01]\)/,
+    during: async (sim) => {
+      const calls = sim.stats().calls.ocr ?? 0;
+      await waitFor(() => (sim.stats().calls.ocr ?? 0) > calls);
+      sim.resetCounters();
+    } },
+  { name: 'slow beyond the timeout', faults: { slowMs: 3000 }, knobs: { callTimeoutMs: 300, settleTimeoutMs: 1000 }, verdict: 'call_failed',
+    reason: /call recognise: timeout after 300ms/,
+    check: (s) => assert.ok(s.finishedAt - s.startedAt < 5000, 'the round finishes in bounded time') },
+];
+
+for (const c of cases) {
+  test(`fault: ${c.name} -> ${c.verdict}`, async () => {
+    await withSim({}, async (sim) => {
+      const { inspector } = inspectorFor(ocrConfig(c.knobs), sim);
+      try {
+        for (let i = 0; i < (c.warmup ?? 0); i++) {
+          const r = await inspector.runRound({ trigger: 'cli' });
+          assert.equal(r.services[0].verdict, 'ok', `warm-up round ${i}: ${r.services[0].reason}`);
+        }
+        if (c.faults) sim.setFaults('ocr', c.faults);
+        if (c.global) sim.setGlobalFaults(c.global);
+        const started = Date.now();
+        const [round] = await Promise.all([inspector.runRound({ trigger: 'cli' }), c.during?.(sim)]);
+        const s = round.services[0];
+        assert.equal(s.verdict, c.verdict, `reason: ${s.reason}`);
+        assert.match(s.reason, c.reason);
+        assert.ok(Date.now() - started < 15_000);
+        c.check?.(s);
+      } finally {
+        await inspector.close();
+      }
+    });
+  });
+}
+
+test('an expired session (answered 200 with code 11001) is renewed by exactly one login', async () => {
+  await withSim({}, async (sim) => {
+    const { inspector } = inspectorFor(ocrConfig(), sim);
+    try {
+      assert.equal((await inspector.runRound({ trigger: 'cli' })).services[0].verdict, 'ok');
+      const logins = sim.stats().logins;
+      sim.expireSessions(); // the sim answers 200 {code: 11001} for an expired session
+      const r = await inspector.runRound({ trigger: 'cli' });
+      assert.equal(r.services[0].verdict, 'ok', r.services[0].reason);
+      assert.equal(sim.stats().logins, logins + 1, 'exactly one new login');
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('a wrong console password is a count query failure that says so', async () => {
+  await withSim({}, async (sim) => {
+    const { inspector } = inspectorFor(ocrConfig({ password: 'wrong-password' }), sim);
+    try {
+      const s = (await inspector.runRound({ trigger: 'cli' })).services[0];
+      assert.equal(s.verdict, 'count_query_failed');
+      assert.match(s.reason, /login failed: status: expected 200, got 401/);
+      assert.equal(s.callOk, true);
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('metering lag L: the round takes about L plus a poll interval, not a fixed wait', async () => {
+  for (const lagMs of [200, 1200]) {
+    await withSim({ lagMs }, async (sim) => {
+      const pollMs = 200;
+      const { inspector } = inspectorFor(ocrConfig({ pollMs, confirmReads: 0, settleTimeoutMs: 10_000 }), sim);
+      try {
+        const r = await inspector.runRound({ trigger: 'cli' });
+        const s = r.services[0];
+        assert.equal(s.verdict, 'ok', s.reason);
+        const wall = r.durationSeconds * 1000;
+        assert.ok(wall >= lagMs, `round ${wall} ms shorter than the lag ${lagMs} ms`);
+        // Generous upper bound for a shared machine; a fixed 10 s settle wait would blow it.
+        assert.ok(wall < lagMs + pollMs + 1500, `round ${wall} ms for lag ${lagMs} ms`);
+        assert.ok(s.settleSeconds! * 1000 >= lagMs - 50 && s.settleSeconds! * 1000 <= lagMs + pollMs + 1000, `settle ${s.settleSeconds}`);
+      } finally {
+        await inspector.close();
+      }
+    });
+  }
+});
+
+test('at_least mode accepts other traffic on a shared app id; exact mode calls it an overcharge', async () => {
+  await withSim({ lagMs: 100 }, async (sim) => {
+    for (const mode of ['at_least', 'exact'] as const) {
+      const { inspector } = inspectorFor(ocrConfig({ mode }), sim);
+      try {
+        // Another customer of the same app id makes a call while the round runs.
+        const other = (async () => {
+          const calls = sim.stats().calls.ocr ?? 0;
+          await waitFor(() => (sim.stats().calls.ocr ?? 0) > calls);
+          await fetch(`${sim.url}/v1/ocr`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: '{"text":"x"}' });
+        })();
+        const [r] = await Promise.all([inspector.runRound({ trigger: 'cli' }), other]);
+        const s = r.services[0];
+        if (mode === 'at_least') assert.equal(s.verdict, 'ok', s.reason);
+        else assert.equal(s.verdict, 'metering_mismatch', s.reason);
+        assert.equal(s.delta, 2);
+      } finally {
+        await inspector.close();
+      }
+    }
+  });
+});
+
+test('services sharing one counter are judged one after the other, and both come out right', async () => {
+  await withSim({ lagMs: 200 }, async (sim) => {
+    const second = `
+  - id: ocr-copy
+    app_id: 5f3a9c01
+    business_id: ocr
+    params: { api_key: demo-api-key-0001 }
+    calls:
+      - name: recognise
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/ocr"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+`;
+    const { inspector } = inspectorFor(ocrConfig({ serviceExtra: second }), sim);
+    try {
+      const r = await inspector.runRound({ trigger: 'cli' });
+      assert.deepEqual(r.services.map((s) => s.verdict), ['ok', 'ok'], r.services.map((s) => s.reason).join(' | '));
+      const [a, b] = r.services;
+      const first = a.startedAt <= b.startedAt ? a : b;
+      const later = first === a ? b : a;
+      assert.ok(later.startedAt >= first.finishedAt, 'the second started after the first was judged');
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('the round deadline aborts a hung round and says so', async () => {
+  await withSim({}, async (sim) => {
+    sim.setFaults('ocr', { slowMs: 10_000 });
+    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 20_000, roundTimeoutMs: 700 }), sim);
+    try {
+      const started = Date.now();
+      const r = await inspector.runRound({ trigger: 'cli' });
+      assert.ok(Date.now() - started < 3000, `round took ${Date.now() - started} ms`);
+      assert.equal(r.aborted, true);
+      assert.equal(r.services[0].verdict, 'call_failed');
+      assert.match(r.services[0].reason, /round deadline exceeded/);
+    } finally {
+      await inspector.close();
+    }
+  });
+});

@@ -1,0 +1,93 @@
+// Shared set-up for tests: a simulated platform on port 0 and configs pointed at it.
+import pino from 'pino';
+import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
+import { Inspector } from '../../src/engine/inspector.js';
+import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/platform.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export interface ConfigKnobs {
+  pollMs?: number;
+  settleTimeoutMs?: number;
+  callTimeoutMs?: number;
+  roundTimeoutMs?: number;
+  confirmReads?: number;
+  mode?: 'exact' | 'at_least';
+  /** Extra YAML appended under the first service (indented 4 spaces). */
+  serviceExtra?: string;
+  apiKey?: string;
+  password?: string;
+}
+
+/** A one-service config (ocr, one call, one auth check) against the simulator, with fast settling. */
+export function ocrConfig(k: ConfigKnobs = {}): string {
+  return `
+global:
+  schedule: "0 0 1 1 *"
+  run_on_start: false
+  concurrency: 4
+  round_timeout: ${k.roundTimeoutMs ?? 15000}ms
+  call_timeout: ${k.callTimeoutMs ?? 2000}ms
+  settle:
+    timeout: ${k.settleTimeoutMs ?? 3000}ms
+    poll_interval: ${k.pollMs ?? 100}ms
+    confirm_reads: ${k.confirmReads ?? 1}
+vars:
+  platform_url: http://127.0.0.1:1
+platforms:
+  console:
+    login:
+      http:
+        method: POST
+        url: "{{vars.platform_url}}/console/login"
+        json: { username: demo, password: "${k.password ?? '${PATROL_TEST_PASSWORD:-demo-password}'}" }
+      expect: { status: 200, json: [{ path: code, equals: 0 }] }
+      extract: { sso: data.ssoSessionId }
+    session:
+      headers: { Cookie: "ssoSessionId={{session.sso}}" }
+    not_logged_in:
+      json: [{ path: code, equals: 11001 }]
+    counter:
+      http:
+        url: "{{vars.platform_url}}/console/usage"
+        query: { appid: "{{app_id}}", service: "{{business_id}}" }
+      expect: { json: [{ path: code, equals: 0 }] }
+      value: data.usedCount
+services:
+  - id: ocr
+    name: 文字识别
+    app_id: 5f3a9c01
+    business_id: ocr
+    params: { api_key: "${k.apiKey ?? '${PATROL_TEST_API_KEY:-demo-api-key-0001}'}" }
+    metering: { mode: ${k.mode ?? 'exact'} }
+    calls:
+      - name: recognise
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/ocr"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+        expect: { status: 200, json: [{ path: code, equals: 0 }] }
+    auth_checks:
+      - name: wrong_key
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/ocr"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: wrong-key }
+          json: { text: x }
+${k.serviceExtra ?? ''}`;
+}
+
+export async function withSim<T>(opts: SimOptions, fn: (sim: Simulator) => Promise<T>): Promise<T> {
+  const sim = await startSimulator({ lagMs: 300, ...opts });
+  try {
+    return await fn(sim);
+  } finally {
+    await sim.close();
+  }
+}
+
+export function inspectorFor(text: string, sim: Simulator, env: NodeJS.ProcessEnv = {}): { inspector: Inspector; loaded: LoadedConfig } {
+  const loaded = parseConfig(text, 'test.yml', { env, vars: { platform_url: sim.url } });
+  return { inspector: new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: silentLogger }), loaded };
+}
