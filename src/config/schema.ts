@@ -3,7 +3,49 @@
 // (cron, timezone, JSON path, regex, template names) are checked in load.ts, which reports every
 // problem with its path in the file.
 import { z } from 'zod';
+import { validate as validateCron } from 'node-cron';
+import { parsePath } from '../jsonpath.js';
 import { parseDuration } from '../util/duration.js';
+
+// Leaf checks live in the schema so that they are reported together with every other problem.
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const timezone = z.string().refine(validTimezone, { error: (i) => `unknown timezone "${String(i.input)}" (use an IANA name such as Asia/Shanghai)` });
+const cronExpression = z.string().refine((c) => validateCron(c), { error: (i) => `invalid cron expression "${String(i.input)}" (5 fields, or 6 with seconds first)` });
+
+/** A JSON path such as data.items[0].count. */
+export const jsonPath = z.string().superRefine((p, ctx) => {
+  const parsed = parsePath(p);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+});
+
+/** A regular expression, compiled once here to prove it is one. */
+export const regex = z.string().superRefine((source, ctx) => {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^Invalid regular expression: /, 'invalid regular expression ') });
+  }
+});
+
+/** A URL, unless it is built from templates (checked when the call is made). */
+export const urlTemplate = z.string().min(1).superRefine((url, ctx) => {
+  if (url.includes('{{')) return;
+  try {
+    const u = new URL(url);
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) ctx.addIssue({ code: 'custom', message: `unsupported URL scheme ${u.protocol}` });
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `invalid URL "${url}"` });
+  }
+});
 
 /** A duration ("10s", "1m30s", or a number of seconds), parsed to milliseconds. */
 export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -19,7 +61,7 @@ const stringMap = z.record(z.string(), z.string());
 
 /** `200`, `[200, 204]`, or a class such as `"2xx"`. */
 const statusSpec = z.union([
-  z.number().int().min(100).max(599),
+  z.number().int().min(100, 'HTTP status codes are 100 to 599').max(599, 'HTTP status codes are 100 to 599'),
   z.string().regex(/^[1-5]xx$/, 'a status class is written like "2xx"'),
 ]);
 export const statusList = z.union([statusSpec, z.array(statusSpec).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -29,11 +71,11 @@ const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 /** One condition on a JSON value. At least one operator; they are ANDed. */
 export const jsonAssertion = z
   .strictObject({
-    path: z.string().min(1),
+    path: jsonPath,
     equals: scalar.optional(),
     not_equals: scalar.optional(),
     exists: z.boolean().optional(),
-    matches: z.string().optional(),
+    matches: regex.optional(),
     gt: z.number().optional(),
     gte: z.number().optional(),
     lt: z.number().optional(),
@@ -48,8 +90,8 @@ export type JsonAssertion = z.infer<typeof jsonAssertion>;
 export const expectation = z.strictObject({
   status: statusList.optional(),
   json: z.array(jsonAssertion).default([]),
-  body_regex: z.string().optional(),
-  body_not_regex: z.string().optional(),
+  body_regex: regex.optional(),
+  body_not_regex: regex.optional(),
   max_duration: duration.optional(),
 });
 export type Expectation = z.infer<typeof expectation>;
@@ -64,7 +106,7 @@ export const tlsOptions = z.strictObject({
 export const httpRequest = z
   .strictObject({
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
-    url: z.string().min(1),
+    url: urlTemplate,
     headers: stringMap.default({}),
     query: stringMap.default({}),
     json: z.unknown().optional(),
@@ -92,7 +134,7 @@ export const callSchema = z
     http: httpRequest.optional(),
     expect: expectation.default({ json: [] }),
     /** Values to carry to later calls: name -> JSON path in the answer. */
-    extract: stringMap.default({}),
+    extract: z.record(z.string(), jsonPath).default({}),
     /** Metered units a successful call should add to the counter. */
     units: z.number().int().min(0).default(1),
   })
@@ -103,7 +145,7 @@ export type CallConfig = z.infer<typeof callSchema>;
 export const rejection = z.strictObject({
   status: statusList.optional(),
   json: z.array(jsonAssertion).default([]),
-  body_regex: z.string().optional(),
+  body_regex: regex.optional(),
 });
 
 export const authCheckSchema = z
@@ -117,7 +159,7 @@ export type AuthCheckConfig = z.infer<typeof authCheckSchema>;
 
 export const platformSchema = z.strictObject({
   /** The platform's day: its counters reset at midnight here. */
-  timezone: z.string().default('Asia/Shanghai'),
+  timezone: timezone.default('Asia/Shanghai'),
   login: z.strictObject({
     http: httpRequest,
     expect: expectation.default({ json: [] }),
@@ -138,14 +180,14 @@ export const platformSchema = z.strictObject({
     .strictObject({
       status: statusList.optional(),
       json: z.array(jsonAssertion).default([]),
-      body_regex: z.string().optional(),
+      body_regex: regex.optional(),
     })
     .default({ status: [401, 403], json: [] }),
   counter: z.strictObject({
     http: httpRequest,
     expect: expectation.default({ json: [] }),
     /** JSON path of today's count in the answer. */
-    value: z.string().min(1),
+    value: jsonPath,
   }),
 });
 export type PlatformConfig = z.infer<typeof platformSchema>;
@@ -153,7 +195,7 @@ export type PlatformConfig = z.infer<typeof platformSchema>;
 export const settleSchema = z.strictObject({
   /** Give up waiting for the expected delta after this long. */
   timeout: duration.default(60_000),
-  poll_interval: duration.default(1_000),
+  poll_interval: duration.refine((ms) => ms > 0, 'must be greater than 0').default(1_000),
   /** Reads that must still show the expected delta after it first appeared ("and stays there"). */
   confirm_reads: z.number().int().min(0).max(10).default(1),
   /** When nothing should have been charged, wait at least this long for an unexpected charge.
@@ -187,8 +229,8 @@ export type ServiceConfig = z.infer<typeof serviceSchema>;
 
 export const globalSchema = z.strictObject({
   /** Cron (5 fields, or 6 with seconds first) in `timezone`. */
-  schedule: z.string().default('*/5 * * * *'),
-  timezone: z.string().default('Asia/Shanghai'),
+  schedule: cronExpression.default('*/5 * * * *'),
+  timezone: timezone.default('Asia/Shanghai'),
   run_on_start: z.boolean().default(true),
   /** Requests in flight at once across services (waiting for metering does not hold a slot). */
   concurrency: z.number().int().min(1).max(10_000).default(8),
@@ -200,6 +242,77 @@ export const globalSchema = z.strictObject({
   settle: settleSchema.default(settleDefaults),
 });
 export type GlobalConfig = z.infer<typeof globalSchema>;
+
+// History, the daily digest, mail delivery and the protection of the web endpoints
+// (docs/history-and-digest.md). Defaults are written once, in the schemas (prefault parses `{}`).
+const cronExpr = z.string().refine((s) => validateCron(s), { message: 'invalid cron expression (5 fields, or 6 with seconds first)' });
+
+export const storageSchema = z.strictObject({
+  /** SQLite file; a relative path starts in the working directory. ":memory:" keeps nothing (tests only). */
+  path: z.string().min(1).default('patrol.db'),
+  /** Rounds that started longer ago than this are deleted. */
+  retention: duration.refine((ms) => ms >= 3_600_000, { message: 'retention must be at least 1h' }).default(30 * 86_400_000),
+  /** When history is pruned and undelivered digests are retried (cron, in global.timezone). */
+  maintenance_schedule: cronExpr.default('17 * * * *'),
+});
+export type StorageConfig = z.infer<typeof storageSchema>;
+
+export const digestSchema = z.strictObject({
+  /** Send the digest on `schedule` (needs the smtp section). */
+  enabled: z.boolean().default(true),
+  /** Cron in global.timezone. */
+  schedule: cronExpr.default('0 9 * * *'),
+  /** Which day a scheduled digest reports: the day before the schedule fired, or the same day. */
+  day: z.enum(['previous', 'current']).default('previous'),
+  locale: z.enum(['zh', 'en']).default('zh'),
+  /** Subject template; {{date}} is the reported day (YYYY-MM-DD). */
+  subject: z
+    .string()
+    .min(1)
+    .refine((s) => [...s.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].every((m) => m[1] === 'date'), { message: 'the subject can only use {{date}}' })
+    .default('开放平台服务调用巡检报告 {{date}}'),
+  /** Delivery attempts per send, waiting backoff, 2x backoff, ... (at most max_backoff) between them. */
+  retry: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(20).default(5),
+      backoff: duration.default(30_000),
+      max_backoff: duration.default(600_000),
+    })
+    .prefault({}),
+});
+export type DigestConfig = z.infer<typeof digestSchema>;
+
+export const smtpSchema = z
+  .strictObject({
+    host: z.string().min(1),
+    /** Default: 465 for implicit TLS, 587 for STARTTLS, 25 without TLS. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** implicit: TLS from the first byte (SMTPS); starttls: upgrade is required; none: plain text. */
+    tls: z.enum(['implicit', 'starttls', 'none']).default('starttls'),
+    insecure_skip_verify: z.boolean().default(false),
+    /** Put credentials here as ${ENV_VAR}; an empty value means no authentication. */
+    username: z.string().default(''),
+    password: z.string().default(''),
+    from: z.string().min(1),
+    to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
+    cc: z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v])).default([]),
+    timeout: duration.default(30_000),
+  })
+  .refine((s) => (s.username === '') === (s.password === ''), { message: 'give both username and password, or neither' });
+export type SmtpConfig = z.infer<typeof smtpSchema>;
+
+export const webSchema = z.strictObject({
+  /** Protects every endpoint but /-/healthy when either is set (empty means not set). */
+  auth: z
+    .strictObject({
+      bearer_token: z.string().default(''),
+      basic: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
+    })
+    .prefault({}),
+  /** `same`: /metrics needs the same credentials; `none`: /metrics stays open. */
+  metrics_auth: z.enum(['same', 'none']).default('same'),
+});
+export type WebConfig = z.infer<typeof webSchema>;
 
 export const configSchema = z.strictObject({
   global: globalSchema.default({
@@ -217,5 +330,10 @@ export const configSchema = z.strictObject({
   vars: stringMap.default({}),
   platforms: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'platform names are ASCII letters, digits, _ . -'), platformSchema),
   services: z.array(serviceSchema).min(1, 'configure at least one service'),
+  storage: storageSchema.prefault({}),
+  digest: digestSchema.prefault({}),
+  /** Mail delivery; without it no digest is sent (`patrol digest --out` still works). */
+  smtp: smtpSchema.optional(),
+  web: webSchema.prefault({}),
 });
 export type Config = z.infer<typeof configSchema>;

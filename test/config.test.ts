@@ -1,0 +1,105 @@
+// Config loading: each bad fixture is refused with the exact path and reason; good files load with
+// their defaults; secrets from the environment are collected for redaction.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfigFile, parseConfig } from '../src/config/load.js';
+
+const dir = 'test/fixtures/config';
+
+/** fixture -> every problem it must produce: [path, line, reason]. Nothing else may be reported. */
+const fixtures: Record<string, [string, number | undefined, RegExp][]> = {
+  'bad-unknown-key.yml': [['services[0].calls[0].expect.stauts', 14, /^unknown key$/]],
+  'bad-status.yml': [['services[0].calls[0].expect.status', 14, /HTTP status codes are 100 to 599/]],
+  'bad-cron-timezone.yml': [
+    ['global.schedule', 2, /invalid cron expression "every five minutes"/],
+    ['global.timezone', 3, /unknown timezone "Mars\/Olympus"/],
+  ],
+  'bad-json-path.yml': [['services[0].calls[0].expect.json[0].path', 15, /invalid JSON path "data\.\.x"/]],
+  'bad-regex.yml': [['services[0].calls[0].expect.body_regex', 14, /invalid regular expression \/\(\[unclosed\/: Unterminated character class/]],
+  'bad-template.yml': [['services[0].calls[0].http.url', 13, /unknown template variable \{\{params\.missing\}\}/]],
+  'bad-duplicate-id.yml': [['services[1].id', 12, /duplicate service id "ocr" \(also services\[0\]\)/]],
+  'bad-missing-env.yml': [['services[0].params.key', 11, /environment variable PATROL_FIXTURE_UNSET_VAR is not set/]],
+  'bad-no-calls.yml': [['services[0].calls', 11, /a service needs at least one call/]],
+  'bad-duration.yml': [['services[0].calls[0].http.timeout', 13, /invalid duration "10 parsecs"/]],
+  'bad-several.yml': [
+    ['services[0].id', 10, /service ids are ASCII letters/],
+    ['services[0].calls[0].http.url', 12, /invalid URL "not a url"/],
+  ],
+  'bad-yaml.yml': [['', 3, /^YAML: Flow sequence in block collection must be sufficiently indented/]],
+  'bad-two-bodies.yml': [['services[0].calls[0].http', 13, /give at most one of json, form, body/]],
+  'bad-assertion-no-operator.yml': [['services[0].calls[0].expect.json[0]', 14, /an assertion needs at least one of equals/]],
+};
+
+for (const [file, expected] of Object.entries(fixtures)) {
+  test(`${file} is refused with its path and reason`, () => {
+    let error: unknown;
+    try {
+      loadConfigFile(`${dir}/${file}`, { env: {} });
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    assert.equal(error.problems.length, expected.length, error.message);
+    expected.forEach(([path, line, reason], i) => {
+      const p = error.problems[i];
+      assert.equal(p.path, path, error.message);
+      assert.equal(p.line, line, `line of ${path}`);
+      assert.match(p.message, reason);
+    });
+  });
+}
+
+test('the good fixture loads with defaults filled in', () => {
+  const { config } = loadConfigFile(`${dir}/good.yml`, { env: {} });
+  assert.equal(config.global.schedule, '*/5 * * * *');
+  assert.equal(config.global.call_timeout, 15_000);
+  assert.equal(config.global.settle.poll_interval, 1_000);
+  assert.equal(config.services[0].metering.mode, 'exact');
+  assert.equal(config.services[0].calls[0].units, 1);
+  assert.deepEqual(config.services[0].calls[0].expect.status, [200]);
+  assert.deepEqual(config.platforms.console.not_logged_in.status, [401, 403]);
+});
+
+test('the shipped examples are valid', () => {
+  for (const file of ['examples/demo.yml']) loadConfigFile(file, { env: {} });
+});
+
+test('${VAR}, ${VAR:-default}, ${file:...} and $$ are substituted, and the values become secrets', () => {
+  const text = readFileSync(`${dir}/good.yml`, 'utf8').replace(
+    'app_id: a1',
+    'app_id: a1\n    params: { key: "${PATROL_K}", other: "${PATROL_UNSET:-fallback-value}", file: "${file:secret.txt}", cost: "$$5" }',
+  );
+  const loaded = parseConfig(text, 'inline', { env: { PATROL_K: 'the-secret-value' }, baseDir: 'test/fixtures' });
+  assert.deepEqual(loaded.config.services[0].params, { key: 'the-secret-value', other: 'fallback-value', file: 'file-secret-contents', cost: '$5' });
+  assert.ok(loaded.secrets.includes('the-secret-value'));
+  assert.ok(loaded.secrets.includes('file-secret-contents'));
+  assert.ok(!loaded.secrets.includes('fallback-value'), 'a default written in the file is not a secret');
+});
+
+test('an environment value never shows up in a problem message', () => {
+  // Messages that quote the refused value (a duration, a cron expression) must not quote a secret.
+  const text = readFileSync(`${dir}/good.yml`, 'utf8')
+    .replace('expect: { status: 200 }', 'expect: { status: 200, max_duration: "${PATROL_K}" }')
+    .replace('platforms:', 'global: { schedule: "${PATROL_K}" }\nplatforms:');
+  assert.throws(
+    () => parseConfig(text, 'inline', { env: { PATROL_K: 'sekrit-token-123' } }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.length === 2 &&
+      !err.message.includes('sekrit-token-123') &&
+      /global\.schedule \(line 2\): invalid cron expression "<redacted>"/.test(err.message) &&
+      /max_duration \(line \d+\): invalid duration "<redacted>"/.test(err.message),
+  );
+});
+
+test('patrol check-config prints every problem and exits 1; a good file exits 0', () => {
+  const bad = spawnSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/bad-cron-timezone.yml`], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /2 problem\(s\)/);
+  assert.match(bad.stderr, /global\.schedule \(line 2\): invalid cron expression/);
+  assert.match(bad.stderr, /global\.timezone \(line 3\): unknown timezone/);
+  const good = execFileSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/good.yml`], { encoding: 'utf8', timeout: 30_000 });
+  assert.match(good, /OK \(1 platform\(s\), 1 service\(s\)\)/);
+});
