@@ -1,0 +1,233 @@
+// The exporter as a user runs it: the real `patrol` process, the simulated platform, HTTP.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startSimulator } from '../src/sim/platform.js';
+import { ocrConfig } from './helpers/harness.js';
+import { eventually, parseMetrics, runPatrol, sample, startPatrol } from './helpers/process.js';
+import { requireTool } from './helpers/tools.js';
+
+/** Every metric name of the contract (DESIGN.md section 5). */
+export const CONTRACT = [
+  'patrol_service_info', 'patrol_service_success', 'patrol_call_success', 'patrol_call_duration_seconds',
+  'patrol_auth_check_success', 'patrol_usage_count', 'patrol_count_query_success', 'patrol_metering_delta',
+  'patrol_metering_expected_delta', 'patrol_metering_success', 'patrol_metering_settle_seconds',
+  'patrol_service_last_run_timestamp_seconds', 'patrol_calls_total', 'patrol_call_failures_total',
+  'patrol_metering_checks_total', 'patrol_metering_mismatches_total', 'patrol_rounds_total',
+  'patrol_round_failures_total', 'patrol_rounds_skipped_total', 'patrol_round_duration_seconds',
+  'patrol_last_round_timestamp_seconds', 'patrol_digest_last_success_timestamp_seconds',
+  'patrol_digest_failures_total', 'patrol_config_last_reload_successful', 'patrol_build_info',
+];
+
+async function scrape(url: string, accept?: string): Promise<string> {
+  const res = await fetch(`${url}/metrics`, { headers: accept ? { accept } : {} });
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+test('the demo (patrol demo, as npm start runs it) shows every contract metric with ok verdicts and matching deltas', async () => {
+  const p = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=500ms']);
+  try {
+    const metrics = await eventually(async () => {
+      const m = parseMetrics(await scrape(p.url));
+      return (sample(m, 'patrol_rounds_total') ?? 0) >= 1 ? m : undefined;
+    }, 60_000, 'a finished round');
+    const text = await scrape(p.url);
+    for (const name of CONTRACT) assert.match(text, new RegExp(`^${name}(\\{| )`, 'm'), `${name} has a sample`);
+    const services = [...text.matchAll(/^patrol_service_info\{service_id="([^"]+)"/gm)].map((m) => m[1]);
+    assert.ok(services.length >= 2, `services: ${services}`);
+    for (const id of services) {
+      assert.equal(sample(metrics, 'patrol_service_success', { service_id: id }), 1, `${id} ok`);
+      assert.equal(sample(metrics, 'patrol_metering_delta', { service_id: id }), sample(metrics, 'patrol_metering_expected_delta', { service_id: id }), `${id} delta == expected`);
+    }
+    // The HELP text says rounds are not made at scrape time.
+    assert.match(text, /# HELP patrol_service_success .*not at scrape time/);
+    // OpenMetrics on request.
+    const open = await scrape(p.url, 'application/openmetrics-text; version=1.0.0');
+    assert.match(open, /^# TYPE patrol_calls counter$/m);
+    assert.match(open, /^patrol_calls_total\{service_id="ocr"\} \d+$/m);
+    assert.match(open, /# EOF\n$/);
+    assert.equal(await p.stop('SIGTERM'), 0);
+  } finally {
+    await p.stop('SIGKILL');
+  }
+});
+
+test('promtool check metrics is clean for the patrol_ families', async (t) => {
+  const promtool = requireTool(t, 'promtool');
+  if (!promtool) return;
+  const p = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=200ms']);
+  try {
+    await eventually(async () => ((sample(parseMetrics(await scrape(p.url)), 'patrol_rounds_total') ?? 0) >= 1 ? true : undefined), 60_000);
+    const text = await scrape(p.url);
+    const patrolOnly = text.split('\n\n').filter((block) => /^# HELP patrol_/.test(block)).join('\n\n') + '\n';
+    assert.ok(patrolOnly.length > 1000);
+    const r = spawnSync(promtool, ['check', 'metrics'], { input: patrolOnly, encoding: 'utf8', timeout: 30_000 });
+    // One finding is known and accepted: the contract fixes the name patrol_usage_count (the
+    // platform's own "count" of calls), which promtool's lint reads as a summary's _count suffix.
+    // Every other line of promtool's output is a failure.
+    const findings = (r.stdout + r.stderr).split('\n').filter((l) => l.trim() !== '');
+    const unexpected = findings.filter((l) => !/^patrol_usage_count non-histogram and non-summary metrics should not have "_count" suffix$/.test(l));
+    assert.deepEqual(unexpected, [], `promtool complained: ${r.stdout}${r.stderr}`);
+    assert.ok(r.status === 0 || (r.status === 3 && findings.length === 1), `promtool exit ${r.status}`);
+    // Without the known name the rest must pass outright.
+    const rest = patrolOnly.split('\n\n').filter((b) => !/^# HELP patrol_usage_count /.test(b)).join('\n\n');
+    const clean = spawnSync(promtool, ['check', 'metrics'], { input: rest, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(clean.status, 0, `promtool: ${clean.stdout}${clean.stderr}`);
+  } finally {
+    await p.stop('SIGKILL');
+  }
+});
+
+test('reload: a bad file keeps the old config running; SIGHUP reloads a good one; overlapping rounds are skipped and counted', async () => {
+  const sim = await startSimulator({ lagMs: 200 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
+  const file = path.join(dir, 'patrol.yml');
+  const good = ocrConfig().replace('http://127.0.0.1:1', sim.url);
+  writeFileSync(file, good);
+  const p = await startPatrol(['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0']);
+  try {
+    const ready = await fetch(`${p.url}/-/ready`);
+    assert.equal(ready.status, 200);
+    writeFileSync(file, good.replace('schedule: "0 0 1 1 *"', 'schedule: "not cron"'));
+    const bad = await fetch(`${p.url}/-/reload`, { method: 'POST' });
+    assert.equal(bad.status, 500);
+    assert.match(await bad.text(), /global\.schedule \(line \d+\): invalid cron expression "not cron"/);
+    let m = parseMetrics(await scrape(p.url));
+    assert.equal(sample(m, 'patrol_config_last_reload_successful'), 0);
+    assert.equal((await fetch(`${p.url}/-/ready`)).status, 200, 'still ready on the old config');
+
+    // Still inspecting with the old config; a second request while the first runs is a skip.
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 409);
+    const latest = await eventually(async () => {
+      const r = await fetch(`${p.url}/api/rounds/latest`);
+      return r.status === 200 ? ((await r.json()) as { services: { verdict: string }[] }) : undefined;
+    }, 20_000, 'a finished round');
+    assert.equal(latest.services[0].verdict, 'ok');
+    m = parseMetrics(await scrape(p.url));
+    assert.equal(sample(m, 'patrol_rounds_skipped_total'), 1);
+    assert.equal(sample(m, 'patrol_rounds_total'), 1);
+
+    writeFileSync(file, good.replace('name: 文字识别', 'name: renamed'));
+    p.child.kill('SIGHUP');
+    await eventually(async () => {
+      const text = await scrape(p.url);
+      return /patrol_config_last_reload_successful 1/.test(text) && /service_id="ocr",name="renamed"/.test(text) ? true : undefined;
+    }, 10_000, 'SIGHUP reload');
+
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+    const history = (await (await fetch(`${p.url}/api/rounds?date=${day}`)).json()) as { rounds: unknown[] };
+    assert.equal(history.rounds.length, 1);
+    assert.equal((await fetch(`${p.url}/api/rounds?date=yesterday`)).status, 400);
+  } finally {
+    await p.stop('SIGKILL');
+    await sim.close();
+  }
+});
+
+test('SIGTERM during a round ends it cleanly and exits 0 within moments', async () => {
+  const sim = await startSimulator({ lagMs: 200 });
+  sim.setFaults('ocr', { slowMs: 20_000 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
+  const file = path.join(dir, 'patrol.yml');
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000 }).replace('http://127.0.0.1:1', sim.url));
+  const p = await startPatrol(['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0']);
+  try {
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    await eventually(async () => ((sim.stats().calls.ocr ?? 0) > 0 ? true : undefined), 10_000, 'the call in flight');
+    const started = Date.now();
+    assert.equal(await p.stop('SIGTERM'), 0);
+    assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+    assert.match(p.stderr(), /"msg":"round finished"[^\n]*|"aborted":true/);
+    assert.match(p.stderr(), /"msg":"stopped"/);
+  } finally {
+    await p.stop('SIGKILL');
+    await sim.close();
+  }
+});
+
+test('a secret from the environment appears in no log line, metric, page, API answer or error', async () => {
+  const sim = await startSimulator({ lagMs: 100 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
+  const file = path.join(dir, 'patrol.yml');
+  const apiKey = 'demo-api-key-0001';
+  const password = 'demo-password';
+  // A failing call that puts the key in its URL, so the request excerpt and reason would carry it.
+  const leaky = `
+      - name: leaky
+        units: 0
+        http:
+          url: "{{vars.platform_url}}/v1/nope?key={{params.api_key}}"
+          headers: { X-Api-Key: "{{params.api_key}}", X-Echo: "key={{params.api_key}}" }
+        expect: { status: 200, body_regex: "{{params.api_key}}" }
+`;
+  const text = ocrConfig({ apiKey: '${PATROL_SECRET_KEY}', password: '${PATROL_SECRET_PASSWORD}' })
+    .replace('http://127.0.0.1:1', sim.url)
+    .replace('    auth_checks:', `${leaky}    auth_checks:`);
+  writeFileSync(file, text);
+  const env = { PATROL_SECRET_KEY: apiKey, PATROL_SECRET_PASSWORD: password };
+  const p = await startPatrol(['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0'], env);
+  try {
+    await fetch(`${p.url}/api/rounds`, { method: 'POST' });
+    const latest = await eventually(async () => {
+      const r = await fetch(`${p.url}/api/rounds/latest`);
+      return r.status === 200 ? await r.text() : undefined;
+    }, 20_000);
+    assert.match(latest, /"verdict":"call_failed"/, 'the leaky call failed as intended');
+    assert.match(latest, /<redacted>/, 'the request excerpt had the key, redacted');
+    // A reload error quoting the value of a secret-bearing field.
+    writeFileSync(file, text.replace('call_timeout: 2000ms', 'call_timeout: "${PATROL_SECRET_KEY}"'));
+    const reload = await (await fetch(`${p.url}/-/reload`, { method: 'POST' })).text();
+    assert.match(reload, /call_timeout/);
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+    const outputs: Record<string, string> = {
+      metrics: await scrape(p.url),
+      page: await (await fetch(`${p.url}/`)).text(),
+      latest,
+      history: await (await fetch(`${p.url}/api/rounds?date=${day}`)).text(),
+      reload,
+    };
+    await p.stop('SIGTERM');
+    outputs.logs = p.stderr() + p.stdout();
+    assert.match(outputs.logs, /"msg":"round finished"/);
+    for (const [where, body] of Object.entries(outputs)) {
+      for (const secret of [apiKey, password, encodeURIComponent(apiKey), Buffer.from(apiKey).toString('base64').replace(/=+$/, '')]) {
+        assert.ok(!body.includes(secret), `${where} contains a secret`);
+      }
+    }
+  } finally {
+    await p.stop('SIGKILL');
+    await sim.close();
+  }
+});
+
+test('run-once prints the table, and exits 1 when a verdict is not ok; --json for machines', async () => {
+  const sim = await startSimulator({ lagMs: 100 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
+  const file = path.join(dir, 'patrol.yml');
+  writeFileSync(file, ocrConfig().replace('http://127.0.0.1:1', sim.url));
+  try {
+    const ok = await runPatrol(['run-once', `--config.file=${file}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^service\s+before\s+after\s+expected\s+delta\s+metering ok\s+call ok\s+auth ok\s+verdict\s+reason$/m);
+    assert.match(ok.stdout, /文字识别 \(ocr\)\s+\d+\s+\d+\s+1\s+1\s+yes\s+yes\s+yes\s+ok/);
+    assert.match(ok.stdout, /执行 1  成功 1  失败 0/);
+
+    sim.setFaults('ocr', { double: true });
+    const bad = await runPatrol(['run-once', `--config.file=${file}`, '--json']);
+    assert.equal(bad.code, 1);
+    const round = JSON.parse(bad.stdout) as { services: { verdict: string; reason: string }[] };
+    assert.equal(round.services[0].verdict, 'metering_mismatch');
+    assert.match(round.services[0].reason, /over by 1/);
+
+    const broken = await runPatrol(['run-once', '--config.file=test/fixtures/config/bad-cron-timezone.yml']);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /global\.schedule \(line 2\)/);
+  } finally {
+    await sim.close();
+  }
+});
