@@ -62,8 +62,14 @@ test('the good fixture loads with defaults filled in', () => {
   assert.deepEqual(config.platforms.console.not_logged_in.status, [401, 403]);
 });
 
-test('the shipped examples are valid', () => {
+test('the shipped examples and the README example are valid', () => {
   for (const file of ['examples/demo.yml']) loadConfigFile(file, { env: {} });
+  const readme = readFileSync('README.md', 'utf8');
+  const example = /## Configuration[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1];
+  const env = { CONSOLE_USER: 'u', CONSOLE_PASSWORD: 'p', OCR_API_KEY: 'k' };
+  const { config } = parseConfig(example, 'README.md', { env });
+  assert.equal(config.services[0].auth_checks.length, 1);
+  assert.equal(config.platforms.console.counter.value, 'data.usedCount');
 });
 
 test('${VAR}, ${VAR:-default}, ${file:...} and $$ are substituted, and the values become secrets', () => {
