@@ -1,0 +1,465 @@
+// Checks the monitoring artefacts that ship with the exporter: the Prometheus rules and their
+// unit tests (promtool), the Alertmanager example (amtool), the Grafana dashboard and its
+// provisioning, the example Prometheus config and the container files.
+//
+//   node --import tsx --test test/alerts.test.ts
+//
+// promtool/amtool come from the Debian packages prometheus and prometheus-alertmanager; see
+// test/helpers/tools.ts for what happens when they are missing.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { requireTool } from './helpers/tools.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RULES = join(ROOT, 'alerts', 'patrol.rules.yml');
+const RULE_TESTS = join(ROOT, 'alerts', 'patrol.rules.test.yml');
+const AM_CONFIG = join(ROOT, 'alerts', 'alertmanager.example.yml');
+const DASHBOARD = join(ROOT, 'grafana', 'dashboards', 'patrol.json');
+const DS_PROVISIONING = join(ROOT, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
+const DASH_PROVISIONING = join(ROOT, 'grafana', 'provisioning', 'dashboards', 'patrol.yml');
+const PROM_CONFIG = join(ROOT, 'deploy', 'prometheus.yml');
+const COMPOSE = join(ROOT, 'docker-compose.yml');
+const DOCKERFILE = join(ROOT, 'Dockerfile');
+const RUNBOOKS = join(ROOT, 'docs', 'alerts.md');
+const RUNBOOK_BASE = 'https://github.com/patrol-exporter/patrol_exporter/blob/main/docs/alerts.md';
+
+/** DESIGN.md section 5, plus patrol_next_round_timestamp_seconds (the staleness input). */
+const CONTRACT_METRICS = [
+  'patrol_service_info',
+  'patrol_service_success',
+  'patrol_call_success',
+  'patrol_call_duration_seconds',
+  'patrol_auth_check_success',
+  'patrol_usage_count',
+  'patrol_count_query_success',
+  'patrol_metering_delta',
+  'patrol_metering_expected_delta',
+  'patrol_metering_success',
+  'patrol_metering_settle_seconds',
+  'patrol_service_last_run_timestamp_seconds',
+  'patrol_calls_total',
+  'patrol_call_failures_total',
+  'patrol_metering_checks_total',
+  'patrol_metering_mismatches_total',
+  'patrol_rounds_total',
+  'patrol_round_failures_total',
+  'patrol_rounds_skipped_total',
+  'patrol_round_duration_seconds',
+  'patrol_last_round_timestamp_seconds',
+  'patrol_next_round_timestamp_seconds',
+  'patrol_digest_last_success_timestamp_seconds',
+  'patrol_digest_failures_total',
+  'patrol_config_last_reload_successful',
+  'patrol_build_info',
+];
+
+// ---------------------------------------------------------------- helpers
+
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile {
+  groups: { name: string; interval?: string; rules: Rule[] }[];
+}
+interface RuleTestFile {
+  rule_files: string[];
+  evaluation_interval?: string;
+  tests: {
+    name?: string;
+    interval?: string;
+    alert_rule_test?: { eval_time: string; alertname: string; exp_alerts?: unknown[] }[];
+    promql_expr_test?: { expr: string }[];
+  }[];
+}
+interface Panel {
+  id?: number;
+  type: string;
+  title?: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: { expr?: string; refId?: string; datasource?: { type?: string; uid?: string } }[];
+  panels?: Panel[];
+  gridPos?: { h: number; w: number; x: number; y: number };
+}
+
+function readYaml<T>(path: string): T {
+  return parseYaml(readFileSync(path, 'utf8')) as T;
+}
+
+function run(bin: string, args: string[], cwd = ROOT): { status: number | null; output: string } {
+  const res = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { status: res.status, output: `${res.stdout ?? ''}${res.stderr ?? ''}${res.error ? String(res.error) : ''}` };
+}
+
+const PROMQL_KEYWORDS = new Set([
+  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right',
+  'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan',
+]);
+
+/**
+ * The metric names a PromQL expression selects. Not a full parser, but enough for our
+ * expressions: strings, label matchers, ranges, grouping clauses, Grafana variables and
+ * function/aggregation names are removed, and what is left that looks like an identifier is a
+ * metric name.
+ */
+function metricNames(expr: string): string[] {
+  let s = expr;
+  s = s.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ');
+  s = s.replace(/\{[^}]*\}/g, ' ');
+  s = s.replace(/\[[^\]]*\]/g, ' ');
+  s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/gi, ' ');
+  s = s.replace(/\$\{[^}]*\}|\$\w+/g, ' ');
+  s = s.replace(/\boffset\s+-?\w+/gi, ' ');
+  const names = new Set<string>();
+  for (const m of s.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const word = m[0];
+    const start = m.index ?? 0;
+    const before = start > 0 ? s[start - 1] : '';
+    if (before && /[0-9.]/.test(before)) continue; // exponent or unit of a number: 1e3, 5m
+    if (s.slice(start + word.length).trimStart().startsWith('(')) continue; // function, aggregation
+    if (PROMQL_KEYWORDS.has(word.toLowerCase())) continue;
+    names.add(word);
+  }
+  return [...names];
+}
+
+function allPanels(panels: Panel[]): Panel[] {
+  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
+}
+
+const rules = readYaml<RuleFile>(RULES);
+const alertRules = rules.groups.flatMap((g) => g.rules.filter((r) => r.alert));
+const alertNames = [...new Set(alertRules.map((r) => r.alert as string))];
+const recordNames = rules.groups.flatMap((g) => g.rules.filter((r) => r.record).map((r) => r.record as string));
+const ALLOWED_METRICS = new Set([...CONTRACT_METRICS, ...recordNames, 'up']);
+
+// ---------------------------------------------------------------- promtool / amtool
+
+test('promtool check rules accepts alerts/patrol.rules.yml', (t) => {
+  const promtool = requireTool(t, 'promtool');
+  if (!promtool) return;
+  const { status, output } = run(promtool, ['check', 'rules', RULES]);
+  assert.equal(status, 0, output);
+  assert.match(output, /SUCCESS/);
+});
+
+test('promtool test rules passes alerts/patrol.rules.test.yml', (t) => {
+  const promtool = requireTool(t, 'promtool');
+  if (!promtool) return;
+  const { status, output } = run(promtool, ['test', 'rules', RULE_TESTS], join(ROOT, 'alerts'));
+  assert.equal(status, 0, output);
+  assert.match(output, /SUCCESS/);
+});
+
+test('promtool check config accepts deploy/prometheus.yml and finds the rules', (t) => {
+  const promtool = requireTool(t, 'promtool');
+  if (!promtool) return;
+  const { status, output } = run(promtool, ['check', 'config', PROM_CONFIG]);
+  assert.equal(status, 0, output);
+  assert.match(output, /1 rule files found/);
+});
+
+test('amtool check-config accepts alerts/alertmanager.example.yml', (t) => {
+  const amtool = requireTool(t, 'amtool');
+  if (!amtool) return;
+  const { status, output } = run(amtool, ['check-config', AM_CONFIG]);
+  assert.equal(status, 0, output);
+  assert.match(output, /SUCCESS/);
+});
+
+test('every dashboard query is valid PromQL (parsed by promtool)', (t) => {
+  const promtool = requireTool(t, 'promtool');
+  if (!promtool) return;
+  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[]; templating: { list: { name: string; query?: unknown }[] } };
+  const records: { record: string; expr: string }[] = [];
+  for (const panel of allPanels(dashboard.panels)) {
+    for (const target of panel.targets ?? []) {
+      records.push({
+        record: `dashboard_check:panel${panel.id}:${target.refId}`,
+        // Grafana replaces $service_id with a regex (allValue .* for "All").
+        expr: String(target.expr).replaceAll('$service_id', '.*'),
+      });
+    }
+  }
+  assert.ok(records.length > 0);
+  const dir = mkdtempSync(join(tmpdir(), 'patrol-dashboard-'));
+  try {
+    const file = join(dir, 'dashboard.rules.yml');
+    writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboard', rules: records }] }));
+    const { status, output } = run(promtool, ['check', 'rules', file]);
+    assert.equal(status, 0, output);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------- rules vs tests vs runbooks
+
+test('every alert has a promtool case where it fires and one where it stays silent', () => {
+  const tests = readYaml<RuleTestFile>(RULE_TESTS);
+  assert.deepEqual(tests.rule_files, ['patrol.rules.yml']);
+  assert.equal(tests.evaluation_interval, '1m');
+  const fires = new Set<string>();
+  const silent = new Set<string>();
+  for (const group of tests.tests) {
+    for (const c of group.alert_rule_test ?? []) {
+      if ((c.exp_alerts ?? []).length > 0) fires.add(c.alertname);
+      else silent.add(c.alertname);
+    }
+  }
+  for (const name of alertNames) {
+    assert.ok(fires.has(name), `no promtool test case expects ${name} to fire`);
+    assert.ok(silent.has(name), `no promtool test case expects ${name} to stay silent`);
+  }
+  for (const name of [...fires, ...silent]) {
+    assert.ok(alertNames.includes(name), `the tests mention ${name}, which is not an alert in the rules`);
+  }
+  const tested = new Set(
+    tests.tests.flatMap((g) => (g.promql_expr_test ?? []).flatMap((c) => metricNames(c.expr))),
+  );
+  for (const name of recordNames) assert.ok(tested.has(name), `recording rule ${name} has no promql_expr_test`);
+});
+
+test('the required alerts exist, with severity, summary, description and a runbook', () => {
+  for (const required of [
+    'PatrolServiceCallFailing',
+    'PatrolMeteringMismatch',
+    'PatrolCountQueryFailing',
+    'PatrolAuthCheckFailing',
+    'PatrolRoundsStale',
+    'PatrolExporterDown',
+    'PatrolSlowCalls',
+    'PatrolDigestFailing',
+    'PatrolConfigReloadFailed',
+  ]) {
+    assert.ok(alertNames.includes(required), `missing alert ${required}`);
+  }
+  const runbooks = readFileSync(RUNBOOKS, 'utf8');
+  const headings = new Set([...runbooks.matchAll(/^## (\S+)\s*$/gm)].map((m) => m[1]));
+  for (const rule of alertRules) {
+    const name = rule.alert as string;
+    assert.ok(['critical', 'warning'].includes(rule.labels?.severity ?? ''), `${name}: severity must be critical or warning`);
+    for (const key of ['summary', 'description', 'runbook_url']) {
+      assert.ok((rule.annotations?.[key] ?? '').trim() !== '', `${name}: missing annotation ${key}`);
+    }
+    assert.equal(rule.annotations?.runbook_url, `${RUNBOOK_BASE}#${name.toLowerCase()}`, `${name}: runbook_url`);
+    assert.ok(headings.has(name), `docs/alerts.md has no "## ${name}" section`);
+  }
+  // Bad credentials accepted is a security hole: critical, and no waiting for a second round.
+  const auth = alertRules.filter((r) => r.alert === 'PatrolAuthCheckFailing');
+  assert.ok(auth.every((r) => r.labels?.severity === 'critical' && (r.for === undefined || r.for === '0m' || r.for === '0s')));
+  // The metering alert says which way the counter is wrong.
+  const directions = alertRules.filter((r) => r.alert === 'PatrolMeteringMismatch').map((r) => r.labels?.direction);
+  assert.deepEqual(directions.sort(), ['overcharge', 'undercharge']);
+});
+
+test('rules only use contract metrics, recording rules and up', () => {
+  for (const group of rules.groups) {
+    for (const rule of group.rules) {
+      for (const name of metricNames(rule.expr)) {
+        assert.ok(ALLOWED_METRICS.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`);
+      }
+    }
+  }
+  assert.ok(rules.groups.some((g) => g.name === 'patrol.recording'));
+  for (const name of recordNames) assert.match(name, /^[a-z_]+:patrol_[a-z_]+:[a-z0-9_]+$/, `recording rule name ${name}`);
+});
+
+test('the PromQL metric name extractor finds what it should', () => {
+  assert.deepEqual(
+    metricNames('sum by (service_id) (increase(patrol_calls_total{service_id=~"$service_id"}[1h])) * on(job) group_left(name) patrol_service_info'),
+    ['patrol_calls_total', 'patrol_service_info'],
+  );
+  assert.deepEqual(metricNames('time() - patrol_next_round_timestamp_seconds > 26 * 3600 and up{job="patrol"} == 1e3'), [
+    'patrol_next_round_timestamp_seconds',
+    'up',
+  ]);
+  assert.deepEqual(metricNames('avg_over_time(patrol_sevice_success[5m] offset 1h)'), ['patrol_sevice_success']);
+  assert.deepEqual(metricNames('service_id:patrol_call_success:avg_over_time1h{service_id=~"a|b"}'), [
+    'service_id:patrol_call_success:avg_over_time1h',
+  ]);
+});
+
+// ---------------------------------------------------------------- Alertmanager example
+
+test('alertmanager example routes by severity and inhibits call failures while the exporter is down', () => {
+  const am = readYaml<{
+    route: { receiver: string; group_by: string[]; routes: { matchers: string[]; receiver: string }[] };
+    inhibit_rules: { source_matchers: string[]; target_matchers: string[] }[];
+    receivers: { name: string; webhook_configs?: unknown[]; email_configs?: unknown[] }[];
+  }>(AM_CONFIG);
+  assert.deepEqual(am.route.group_by, ['alertname', 'service_id']);
+  const receiver = (name: string) => am.receivers.find((r) => r.name === name);
+  const critical = am.route.routes.find((r) => r.matchers.includes('severity="critical"'));
+  const warning = am.route.routes.find((r) => r.matchers.includes('severity="warning"'));
+  assert.ok(critical && receiver(critical.receiver)?.webhook_configs?.length, 'critical alerts go to a webhook receiver');
+  assert.ok(warning && receiver(warning.receiver)?.email_configs?.length, 'warnings go to an email receiver');
+  assert.ok(
+    am.inhibit_rules.some(
+      (r) => r.source_matchers.includes('alertname="PatrolExporterDown"') && r.target_matchers.includes('alertname="PatrolServiceCallFailing"'),
+    ),
+    'PatrolExporterDown inhibits PatrolServiceCallFailing',
+  );
+  for (const r of am.inhibit_rules) {
+    for (const m of [...r.source_matchers, ...r.target_matchers]) {
+      const alert = /^alertname="(.+)"$/.exec(m)?.[1];
+      if (alert) assert.ok(alertNames.includes(alert), `inhibit rule names unknown alert ${alert}`);
+    }
+  }
+});
+
+// ---------------------------------------------------------------- Grafana
+
+test('dashboard: uid, variables, and every panel has PromQL targets on allowed metrics', () => {
+  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    uid: string;
+    schemaVersion: number;
+    panels: Panel[];
+    templating: { list: { name: string; type: string; query?: unknown; definition?: string; multi?: boolean; includeAll?: boolean }[] };
+  };
+  assert.equal(dashboard.uid, 'patrol-overview');
+  assert.ok(dashboard.schemaVersion >= 36 && dashboard.schemaVersion <= 41, `schemaVersion ${dashboard.schemaVersion}`);
+
+  const vars = new Map(dashboard.templating.list.map((v) => [v.name, v]));
+  assert.equal(vars.get('datasource')?.type, 'datasource');
+  assert.equal(vars.get('datasource')?.query, 'prometheus');
+  const svc = vars.get('service_id');
+  assert.equal(svc?.type, 'query');
+  assert.equal(svc?.definition, 'label_values(patrol_service_info, service_id)');
+  assert.equal(svc?.multi, true);
+  assert.equal(svc?.includeAll, true);
+
+  const panels = allPanels(dashboard.panels);
+  const ids = panels.map((p) => p.id);
+  assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+  const dataPanels = panels.filter((p) => p.type !== 'row');
+  assert.ok(dataPanels.length >= 10, 'the dashboard has its panels');
+
+  const used = new Set<string>();
+  for (const panel of dataPanels) {
+    const where = `panel ${panel.id} "${panel.title}"`;
+    assert.ok(panel.gridPos, `${where}: gridPos`);
+    assert.ok(['timeseries', 'stat', 'table', 'state-timeline', 'bargauge', 'gauge'].includes(panel.type), `${where}: core panel type, got ${panel.type}`);
+    assert.equal(panel.datasource?.uid, '${datasource}', `${where}: uses the datasource variable`);
+    assert.ok((panel.targets ?? []).length > 0, `${where}: has targets`);
+    for (const target of panel.targets ?? []) {
+      const expr = target.expr ?? '';
+      assert.ok(expr.trim() !== '', `${where} ${target.refId}: empty expr`);
+      assert.equal(target.datasource?.uid, '${datasource}', `${where} ${target.refId}: datasource`);
+      // Only $service_id: every query must run as is against a plain Prometheus.
+      const vars = expr.match(/\$\{?\w+\}?/g) ?? [];
+      for (const v of vars) assert.equal(v, '$service_id', `${where} ${target.refId}: variable ${v}`);
+      const names = metricNames(expr);
+      assert.ok(names.length > 0, `${where} ${target.refId}: selects no metric`);
+      for (const name of names) {
+        assert.ok(ALLOWED_METRICS.has(name), `${where} ${target.refId}: metric ${name} is not in the contract`);
+        used.add(name);
+      }
+    }
+  }
+  // The panels the issue asks for.
+  for (const name of [
+    'patrol_service_success',
+    'patrol_call_success',
+    'patrol_auth_check_success',
+    'patrol_metering_success',
+    'patrol_count_query_success',
+    'patrol_call_duration_seconds',
+    'patrol_usage_count',
+    'patrol_metering_delta',
+    'patrol_metering_expected_delta',
+    'patrol_metering_settle_seconds',
+    'patrol_round_duration_seconds',
+    'patrol_rounds_total',
+    'patrol_rounds_skipped_total',
+    'patrol_digest_last_success_timestamp_seconds',
+  ]) {
+    assert.ok(used.has(name), `no panel shows ${name}`);
+  }
+});
+
+test('grafana provisioning files are valid YAML and point at the dashboard', () => {
+  const ds = readYaml<{ apiVersion: number; datasources: { type: string; url: string }[] }>(DS_PROVISIONING);
+  assert.equal(ds.apiVersion, 1);
+  assert.equal(ds.datasources[0]?.type, 'prometheus');
+  assert.match(ds.datasources[0]?.url ?? '', /^https?:\/\//);
+  const dash = readYaml<{ apiVersion: number; providers: { type: string; options: { path: string } }[] }>(DASH_PROVISIONING);
+  assert.equal(dash.apiVersion, 1);
+  assert.equal(dash.providers[0]?.type, 'file');
+  const compose = readYaml<{ services: Record<string, { volumes?: string[] }> }>(COMPOSE);
+  const grafanaMounts = compose.services.grafana?.volumes ?? [];
+  assert.ok(
+    grafanaMounts.some((v) => v.startsWith('./grafana/dashboards:') && v.split(':')[1] === dash.providers[0]?.options.path),
+    'docker-compose.yml mounts grafana/dashboards where the provider looks',
+  );
+  assert.ok(grafanaMounts.some((v) => v.startsWith('./grafana/provisioning:/etc/grafana/provisioning')));
+});
+
+// ---------------------------------------------------------------- deployment files
+
+test('deploy/prometheus.yml scrapes the exporter and loads the rules', () => {
+  const prom = readYaml<{
+    global: { scrape_interval: string };
+    rule_files: string[];
+    alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
+    scrape_configs: { job_name: string; scrape_interval?: string; static_configs: { targets: string[] }[] }[];
+  }>(PROM_CONFIG);
+  const job = prom.scrape_configs.find((j) => j.job_name === 'patrol');
+  assert.ok(job, 'job patrol');
+  assert.equal(job.scrape_interval ?? prom.global.scrape_interval, '30s');
+  assert.deepEqual(job.static_configs[0]?.targets, ['exporter:9798']);
+  assert.ok(prom.rule_files.some((f) => resolve(dirname(PROM_CONFIG), f) === RULES), 'rule_files loads alerts/patrol.rules.yml');
+  assert.deepEqual(prom.alerting.alertmanagers[0]?.static_configs[0]?.targets, ['alertmanager:9093']);
+});
+
+test('docker-compose.yml runs the demo, Prometheus, Alertmanager and Grafana with files that exist', () => {
+  const compose = readYaml<{ services: Record<string, { command?: string[]; volumes?: string[]; build?: unknown; image?: string }> }>(COMPOSE);
+  for (const svc of ['exporter', 'prometheus', 'alertmanager', 'grafana']) assert.ok(compose.services[svc], `service ${svc}`);
+  assert.deepEqual(compose.services.exporter?.command, ['demo', '--web.listen-address=:9798']);
+  assert.ok(compose.services.exporter?.build, 'the exporter is built from this repository');
+  for (const [name, svc] of Object.entries(compose.services)) {
+    for (const volume of svc.volumes ?? []) {
+      const source = volume.split(':')[0] ?? '';
+      if (source.startsWith('.')) assert.ok(existsSync(join(ROOT, source)), `${name}: mount source ${source} exists`);
+    }
+  }
+  const promArgs = compose.services.prometheus?.command ?? [];
+  const configArg = promArgs.find((a) => a.startsWith('--config.file='));
+  assert.equal(configArg, '--config.file=/etc/prometheus/deploy/prometheus.yml');
+  const amMounts = compose.services.alertmanager?.volumes ?? [];
+  assert.ok(amMounts.some((v) => v.startsWith('./alerts/alertmanager.example.yml:')));
+});
+
+test('Dockerfile: multi-stage, slim non-root runtime, port 9798, healthcheck, entrypoint', () => {
+  const text = readFileSync(DOCKERFILE, 'utf8');
+  const froms = [...text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => ({ image: m[1], stage: m[2] }));
+  assert.ok(froms.length >= 2, 'multi-stage');
+  assert.equal(froms.at(-1)?.image, 'node:20-bookworm-slim');
+  assert.match(text, /RUN npm ci(?!.*--omit=dev)/);
+  assert.match(text, /RUN npm run build/);
+  assert.match(text, /npm ci --omit=dev/);
+  assert.match(text, /^COPY --from=build \S*dist \.\/dist$/m);
+  assert.match(text, /^COPY examples /m);
+  const users = [...text.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+  assert.ok(users.length > 0 && !['root', '0'].includes(users.at(-1) ?? ''), 'runs as a non-root user');
+  assert.match(text, /^EXPOSE 9798$/m);
+  assert.match(text, /^HEALTHCHECK [\s\S]*http:\/\/127\.0\.0\.1:9798\/-\/healthy/m);
+  assert.match(text, /^ENTRYPOINT \["node", ?"dist\/cli\.js"\]$/m);
+  assert.match(text, /^CMD \["serve", ?"--config\.file=\/etc\/patrol\/patrol\.yml", ?"--web\.listen-address=:9798"\]$/m);
+  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+  for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignore.includes(entry), `.dockerignore has ${entry}`);
+  for (const needed of ['src', 'examples', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+    assert.ok(!ignore.includes(needed), `.dockerignore must not exclude ${needed}`);
+  }
+});
