@@ -16,6 +16,7 @@ import { parseDuration } from './util/duration.js';
 import { VERSION } from './version.js';
 import { createApp, listen } from './web/server.js';
 import { renderTable } from './table.js';
+import { inShard, parseShard } from './shard.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_LISTEN = ':9798';
@@ -31,7 +32,18 @@ interface ServeOptions {
   listen: string;
   logLevel: string;
   vars?: Record<string, string>;
+  shard?: string;
   onStop?: () => Promise<void>;
+}
+
+/** `--shard=i/N`: only the services that hash to shard i (one instance per shard, never two). */
+function shardFilter(text: string | undefined): ((id: string) => boolean) | undefined {
+  if (!text) return undefined;
+  try {
+    return inShard(parseShard(text));
+  } catch (err) {
+    return fail((err as Error).message);
+  }
 }
 
 /** Run the exporter until SIGTERM/SIGINT; SIGHUP reloads the config. */
@@ -40,7 +52,7 @@ async function serve(opts: ServeOptions): Promise<void> {
   const logger = createLogger(redactor, opts.logLevel);
   const metrics = new PatrolMetrics(new Registry(), VERSION);
   const store = new MemoryStore();
-  const exporter = new Exporter({ configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor });
+  const exporter = new Exporter({ configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard) });
   try {
     await exporter.start(true);
   } catch (err) {
@@ -54,7 +66,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     await exporter.stop();
     fail(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
-  logger.info({ url: listening.url, config: opts.configFile, version: VERSION }, 'patrol_exporter listening');
+  logger.info({ url: listening.url, config: opts.configFile, version: VERSION, shard: opts.shard }, 'patrol_exporter listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -84,6 +96,7 @@ const program = new Command('patrol')
 const configOption = () => new Option('--config.file <path>', 'configuration file').default('patrol.yml');
 const listenOption = () => new Option('--web.listen-address <addr>', 'address to serve /metrics and the pages on').default(DEFAULT_LISTEN);
 const logOption = () => new Option('--log.level <level>', 'debug, info, warn or error').default(process.env.PATROL_LOG_LEVEL ?? 'info');
+const shardOption = () => new Option('--shard <i/N>', 'inspect only the services of shard i of N (stable hash of the service id)');
 
 program
   .command('serve')
@@ -91,8 +104,9 @@ program
   .addOption(configOption())
   .addOption(listenOption())
   .addOption(logOption())
+  .addOption(shardOption())
   .action(async (o: Record<string, string>) => {
-    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'] });
+    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], shard: o.shard });
   });
 
 program
@@ -101,19 +115,21 @@ program
   .addOption(configOption())
   .option('--json', 'print the round as JSON')
   .option('--service <id...>', 'only these service ids')
+  .addOption(shardOption())
   .addOption(logOption().default('warn'))
   .action(async (o: Record<string, string | boolean | string[]>) => {
     const redactor = new Redactor();
     const logger = createLogger(redactor, o['log.level'] as string);
     const store = new MemoryStore(1);
     const only = Array.isArray(o.service) ? new Set(o.service) : null;
+    const shard = shardFilter(o.shard as string | undefined);
     const exporter = new Exporter({
       configFile: o['config.file'] as string,
       logger,
       metrics: new PatrolMetrics(new Registry(), VERSION),
       store,
       redactor,
-      only: only ? (id) => only.has(id) : undefined,
+      only: only || shard ? (id) => (!only || only.has(id)) && (!shard || shard(id)) : undefined,
     });
     try {
       await exporter.start(false);
