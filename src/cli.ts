@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `patrol`: serve, run-once, check-config, demo. Flags in the Prometheus style (--config.file=...).
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -11,6 +12,9 @@ import { PatrolMetrics } from './metrics.js';
 import { Redactor } from './redact.js';
 import { startSimulator } from './sim/platform.js';
 import { MemoryStore } from './store/memory.js';
+import { digestCommand, mailRound, openHistory } from './digest/cli.js';
+import { DigestJobs } from './digest/scheduler.js';
+import type { SqliteStore } from './store/sqlite.js';
 import type { RoundResult } from './types.js';
 import { parseDuration } from './util/duration.js';
 import { VERSION } from './version.js';
@@ -33,6 +37,8 @@ interface ServeOptions {
   logLevel: string;
   vars?: Record<string, string>;
   shard?: string;
+  /** --storage.path: overrides the config's storage.path. */
+  storagePath?: string;
   onStop?: () => Promise<void>;
 }
 
@@ -46,13 +52,23 @@ function shardFilter(text: string | undefined): ((id: string) => boolean) | unde
   }
 }
 
+/** The SQLite history at the config's storage.path (read before the exporter loads the config). */
+function historyOrFail(configFile: string, redactor: Redactor, vars?: Record<string, string>, storagePath?: string): SqliteStore {
+  try {
+    return openHistory(loadConfigFile(configFile, { vars }).config, configFile, storagePath);
+  } catch (err) {
+    return fail(redactor.redact((err as Error).message));
+  }
+}
+
 /** Run the exporter until SIGTERM/SIGINT; SIGHUP reloads the config. */
 async function serve(opts: ServeOptions): Promise<void> {
   const redactor = new Redactor();
   const logger = createLogger(redactor, opts.logLevel);
   const metrics = new PatrolMetrics(new Registry(), VERSION);
-  const store = new MemoryStore();
-  const exporter = new Exporter({ configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard) });
+  const store = historyOrFail(opts.configFile, redactor, opts.vars, opts.storagePath);
+  const jobs = new DigestJobs({ store, metrics, logger, redactor });
+  const exporter = new Exporter({ jobs, configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard) });
   try {
     await exporter.start(true);
   } catch (err) {
@@ -61,7 +77,7 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
   let listening;
   try {
-    listening = await listen(createApp({ exporter, metrics, store, logger }), opts.listen);
+    listening = await listen(createApp({ exporter, metrics, store, logger, redactor }), opts.listen);
   } catch (err) {
     await exporter.stop();
     fail(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
@@ -96,6 +112,7 @@ const program = new Command('patrol')
 const configOption = () => new Option('--config.file <path>', 'configuration file').default('patrol.yml');
 const listenOption = () => new Option('--web.listen-address <addr>', 'address to serve /metrics and the pages on').default(DEFAULT_LISTEN);
 const logOption = () => new Option('--log.level <level>', 'debug, info, warn or error').default(process.env.PATROL_LOG_LEVEL ?? 'info');
+const storageOption = () => new Option('--storage.path <file>', "SQLite history file (default: the config's storage.path, relative to the config file)");
 const shardOption = () => new Option('--shard <i/N>', 'inspect only the services of shard i of N (stable hash of the service id)');
 
 program
@@ -105,8 +122,9 @@ program
   .addOption(listenOption())
   .addOption(logOption())
   .addOption(shardOption())
+  .addOption(storageOption())
   .action(async (o: Record<string, string>) => {
-    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], shard: o.shard });
+    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], shard: o.shard, storagePath: o['storage.path'] });
   });
 
 program
@@ -114,13 +132,16 @@ program
   .description('run one round now, print the table (or JSON), exit 1 when any verdict is not ok')
   .addOption(configOption())
   .option('--json', 'print the round as JSON')
+  .option('--mail', "email this round's table (needs the smtp section); exit status 2 when it cannot be delivered")
+  .option('--history', 'also save the round to the SQLite history (storage.path)')
+  .addOption(storageOption())
   .option('--service <id...>', 'only these service ids')
   .addOption(shardOption())
   .addOption(logOption().default('warn'))
   .action(async (o: Record<string, string | boolean | string[]>) => {
     const redactor = new Redactor();
     const logger = createLogger(redactor, o['log.level'] as string);
-    const store = new MemoryStore(1);
+    const store = o.history ? historyOrFail(o['config.file'] as string, redactor, undefined, o['storage.path'] as string | undefined) : new MemoryStore(1);
     const only = Array.isArray(o.service) ? new Set(o.service) : null;
     const shard = shardFilter(o.shard as string | undefined);
     const exporter = new Exporter({
@@ -143,8 +164,30 @@ program
     })!;
     if (tty) process.stderr.write('\r\x1b[K');
     printRound(round, !!o.json);
+    let mailFailed = false;
+    if (o.mail) {
+      const mailed = await mailRound(round, exporter.config!, redactor, logger);
+      if (!mailed.ok) process.stderr.write(`${mailed.error}\n`);
+      mailFailed = !mailed.ok;
+    }
     await exporter.stop();
-    process.exit(round.services.every((s) => s.verdict === 'ok') ? 0 : 1);
+    process.exit(mailFailed ? 2 : round.services.every((s) => s.verdict === 'ok') ? 0 : 1);
+  });
+
+program
+  .command('digest')
+  .description('build the daily digest from the SQLite history: print it (text), write it (--out) or send it (--send)')
+  .addOption(configOption())
+  .option('--date <YYYY-MM-DD>', 'the day to report (default: the day digest.day names, in global.timezone)')
+  .option('--out <file>', 'write the HTML part to this file (a name ending in .txt gets the plain-text part)')
+  .option('--send', 'send it with the smtp section (retried as digest.retry says)')
+  .addOption(storageOption())
+  .addOption(logOption().default('warn'))
+  .action(async (o: Record<string, string | boolean>) => {
+    const redactor = new Redactor();
+    const logger = createLogger(redactor, o['log.level'] as string);
+    const outcome = await digestCommand({ configFile: o['config.file'] as string, date: o.date as string | undefined, out: o.out as string | undefined, send: !!o.send, storagePath: o['storage.path'] as string | undefined, redactor, logger });
+    if (!outcome.ok) fail(outcome.error, 1);
   });
 
 program
@@ -169,6 +212,8 @@ program
   .addOption(listenOption())
   .addOption(new Option('--sim.listen-address <addr>', 'address of the simulated platform').default('127.0.0.1:9799'))
   .addOption(new Option('--sim.lag <duration>', 'how late the simulated platform meters each call').default('2s'))
+  // The demo's history goes to the temp directory: always writable (a read-only image, a checkout), and kept across restarts.
+  .addOption(storageOption().default(path.join(os.tmpdir(), 'patrol-demo.db')))
   .addOption(logOption())
   .action(async (o: Record<string, string>) => {
     const [host, port] = o['sim.listenAddress'].split(/:(?=\d+$)/);
@@ -183,6 +228,7 @@ program
       listen: o['web.listenAddress'],
       logLevel: o['log.level'],
       vars: { platform_url: sim.url },
+      storagePath: o['storage.path'],
       onStop: () => sim.close(),
     });
   });

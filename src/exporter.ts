@@ -7,7 +7,15 @@ import { Inspector } from './engine/inspector.js';
 import { PatrolMetrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import type { RoundStore } from './store/types.js';
+import type { Config } from './config/schema.js';
 import type { RoundResult, RoundTrigger, ServiceResult } from './types.js';
+
+/** Started with the schedule, told about every reload, stopped before the store is closed. */
+export interface BackgroundJobs {
+  start(config: Config): void;
+  reconfigure(config: Config): void;
+  stop(): Promise<void>;
+}
 
 export interface ExporterOptions {
   /** A config file, read again on every reload. */
@@ -21,6 +29,8 @@ export interface ExporterOptions {
   redactor: Redactor;
   /** Only services for which this is true (sharding). */
   only?: (serviceId: string) => boolean;
+  /** Scheduled work that follows the config: the daily digest and history pruning (src/digest/scheduler.ts). */
+  jobs?: BackgroundJobs;
 }
 
 export type ReloadOutcome = { ok: true } | { ok: false; error: string };
@@ -79,6 +89,7 @@ export class Exporter {
     }
     if (schedule) {
       this.schedule();
+      this.opts.jobs?.start(this.loaded!.config);
       if (this.loaded!.config.global.run_on_start) void this.runRound('startup');
     }
   }
@@ -109,7 +120,10 @@ export class Exporter {
       return { ok: false, error: this.opts.redactor.redact(error) };
     }
     this.apply(loaded);
-    if (this.task) this.schedule();
+    if (this.task) {
+      this.schedule();
+      this.opts.jobs?.reconfigure(loaded.config);
+    }
     this.opts.logger.info({ services: loaded.config.services.length }, 'config reloaded');
     return { ok: true };
   }
@@ -167,6 +181,7 @@ export class Exporter {
     this.shutdown.abort(new Error('shutdown'));
     await this.running?.catch(() => undefined);
     await this.inspector?.close();
+    await this.opts.jobs?.stop();
     this.opts.store.close();
   }
 }

@@ -1,101 +1,149 @@
-// The metrics contract (DESIGN.md section 5), on a registry passed in. Gauges describe the last
-// completed round: they are cleared and set again when a round ends, so a value that was unknown in
-// that round (a failed counter read) has no sample rather than a stale or made-up one.
-import { Counter, Gauge, Registry } from 'prom-client';
+// The metrics contract (DESIGN.md section 5). Per-service gauges describe the last completed round:
+// they are replaced as a whole when a round ends, so a value that was unknown in that round (a
+// failed counter read) has no sample rather than a stale or made-up one.
+//
+// Two parts, one exposition:
+// - the per-service families (thousands of series at thousands of services) are kept as plain data
+//   and written straight to text, once per change: prom-client's per-sample label handling took
+//   ~0.4 s of blocked event loop per round at 5,000 services (see BENCHMARKS.md);
+// - the exporter-wide metrics live on the prom-client registry passed in (and anything else the
+//   caller registers there, e.g. process metrics), rendered by prom-client.
+// The whole text is rendered once per change, gzip-compressed once, and served from memory.
+import { gzipSync } from 'node:zlib';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServiceConfig } from './config/schema.js';
 import type { RoundResult } from './types.js';
 
-const ROUNDS_NOTE = 'Rounds run on the exporter\'s own schedule, not at scrape time: each call is a real, billed request and metering takes tens of seconds to settle.';
+const ROUNDS_NOTE = "Rounds run on the exporter's own schedule, not at scrape time: each call is a real, billed request and metering takes tens of seconds to settle.";
+const LAST = ' Last completed round. ' + ROUNDS_NOTE;
+
+/** The per-service families, in exposition order. */
+const FAMILIES = {
+  patrol_service_info: ['gauge', 'What each inspected service is (always 1).'],
+  patrol_service_success: ['gauge', "Whether the service's verdict was ok (1) or not (0)." + LAST],
+  patrol_call_success: ['gauge', 'Whether every call met its expectations.' + LAST],
+  patrol_call_duration_seconds: ['gauge', 'Duration of each call.' + LAST],
+  patrol_auth_check_success: ['gauge', 'Whether the bad credential of each auth check was rejected (0: it was accepted).' + LAST],
+  patrol_usage_count: ['gauge', "The platform's usage counter for the service, read before the calls and after metering settled." + LAST],
+  patrol_count_query_success: ['gauge', 'Whether both counter reads worked.' + LAST],
+  patrol_metering_delta: ['gauge', 'Counter after minus counter before.' + LAST],
+  patrol_metering_expected_delta: ['gauge', 'Units the successful calls should have added to the counter.' + LAST],
+  patrol_metering_success: ['gauge', 'Whether the counter rose by exactly (or, in at_least mode, at least) the expected units.' + LAST],
+  patrol_metering_settle_seconds: ['gauge', 'Time from the last call until the counter showed the expected delta.' + LAST],
+  patrol_service_last_run_timestamp_seconds: ['gauge', "When the service's last round finished (Unix time)."],
+  patrol_calls_total: ['counter', 'Calls made to the service (auth checks not included).'],
+  patrol_call_failures_total: ['counter', 'Calls that did not meet their expectations.'],
+  patrol_metering_checks_total: ['counter', 'Metering checks judged (both counter reads worked, same day).'],
+  patrol_metering_mismatches_total: ['counter', 'Metering checks whose delta did not match the expectation.'],
+} as const;
+type Family = keyof typeof FAMILIES;
+
+/** Label value escaping of the text format: backslash, double quote, newline. */
+function esc(value: string): string {
+  return /["\\\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
+}
+
+function num(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}
+
+interface ServiceCounters {
+  calls: number;
+  callFailures: number;
+  meteringChecks: number;
+  meteringMismatches: number;
+}
 
 export class PatrolMetrics {
-  readonly serviceInfo: Gauge<'service_id' | 'name' | 'app_id'>;
-  readonly serviceSuccess: Gauge<'service_id'>;
-  readonly callSuccess: Gauge<'service_id'>;
-  readonly callDuration: Gauge<'service_id' | 'call'>;
-  readonly authCheckSuccess: Gauge<'service_id' | 'check'>;
-  readonly usageCount: Gauge<'service_id' | 'phase'>;
-  readonly countQuerySuccess: Gauge<'service_id'>;
-  readonly meteringDelta: Gauge<'service_id'>;
-  readonly meteringExpectedDelta: Gauge<'service_id'>;
-  readonly meteringSuccess: Gauge<'service_id'>;
-  readonly meteringSettle: Gauge<'service_id'>;
-  readonly serviceLastRun: Gauge<'service_id'>;
-  readonly calls: Counter<'service_id'>;
-  readonly callFailures: Counter<'service_id'>;
-  readonly meteringChecks: Counter<'service_id'>;
-  readonly meteringMismatches: Counter<'service_id'>;
-  readonly rounds: Counter;
-  readonly roundFailures: Counter;
-  readonly roundsSkipped: Counter;
-  readonly roundDuration: Gauge;
-  readonly lastRound: Gauge;
-  readonly nextRound: Gauge;
-  readonly digestLastSuccess: Gauge;
-  readonly digestFailures: Counter;
-  readonly configReloadOk: Gauge;
-  readonly configReloadTime: Gauge;
-  readonly buildInfo: Gauge<'version' | 'nodejs'>;
+  private readonly rounds: Counter;
+  private readonly roundFailures: Counter;
+  private readonly roundsSkipped: Counter;
+  private readonly roundDuration: Gauge;
+  private readonly lastRound: Gauge;
+  private readonly nextRound: Gauge;
+  private readonly digestLastSuccess: Gauge;
+  private readonly digestFailures: Counter;
+  private readonly configReloadOk: Gauge;
+  private readonly configReloadTime: Gauge;
+
+  /** Services in the config: info labels, and cumulative counters (kept across reloads). */
+  private info = new Map<string, { name: string; appId: string }>();
+  private readonly counters = new Map<string, ServiceCounters>();
+  /** The last completed round (per-service gauges are derived from it). */
+  private last: RoundResult | null = null;
+  private lastRunAt = new Map<string, number>();
 
   constructor(readonly registry: Registry, version: string) {
     const registers = [registry];
-    const g = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
-    const c = <L extends string>(name: string, help: string, labelNames: L[] = []) => new Counter<L>({ name, help, labelNames, registers });
-    const per = ' Last completed round. ' + ROUNDS_NOTE;
-
-    this.serviceInfo = g('patrol_service_info', 'What each inspected service is (always 1).', ['service_id', 'name', 'app_id']);
-    this.serviceSuccess = g('patrol_service_success', 'Whether the service\'s verdict was ok (1) or not (0).' + per, ['service_id']);
-    this.callSuccess = g('patrol_call_success', 'Whether every call met its expectations.' + per, ['service_id']);
-    this.callDuration = g('patrol_call_duration_seconds', 'Duration of each call.' + per, ['service_id', 'call']);
-    this.authCheckSuccess = g('patrol_auth_check_success', 'Whether the bad credential of each auth check was rejected (0: it was accepted).' + per, ['service_id', 'check']);
-    this.usageCount = g('patrol_usage_count', 'The platform\'s usage counter for the service, read before the calls and after metering settled.' + per, ['service_id', 'phase']);
-    this.countQuerySuccess = g('patrol_count_query_success', 'Whether both counter reads worked.' + per, ['service_id']);
-    this.meteringDelta = g('patrol_metering_delta', 'Counter after minus counter before.' + per, ['service_id']);
-    this.meteringExpectedDelta = g('patrol_metering_expected_delta', 'Units the successful calls should have added to the counter.' + per, ['service_id']);
-    this.meteringSuccess = g('patrol_metering_success', 'Whether the counter rose by exactly (or, in at_least mode, at least) the expected units.' + per, ['service_id']);
-    this.meteringSettle = g('patrol_metering_settle_seconds', 'Time from the last call until the counter showed the expected delta.' + per, ['service_id']);
-    this.serviceLastRun = g('patrol_service_last_run_timestamp_seconds', 'When the service\'s last round finished (Unix time).', ['service_id']);
-    this.calls = c('patrol_calls_total', 'Calls made to the service.', ['service_id']);
-    this.callFailures = c('patrol_call_failures_total', 'Calls that did not meet their expectations.', ['service_id']);
-    this.meteringChecks = c('patrol_metering_checks_total', 'Metering checks judged (both counter reads worked, same day).', ['service_id']);
-    this.meteringMismatches = c('patrol_metering_mismatches_total', 'Metering checks whose delta did not match the expectation.', ['service_id']);
+    const g = (name: string, help: string) => new Gauge({ name, help, registers });
+    const c = (name: string, help: string) => new Counter({ name, help, registers });
     this.rounds = c('patrol_rounds_total', 'Inspection rounds completed. ' + ROUNDS_NOTE);
-    this.roundFailures = c('patrol_round_failures_total', 'Rounds in which any service\'s verdict was not ok.');
+    this.roundFailures = c('patrol_round_failures_total', "Rounds in which any service's verdict was not ok.");
     this.roundsSkipped = c('patrol_rounds_skipped_total', 'Rounds not started because the previous one was still running.');
     this.roundDuration = g('patrol_round_duration_seconds', 'Wall time of the last completed round.');
     this.lastRound = g('patrol_last_round_timestamp_seconds', 'When the last round finished (Unix time).');
     this.nextRound = g('patrol_next_round_timestamp_seconds', 'When the next scheduled round is due (Unix time).');
-    this.digestLastSuccess = g('patrol_digest_last_success_timestamp_seconds', 'When the last daily digest was delivered (Unix time).');
+    this.digestLastSuccess = g('patrol_digest_last_success_timestamp_seconds', 'When the last daily digest was delivered (Unix time; 0: never).');
     this.digestFailures = c('patrol_digest_failures_total', 'Digest deliveries that failed.');
     this.configReloadOk = g('patrol_config_last_reload_successful', 'Whether the last configuration load or reload succeeded.');
     this.configReloadTime = g('patrol_config_last_reload_success_timestamp_seconds', 'When the configuration was last loaded successfully (Unix time).');
-    this.buildInfo = g('patrol_build_info', 'Build information (always 1).', ['version', 'nodejs']);
-    this.buildInfo.set({ version, nodejs: process.version }, 1);
+    const build = new Gauge({ name: 'patrol_build_info', help: 'Build information (always 1).', labelNames: ['version', 'nodejs'], registers });
+    build.set({ version, nodejs: process.version }, 1);
   }
 
-  // Every change goes through a method below, so the exposition can be rendered once per change
-  // and served from memory to any number of scrapers.
-  private cache: { text: string; open: string } | null = null;
-
-  async exposition(openMetrics: boolean): Promise<string> {
-    if (!this.cache) {
-      const text = await this.registry.metrics();
-      this.cache = { text, open: toOpenMetrics(text) };
-    }
-    return openMetrics ? this.cache.open : this.cache.text;
-  }
+  // Every change goes through a method below, so the exposition is rendered once per change and
+  // served from memory to any number of scrapers. Compressed copies too: Prometheus asks for gzip,
+  // and at thousands of services the text is megabytes.
+  private cache: { text: Buffer; open: Buffer | null; gz: Map<string, Buffer> } | null = null;
 
   private changed(): void {
     this.cache = null;
   }
 
-  /** The info metric follows the config: set on every successful load or reload. Counters start at 0 so rate() works from the first round. */
+  private async rendered(): Promise<NonNullable<PatrolMetrics['cache']>> {
+    if (!this.cache) {
+      const text = this.renderServices() + (await this.registry.metrics());
+      this.cache = { text: Buffer.from(text), open: null, gz: new Map() };
+    }
+    return this.cache;
+  }
+
+  private async plain(openMetrics: boolean): Promise<Buffer> {
+    const c = await this.rendered();
+    if (!openMetrics) return c.text;
+    // Converted only when a scraper asks for OpenMetrics.
+    c.open ??= Buffer.from(toOpenMetrics(c.text.toString('utf8')));
+    return c.open;
+  }
+
+  async exposition(openMetrics: boolean): Promise<string> {
+    return (await this.plain(openMetrics)).toString('utf8');
+  }
+
+  /** The exposition as bytes, gzip-compressed when asked (computed once per change). */
+  async body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
+    const c = await this.rendered();
+    const plain = await this.plain(openMetrics);
+    if (!gzip) return plain;
+    const key = openMetrics ? 'open' : 'text';
+    let gz = c.gz.get(key);
+    if (!gz) {
+      gz = gzipSync(plain, { level: 6 });
+      c.gz.set(key, gz);
+    }
+    return gz;
+  }
+
+  /** The info metric follows the config; counters of new services start at 0 so rate() works from the first round. */
   setServices(services: ServiceConfig[]): void {
-    this.serviceInfo.reset();
+    this.info = new Map();
     for (const s of services) {
       if (!s.enabled) continue;
-      const id = { service_id: s.id };
-      this.serviceInfo.set({ ...id, name: s.name ?? s.id, app_id: s.app_id }, 1);
-      for (const c of [this.calls, this.callFailures, this.meteringChecks, this.meteringMismatches]) c.inc(id, 0);
+      this.info.set(s.id, { name: s.name ?? s.id, appId: s.app_id });
+      if (!this.counters.has(s.id)) this.counters.set(s.id, { calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0 });
     }
     this.changed();
   }
@@ -128,31 +176,16 @@ export class PatrolMetrics {
   }
 
   recordRound(round: RoundResult): void {
-    const perService = [
-      this.serviceSuccess, this.callSuccess, this.callDuration, this.authCheckSuccess, this.usageCount,
-      this.countQuerySuccess, this.meteringDelta, this.meteringExpectedDelta, this.meteringSuccess,
-      this.meteringSettle,
-    ];
-    for (const m of perService) m.reset();
+    this.last = round;
     for (const s of round.services) {
-      const id = { service_id: s.serviceId };
-      this.serviceSuccess.set(id, s.verdict === 'ok' ? 1 : 0);
-      this.callSuccess.set(id, s.callOk ? 1 : 0);
-      for (const call of s.calls) this.callDuration.set({ ...id, call: call.name }, call.durationSeconds);
-      for (const a of s.authChecks) if (a.outcome !== 'error') this.authCheckSuccess.set({ ...id, check: a.name }, a.outcome === 'rejected' ? 1 : 0);
-      if (s.before?.ok) this.usageCount.set({ ...id, phase: 'before' }, s.before.value);
-      if (s.after?.ok) this.usageCount.set({ ...id, phase: 'after' }, s.after.value);
-      this.countQuerySuccess.set(id, s.countQueryOk ? 1 : 0);
-      if (s.delta !== null) this.meteringDelta.set(id, s.delta);
-      this.meteringExpectedDelta.set(id, s.expectedDelta);
-      if (s.meteringOk !== null) this.meteringSuccess.set(id, s.meteringOk ? 1 : 0);
-      if (s.settleSeconds !== null) this.meteringSettle.set(id, s.settleSeconds);
-      this.serviceLastRun.set(id, s.finishedAt / 1000);
-      this.calls.inc(id, s.calls.length);
-      this.callFailures.inc(id, s.calls.filter((c) => !c.ok).length);
+      this.lastRunAt.set(s.serviceId, s.finishedAt / 1000);
+      let c = this.counters.get(s.serviceId);
+      if (!c) this.counters.set(s.serviceId, (c = { calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0 }));
+      c.calls += s.calls.length;
+      c.callFailures += s.calls.filter((x) => !x.ok).length;
       if (s.meteringOk !== null) {
-        this.meteringChecks.inc(id);
-        if (!s.meteringOk) this.meteringMismatches.inc(id);
+        c.meteringChecks++;
+        if (!s.meteringOk) c.meteringMismatches++;
       }
     }
     this.rounds.inc();
@@ -160,6 +193,42 @@ export class PatrolMetrics {
     this.roundDuration.set(round.durationSeconds);
     this.lastRound.set(round.finishedAt / 1000);
     this.changed();
+  }
+
+  /** The per-service families as exposition text (string concatenation: V8 joins the pieces once). */
+  private renderServices(): string {
+    const out = Object.fromEntries(Object.keys(FAMILIES).map((f) => [f, ''])) as Record<Family, string>;
+    for (const [id, i] of this.info) {
+      out.patrol_service_info += `patrol_service_info{service_id="${esc(id)}",name="${esc(i.name)}",app_id="${esc(i.appId)}"} 1\n`;
+    }
+    for (const s of this.last?.services ?? []) {
+      const sid = `{service_id="${esc(s.serviceId)}"`;
+      out.patrol_service_success += `patrol_service_success${sid}} ${s.verdict === 'ok' ? 1 : 0}\n`;
+      out.patrol_call_success += `patrol_call_success${sid}} ${s.callOk ? 1 : 0}\n`;
+      // Microseconds are all the precision a call duration has; more digits only make the body bigger.
+      for (const call of s.calls) out.patrol_call_duration_seconds += `patrol_call_duration_seconds${sid},call="${esc(call.name)}"} ${num(Math.round(call.durationSeconds * 1e6) / 1e6)}\n`;
+      for (const a of s.authChecks) {
+        if (a.outcome !== 'error') out.patrol_auth_check_success += `patrol_auth_check_success${sid},check="${esc(a.name)}"} ${a.outcome === 'rejected' ? 1 : 0}\n`;
+      }
+      if (s.before?.ok) out.patrol_usage_count += `patrol_usage_count${sid},phase="before"} ${s.before.value}\n`;
+      if (s.after?.ok) out.patrol_usage_count += `patrol_usage_count${sid},phase="after"} ${s.after.value}\n`;
+      out.patrol_count_query_success += `patrol_count_query_success${sid}} ${s.countQueryOk ? 1 : 0}\n`;
+      if (s.delta !== null) out.patrol_metering_delta += `patrol_metering_delta${sid}} ${s.delta}\n`;
+      out.patrol_metering_expected_delta += `patrol_metering_expected_delta${sid}} ${s.expectedDelta}\n`;
+      if (s.meteringOk !== null) out.patrol_metering_success += `patrol_metering_success${sid}} ${s.meteringOk ? 1 : 0}\n`;
+      if (s.settleSeconds !== null) out.patrol_metering_settle_seconds += `patrol_metering_settle_seconds${sid}} ${num(s.settleSeconds)}\n`;
+    }
+    for (const [id, at] of this.lastRunAt) out.patrol_service_last_run_timestamp_seconds += `patrol_service_last_run_timestamp_seconds{service_id="${esc(id)}"} ${num(at)}\n`;
+    for (const [id, c] of this.counters) {
+      const sid = `{service_id="${esc(id)}"}`;
+      out.patrol_calls_total += `patrol_calls_total${sid} ${c.calls}\n`;
+      out.patrol_call_failures_total += `patrol_call_failures_total${sid} ${c.callFailures}\n`;
+      out.patrol_metering_checks_total += `patrol_metering_checks_total${sid} ${c.meteringChecks}\n`;
+      out.patrol_metering_mismatches_total += `patrol_metering_mismatches_total${sid} ${c.meteringMismatches}\n`;
+    }
+    let text = '';
+    for (const [family, [type, help]] of Object.entries(FAMILIES)) text += `# HELP ${family} ${help}\n# TYPE ${family} ${type}\n${out[family as Family]}\n`;
+    return text;
   }
 }
 

@@ -87,7 +87,30 @@ export const jsonAssertion = z
   );
 export type JsonAssertion = z.infer<typeof jsonAssertion>;
 
+/** Process exit codes a script may end with: `0` or `[0, 3]`. */
+export const exitCodeList = z
+  .union([z.number().int().min(0).max(255), z.array(z.number().int().min(0).max(255)).min(1)])
+  .transform((v) => (Array.isArray(v) ? v : [v]));
+
+/** Expectations on the answer frames of a WebSocket call (each frame is parsed as JSON). */
+export const frameExpectation = z.strictObject({
+  /** Every answer frame meets these (e.g. code == 0). */
+  each: z.array(jsonAssertion).default([]),
+  /** The last answer frame meets these (e.g. data.status == 2). */
+  final: z.array(jsonAssertion).default([]),
+  /** At least one answer frame meets all of these (e.g. a result field present). */
+  any: z.array(jsonAssertion).default([]),
+  /** At least this many answer frames. */
+  min: z.number().int().min(0).default(1),
+  /** Time from connecting to the first answer frame. */
+  max_first_frame: duration.optional(),
+});
+
 export const expectation = z.strictObject({
+  /** WebSocket calls only. */
+  frames: frameExpectation.optional(),
+  /** Script calls only (default 0). */
+  exit_code: exitCodeList.optional(),
   status: statusList.optional(),
   json: z.array(jsonAssertion).default([]),
   body_regex: regex.optional(),
@@ -121,8 +144,103 @@ export const httpRequest = z
   });
 export type HttpRequest = z.infer<typeof httpRequest>;
 
+/** A signed duration ("-10m", "+30s", or seconds): a clock offset. */
+const offset = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const negative = typeof value === 'string' ? value.trim().startsWith('-') : value < 0;
+  const ms = parseDuration(typeof value === 'string' ? value.trim().replace(/^[-+]/, '') : Math.abs(value));
+  if (typeof ms === 'string') {
+    ctx.addIssue({ code: 'custom', message: ms });
+    return z.NEVER;
+  }
+  return negative ? -ms : ms;
+});
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** How a call proves who it is (docs/clients.md). Every string field is a template. */
+export const signSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    /** iFLYTEK HMAC-SHA256 over host, date and request line, sent as the query authorization, date, host. */
+    type: z.literal('xfyun-hmac'),
+    api_key: z.string().min(1),
+    api_secret: z.string().min(1),
+    /** Added to the clock for the signed date (an auth check: "-10m" is outside the 300 s skew). */
+    date_offset: offset.default(0),
+    /** The host to sign (default: the URL's host, as sent in the Host header). */
+    host: z.string().min(1).optional(),
+  }),
+  z.strictObject({
+    /** iFLYTEK REST: X-Appid, X-CurTime, X-Param (base64 JSON), X-CheckSum = md5(APIKey + CurTime + X-Param). */
+    type: z.literal('xfyun-checksum'),
+    app_id: z.string().default('{{app_id}}'),
+    api_key: z.string().min(1),
+    /** The parameters: an object (sent as JSON) or a JSON string. */
+    param: z.union([z.string(), jsonObject]).default({}),
+    time_offset: offset.default(0),
+  }),
+  z.strictObject({ type: z.literal('basic'), username: z.string(), password: z.string() }),
+  z.strictObject({ type: z.literal('bearer'), token: z.string().min(1) }),
+  /** The platform's console session (its session.headers and session.query), logging in when needed. */
+  z.strictObject({ type: z.literal('session') }),
+]);
+export type SignConfig = z.infer<typeof signSchema>;
+
+/** Sends payload chunks from a file at a pace, each in a JSON frame (`{{chunk}}`: the chunk in base64). */
+export const wsStream = z.strictObject({
+  /** Relative paths start at the config file's folder. */
+  file: z.string().min(1),
+  chunk_bytes: z.number().int().min(1).max(1_048_576).default(1280),
+  interval: duration.default(40),
+  /** The frame of the first chunk (default: middle). */
+  first: jsonObject.optional(),
+  middle: jsonObject,
+  /** Sent once after the last chunk; `{{chunk}}` is empty here. */
+  last: jsonObject.optional(),
+  max_chunks: z.number().int().min(1).max(100_000).default(10_000),
+});
+
+/** One step of what a WebSocket call sends: a JSON frame, a text frame, a stream, or a pause. */
+export const wsStep = z
+  .strictObject({
+    json: z.unknown().optional(),
+    text: z.string().optional(),
+    stream: wsStream.optional(),
+    wait: duration.optional(),
+  })
+  .refine((f) => [f.json, f.text, f.stream, f.wait].filter((x) => x !== undefined).length === 1, {
+    message: 'a send step is exactly one of json, text, stream, wait',
+  });
+
+export const websocketRequest = z.strictObject({
+  /** ws://, wss://, or http(s):// (mapped to ws(s)://). */
+  url: urlTemplate,
+  headers: stringMap.default({}),
+  query: stringMap.default({}),
+  subprotocols: z.array(z.string().min(1)).default([]),
+  send: z.array(wsStep).default([]),
+  /** Stop (close normally) once an answer frame meets these; without it, wait for the server to close. */
+  until: z.array(jsonAssertion).default([]),
+  timeout: duration.optional(),
+  tls: tlsOptions.optional(),
+  max_frames: z.number().int().min(1).max(100_000).default(1000),
+  max_frame_bytes: z.number().int().positive().default(1_048_576),
+});
+export type WebsocketRequest = z.infer<typeof websocketRequest>;
+
+export const scriptRequest = z.strictObject({
+  /** The program and its arguments (argv), never a shell string. */
+  command: z.array(z.string().min(1)).min(1),
+  /** Relative paths start at the config file's folder, which is also the default. */
+  cwd: z.string().optional(),
+  env: stringMap.default({}),
+  timeout: duration.optional(),
+  /** Per stream (stdout, stderr); the rest is read and dropped. */
+  max_output_bytes: z.number().int().min(1024).max(16_777_216).default(65_536),
+});
+export type ScriptRequest = z.infer<typeof scriptRequest>;
+
 /** The kinds of call; a call names exactly one of them (DESIGN.md: HTTP, WebSocket, or a script). */
-export const CALL_KINDS = ['http'] as const;
+export const CALL_KINDS = ['http', 'websocket', 'script'] as const;
 const exactlyOneKind = {
   check: (c: Record<string, unknown>) => CALL_KINDS.filter((k) => c[k] !== undefined).length === 1,
   message: `give exactly one of ${CALL_KINDS.join(', ')}`,
@@ -132,6 +250,10 @@ export const callSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'call names are ASCII letters, digits, _ . : -').max(64),
     http: httpRequest.optional(),
+    websocket: websocketRequest.optional(),
+    script: scriptRequest.optional(),
+    /** How the call is signed (HTTP and WebSocket calls). */
+    sign: signSchema.optional(),
     expect: expectation.default({ json: [] }),
     /** Values to carry to later calls: name -> JSON path in the answer. */
     extract: z.record(z.string(), jsonPath).default({}),
@@ -146,12 +268,21 @@ export const rejection = z.strictObject({
   status: statusList.optional(),
   json: z.array(jsonAssertion).default([]),
   body_regex: regex.optional(),
+  /** WebSocket: the handshake was accepted and the first answer frame meets these (e.g. code == 10313). */
+  first_frame: z.array(jsonAssertion).optional(),
+  /** Script: the process ended with one of these codes. */
+  exit_code: exitCodeList.optional(),
 });
 
 export const authCheckSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'check names are ASCII letters, digits, _ . : -').max(64),
     http: httpRequest.optional(),
+    websocket: websocketRequest.optional(),
+    script: scriptRequest.optional(),
+    sign: signSchema.optional(),
+    /** Use this app id instead of the service's ({{app_id}} in templates): the "unknown app id" check. */
+    app_id: z.string().min(1).optional(),
     rejected_when: rejection.default({ status: [401, 403], json: [] }),
   })
   .refine(exactlyOneKind.check, { message: exactlyOneKind.message });

@@ -1,6 +1,7 @@
 // One inspection round (DESIGN.md section 3): for each service, read the counter, make the calls and
 // the auth checks, wait for metering to settle by polling, read again, judge.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config, ServiceConfig, SettleConfig } from '../config/schema.js';
 import { HttpClient } from '../http/client.js';
@@ -43,6 +44,7 @@ export class Inspector {
   private readonly platforms = new Map<string, PlatformSession>();
   private readonly defaults: RequestDefaults;
   private readonly lags = new Map<string, number[]>();
+  private readonly counterKeys = new Map<string, string>();
 
   constructor(deps: InspectorDeps) {
     this.config = deps.config;
@@ -82,20 +84,26 @@ export class Inspector {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`round deadline exceeded (${global.round_timeout}ms)`)), global.round_timeout);
     const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
+    // Every request in flight listens to the round's signal: thousands at once is expected, not a leak.
+    setMaxListeners(0, signal);
     const slots = new Semaphore(global.concurrency);
     const counters = new KeyedMutex();
     const services = this.config.services.filter((s) => s.enabled && (!opts.only || opts.only(s.id)));
     let done = 0;
     try {
-      const results = await Promise.all(
-        services.map(async (service) => {
-          const ctx = this.contextOf(service);
-          const key = this.platformOf(service).counterKey(ctx);
-          const result = await counters.run(key, () => this.inspectService(service, ctx, signal, slots));
-          opts.onServiceDone?.(result, ++done, services.length);
-          return result;
-        }),
-      );
+      const start = async (service: ServiceConfig) => {
+        const ctx = this.contextOf(service);
+        const result = await counters.run(this.counterKeyOf(service, ctx), () => this.inspectService(service, ctx, signal, slots));
+        opts.onServiceDone?.(result, ++done, services.length);
+        return result;
+      };
+      // Starting thousands of services is work too: yield now and then so scrapes are served.
+      const pending: Promise<ServiceResult>[] = [];
+      for (let i = 0; i < services.length; i++) {
+        if (i > 0 && i % 250 === 0) await new Promise((resolve) => setImmediate(resolve));
+        pending.push(start(services[i]));
+      }
+      const results = await Promise.all(pending);
       const finishedAt = Date.now();
       return {
         id: randomUUID(),
@@ -109,6 +117,16 @@ export class Inspector {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Services with the same counter key share a counter; the key depends only on the config. */
+  private counterKeyOf(service: ServiceConfig, ctx: TemplateContext): string {
+    let key = this.counterKeys.get(service.id);
+    if (key === undefined) {
+      key = this.platformOf(service).counterKey(ctx);
+      this.counterKeys.set(service.id, key);
+    }
+    return key;
   }
 
   private settleOf(service: ServiceConfig): SettleConfig {
@@ -131,6 +149,7 @@ export class Inspector {
       redactor: this.redactor,
       defaults: this.defaults,
       logger: log,
+      session: () => platform.credentials(ctx, signal),
     });
     const calls: CallResult[] = [];
     for (const call of service.calls) {

@@ -25,13 +25,21 @@ export type HttpOutcome =
   | { ok: true; status: number; headers: Record<string, string | string[]>; body: string; bytes: number; durationMs: number }
   | { ok: false; reason: string; durationMs: number; status?: number; timedOut: boolean };
 
+/** The abort reason of a request that ran out of time (as opposed to a round deadline or shutdown). */
+export class TimeoutMarker extends Error {
+  constructor() {
+    super('timeout');
+    this.name = 'TimeoutMarker';
+  }
+}
+
 /** Why a request failed, in words an operator understands. */
 export function describeNetworkError(err: unknown, timeoutMs: number, signal?: AbortSignal): { reason: string; timedOut: boolean } {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (signal?.aborted) {
+    if (signal.reason instanceof TimeoutMarker) return { reason: `timeout after ${timeoutMs}ms`, timedOut: true };
     const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-    if (/deadline|shutdown/i.test(why)) return { reason: `aborted: ${why}`, timedOut: false };
-    return { reason: `timeout after ${timeoutMs}ms`, timedOut: true };
+    return { reason: `aborted: ${why}`, timedOut: false };
   }
   const code = e.code ?? e.cause?.code ?? '';
   const names: Record<string, string> = {
@@ -80,8 +88,14 @@ export class HttpClient {
   }
 
   async send(spec: HttpRequestSpec, parent?: AbortSignal): Promise<HttpOutcome> {
-    const timeout = AbortSignal.timeout(spec.timeoutMs);
-    const signal = parent ? AbortSignal.any([parent, timeout]) : timeout;
+    // One controller, one timer and one listener per request, all released when it ends. (Cheaper
+    // than AbortSignal.any + AbortSignal.timeout, which showed up in profiles at thousands of calls.)
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TimeoutMarker()), spec.timeoutMs);
+    const onParentAbort = () => controller.abort(parent!.reason);
+    if (parent?.aborted) onParentAbort();
+    else parent?.addEventListener('abort', onParentAbort, { once: true });
+    const signal = controller.signal;
     const started = performance.now();
     let status: number | undefined;
     try {
@@ -117,13 +131,16 @@ export class HttpClient {
         ok: true,
         status,
         headers: res.headers as Record<string, string | string[]>,
-        body: Buffer.concat(chunks).toString('utf8'),
+        body: chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8'),
         bytes,
         durationMs: performance.now() - started,
       };
     } catch (err) {
-      const { reason, timedOut } = describeNetworkError(err, spec.timeoutMs, parent?.aborted ? parent : signal.aborted ? signal : undefined);
+      const { reason, timedOut } = describeNetworkError(err, spec.timeoutMs, signal.aborted ? signal : undefined);
       return { ok: false, reason, durationMs: performance.now() - started, status, timedOut };
+    } finally {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParentAbort);
     }
   }
 

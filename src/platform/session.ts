@@ -7,7 +7,7 @@ import type { HttpClient, HttpOutcome } from '../http/client.js';
 import { checkJson, describeFailures, evaluate, parseJson, statusMatches } from '../expect.js';
 import { lookup } from '../jsonpath.js';
 import { excerpt, type Redactor } from '../redact.js';
-import type { TemplateContext } from '../template.js';
+import { render as renderTemplate, type TemplateContext } from '../template.js';
 import type { CounterReading } from '../types.js';
 import { dayIn } from '../util/time.js';
 
@@ -150,6 +150,22 @@ export class PlatformSession {
       return { ok: true, value: n, at, day: dayIn(this.cfg.timezone, at) };
     }
     return fail('unreachable');
+  }
+
+  /**
+   * The session as it rides on a request (session.headers and session.query rendered), logging in
+   * when needed: for calls signed with `sign: { type: session }`. A string is why it could not.
+   */
+  async credentials(ctx: TemplateContext, signal: AbortSignal): Promise<{ headers: Record<string, string>; query: Record<string, string> } | string> {
+    const session = await this.session_(signal, false);
+    if (typeof session === 'string') return this.deps.redactor.redact(session);
+    try {
+      const full = { ...ctx, vars: this.deps.vars, session: session.values };
+      const render = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, renderTemplate(v, full)]));
+      return { headers: render(this.cfg.session.headers), query: render(this.cfg.session.query) };
+    } catch (err) {
+      return `session: ${(err as Error).message}`;
+    }
   }
 
   /** Identity of the counter a service reads: services with the same one must not be judged at once. */

@@ -7,28 +7,36 @@ import { lookup } from '../jsonpath.js';
 import { excerpt } from '../redact.js';
 import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
 import type { CallResult, FailedExpectation } from '../types.js';
+import { applySigner, redactUrl } from '../signers.js';
+import type { SignConfig } from '../config/schema.js';
 
 const EXCERPT = 2000;
 
 function requestExcerpt(spec: HttpRequestSpec, ctx: ProbeContext): string {
   const headers = ctx.redactor.headers(spec.headers);
-  const head = `${spec.method} ${ctx.redactor.redact(spec.url)}\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n')}`;
+  const head = `${spec.method} ${ctx.redactor.redact(redactUrl(spec.url))}\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n')}`;
   const body = spec.body === undefined ? '' : `\n\n${ctx.redactor.redact(excerpt(spec.body.toString(), EXCERPT))}`;
   return head + body;
 }
 
-/** Build the request, or say which template variable is missing. */
-function build(http: HttpRequest, ctx: ProbeContext): HttpRequestSpec | string {
+/** Build the request (signed when the call says so), or say why it could not be built. */
+async function build(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): Promise<HttpRequestSpec | string> {
+  let spec: HttpRequestSpec;
   try {
-    return buildHttpRequest(http, ctx.vars, ctx.defaults);
+    spec = buildHttpRequest(http, ctx.vars, ctx.defaults);
   } catch (err) {
     return ctx.redactor.redact((err as Error).message);
   }
+  if (!sign) return spec;
+  const target = { method: spec.method, url: new URL(spec.url), headers: spec.headers };
+  const failed = await applySigner(sign, target, { vars: ctx.vars, now: Date.now(), session: ctx.session });
+  if (failed) return ctx.redactor.redact(failed);
+  return { ...spec, url: target.url.toString(), headers: target.headers };
 }
 
 export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
   const result: CallResult = { name: call.name, kind: 'http', ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {} };
-  const spec = build(call.http!, ctx);
+  const spec = await build(call.http!, ctx, call.sign);
   if (typeof spec === 'string') return { ...result, reason: spec };
   result.requestExcerpt = requestExcerpt(spec, ctx);
 
@@ -58,7 +66,7 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
 };
 
 export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
-  const spec = build(check.http!, ctx);
+  const spec = await build(check.http!, ctx, check.sign);
   if (typeof spec === 'string') return { name: check.name, outcome: 'error', durationSeconds: 0, reason: spec };
   const outcome = await ctx.http.send(spec, ctx.signal);
   const durationSeconds = outcome.durationMs / 1000;

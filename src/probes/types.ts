@@ -6,6 +6,7 @@ import type { RequestDefaults } from '../http/build.js';
 import type { Redactor } from '../redact.js';
 import type { TemplateContext } from '../template.js';
 import type { AuthCheckResult, CallResult } from '../types.js';
+import type { SessionCredentials } from '../signers.js';
 
 export interface ProbeContext {
   /** Template values: service_id, app_id, params.X, vars.X, session.X, extracted.X. */
@@ -16,6 +17,8 @@ export interface ProbeContext {
   redactor: Redactor;
   defaults: RequestDefaults;
   logger: Logger;
+  /** The platform's session credentials, for calls signed with `type: session` (logs in when needed). */
+  session?: () => Promise<SessionCredentials | string>;
 }
 
 export type CallProbe<C> = (call: C, ctx: ProbeContext) => Promise<CallResult>;

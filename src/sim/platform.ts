@@ -27,6 +27,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { createSignedServices, WEBOCR_PATH, type SignedServiceFaults } from './ws.js';
 
 export const DEMO_ACCOUNT = {
   username: 'demo',
@@ -95,6 +96,13 @@ export interface Simulator {
    * `usageReads` every GET /console/usage, `calls` every POST /v1/<service> per known service.
    */
   stats(): { logins: number; usageReads: number; calls: Record<string, number> };
+  /**
+   * Faults of the signed services (src/sim/ws.ts: iat, tts over WebSocket; webocr over REST), which
+   * also take acceptBadSignature and closeMidStream. Throws on an unknown service or a bad value.
+   */
+  setSignedFaults(service: string, faults: SignedServiceFaults): void;
+  /** Handshakes (WebSocket) and requests (REST) received per signed service. */
+  signedStats(): Record<string, number>;
   /** Closes sockets, clears every pending timer, resolves when the server is closed. */
   close(): Promise<void>;
 }
@@ -133,7 +141,7 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 }
 
 /** Validates and copies; unknown keys are refused so a typo in a test or a curl fails loudly. */
-function parseServiceFaults(x: unknown): ServiceFaults {
+export function parseServiceFaults(x: unknown): ServiceFaults {
   if (!isRecord(x)) throw new TypeError('faults must be an object');
   const out: ServiceFaults = {};
   for (const [k, v] of Object.entries(x)) {
@@ -283,6 +291,9 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     });
   };
 
+  // iat, tts (WebSocket) and webocr (REST): signed like the real platform, metered through `meter`.
+  const signed = createSignedServices({ account: DEMO_ACCOUNT, meter, schedule, cancel, log });
+
   const setFaults = (service: string, faults: ServiceFaults) => {
     if (!isHttpService(service)) throw new TypeError(`unknown service: ${service}`);
     serviceStates.set(service, freshState(parseServiceFaults(faults)));
@@ -293,6 +304,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     log?.info({ faults: globalFaults }, 'global faults set');
   };
   const clearFaults = () => {
+    signed.clearFaults();
     for (const s of HTTP_SERVICES) serviceStates.set(s, freshState());
     globalFaults = {};
     log?.info('faults cleared');
@@ -433,6 +445,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     res.once('close', onClose);
   });
 
+  app.post(WEBOCR_PATH, signed.rest);
+
   // Control API for the person running the demo.
   const stateView = () => {
     const faults: Record<string, ServiceFaults> = {};
@@ -448,6 +462,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       lagMs,
       faults,
       global: { ...globalFaults },
+      signed: signed.view(),
       counters: counts,
       pendingMeterings,
       sessions: sessions.size,
@@ -478,6 +493,19 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       if (service !== undefined && faults !== undefined) setFaults(service, faults);
       if (global !== undefined) setGlobalFaults(global);
       if (lag !== undefined) setLagMs(lag);
+    } catch (err) {
+      send(res, 400, { code: CODE.badRequest, message: `invalid request: ${(err as Error).message}` });
+      return;
+    }
+    send(res, 200, { code: CODE.ok, message: 'success', data: stateView() });
+  });
+
+  // {service, faults}: replaces a signed service's faults (iat, tts, webocr).
+  app.post('/_sim/signed-faults', (req, res) => {
+    const body: unknown = req.body ?? {};
+    try {
+      if (!isRecord(body) || typeof body.service !== 'string') throw new TypeError('body must be {service, faults}');
+      signed.setFaults(body.service, (body.faults ?? {}) as SignedServiceFaults);
     } catch (err) {
       send(res, 400, { code: CODE.badRequest, message: `invalid request: ${(err as Error).message}` });
       return;
@@ -525,6 +553,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   });
 
   const server: Server = createServer(app);
+  // WebSocket services share the HTTP server: /v2/iat and /v2/tts are upgrades.
+  server.on('upgrade', signed.upgrade);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);
@@ -546,6 +576,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const close = (): Promise<void> => {
     if (closing) return closing;
     closed = true;
+    signed.close();
     for (const t of timers) clearTimeout(t);
     timers.clear();
     pendingMeterings = 0;
@@ -571,6 +602,8 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     expireSessions,
     usage,
     stats: () => ({ logins: stats.logins, usageReads: stats.usageReads, calls: { ...stats.calls } }),
+    setSignedFaults: (service: string, faults: SignedServiceFaults) => signed.setFaults(service, faults),
+    signedStats: () => signed.view().calls,
     close,
   };
 }

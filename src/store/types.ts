@@ -7,5 +7,7 @@ export interface RoundStore {
   latest(): RoundResult | null;
   /** Rounds that started on `day` (YYYY-MM-DD) in `timezone`, oldest first. */
   byDay(day: string, timezone: string): RoundResult[];
+  /** The last `limit` rounds, newest first (optional: the pages fall back to byDay). */
+  recent?(limit: number): RoundResult[];
   close(): void;
 }

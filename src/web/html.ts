@@ -7,3 +7,26 @@ export function esc(value: unknown): string {
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&#39;');
 }
+
+/** Cut to at most `max` characters, saying how much was left out (before escaping, after redacting). */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)}… [${text.length - max} more characters]`;
+}
+
+/** The pages' shared frame: no scripts, no external resources, readable with JavaScript off. */
+export function layout(title: string, body: string, lang = 'zh-CN'): string {
+  return `<!doctype html>
+<html lang="${esc(lang)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>
+body{font-family:system-ui,'Microsoft YaHei',sans-serif;margin:1.5em 2em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eee}tr.fail td{background:#f8d0d0;color:#a00000}tr.ok td{background:#eaf6ea}tr.other td{background:#f3f3f3}
+small,.muted{color:#666}pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:6px;max-width:70em;margin:0}
+nav a{margin-right:1em}code{font-size:90%}
+</style></head><body>
+${body}
+</body></html>
+`;
+}

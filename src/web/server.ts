@@ -6,27 +6,41 @@ import type { Logger } from 'pino';
 import type { Exporter } from '../exporter.js';
 import type { PatrolMetrics } from '../metrics.js';
 import type { RoundStore } from '../store/types.js';
-import { statusPage } from './status.js';
+import { overviewFromRounds, statusPage } from './status.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Redactor } from '../redact.js';
+import { dayIn } from '../digest/time.js';
+import { requireAuth } from './auth.js';
+import { serviceEntries, servicePage } from './details.js';
 
 export interface ServerDeps {
   exporter: Exporter;
   metrics: PatrolMetrics;
   store: RoundStore;
   logger: Logger;
+  /** Applied to everything the pages show (results are redacted by the probes already). */
+  redactor?: Redactor;
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+/** Rounds in the status page's strip of recent verdicts. */
+const RECENT_ROUNDS = 60;
 
 export function createApp(deps: ServerDeps): express.Express {
   const { exporter, metrics, store } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // web.auth, read per request so a reload takes effect; /-/healthy stays open (src/web/auth.ts).
+  app.use(requireAuth(() => exporter.config?.web));
 
   app.get('/metrics', async (req: Request, res: Response) => {
     const open = (req.get('accept') ?? '').includes('application/openmetrics-text');
+    const gzip = /\bgzip\b/.test(req.get('accept-encoding') ?? '');
     res.type(open ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8');
-    res.send(await metrics.exposition(open));
+    res.set('Vary', 'Accept, Accept-Encoding');
+    if (gzip) res.set('Content-Encoding', 'gzip');
+    res.send(await metrics.body(open, gzip));
   });
   app.get('/-/healthy', (_req, res) => {
     res.type('text/plain').send('Healthy.\n');
@@ -59,8 +73,23 @@ export function createApp(deps: ServerDeps): express.Express {
     if (!round) res.status(409).json({ error: 'a round is already running' });
     else res.status(202).json({ started: true });
   });
+  const pageOptions = () => {
+    const config = exporter.config;
+    return { timezone: config?.global.timezone ?? 'UTC', locale: config?.digest.locale ?? 'zh', redact: deps.redactor ? (t: string) => deps.redactor!.redact(t) : undefined };
+  };
   app.get('/', (_req, res) => {
-    res.type('html').send(statusPage(store.latest(), exporter.progress));
+    const opts = pageOptions();
+    const day = dayIn(opts.timezone);
+    const latest = store.latest();
+    const services = store instanceof SqliteStore ? store.overview(day, opts.timezone, RECENT_ROUNDS) : overviewFromRounds(latest, store.byDay(day, opts.timezone), store.recent ? store.recent(RECENT_ROUNDS) : []);
+    res.type('html').send(statusPage(latest, exporter.progress, { ...opts, services }));
+  });
+  app.get('/services/:id', (req, res) => {
+    const opts = pageOptions();
+    const id = String(req.params.id);
+    const entries = serviceEntries(store, id, 20, opts.timezone);
+    const known = exporter.config?.services.some((s) => s.id === id) ?? false;
+    res.status(entries.length === 0 && !known ? 404 : 200).type('html').send(servicePage(id, entries, opts));
   });
   return app;
 }

@@ -1,44 +1,94 @@
-// The status page at `/`: the last round as the original email's table, readable without JavaScript.
-import type { RoundResult, ServiceResult } from '../types.js';
-import { esc } from './html.js';
+// The status page at `/`: the last round as the original email's table (the same five columns,
+// red rows for failures) plus each service's verdict and reason, the day's success per service and
+// a strip of recent verdicts. Plain HTML: no JavaScript, no external resources, every value escaped.
+import type { ServiceOverview } from '../store/sqlite.js';
+import type { RoundResult } from '../types.js';
+import { summariseRound } from '../digest/build.js';
+import { verdictStrip } from '../digest/chart.js';
+import { meteringCell, ratioText } from '../digest/html.js';
+import { labelsFor, type Locale } from '../digest/labels.js';
+import { dateTime, dayIn } from '../digest/time.js';
+import { cut, esc, layout } from './html.js';
 
-function reading(r: ServiceResult['before']): string {
-  if (!r) return '–';
-  return r.ok ? String(r.value) : '查量失败';
+export interface StatusExtras {
+  timezone: string;
+  locale?: Locale;
+  /** Per service: today's success and recent verdicts (SqliteStore.overview, or overviewFromRounds). */
+  services?: ServiceOverview[];
+  redact?: (text: string) => string;
 }
 
-function yesNo(v: boolean | null): string {
-  return v === null ? '–' : v ? 'yes' : 'no';
+/** The same figures as SqliteStore.overview, from rounds in memory (stores without SQL). */
+export function overviewFromRounds(latest: RoundResult | null, today: RoundResult[], recent: RoundResult[]): ServiceOverview[] {
+  const out = new Map<string, ServiceOverview>();
+  const entry = (id: string, name: string) => {
+    let o = out.get(id);
+    if (!o) {
+      o = { serviceId: id, name, roundsToday: 0, okToday: 0, recent: [] };
+      out.set(id, o);
+    }
+    return o;
+  };
+  for (const s of latest?.services ?? []) entry(s.serviceId, s.name);
+  for (const r of [...recent].sort((a, b) => a.startedAt - b.startedAt)) for (const s of r.services) entry(s.serviceId, s.name).recent.push({ at: s.finishedAt, verdict: s.verdict });
+  for (const r of today) {
+    for (const s of r.services) {
+      const o = entry(s.serviceId, s.name);
+      o.roundsToday++;
+      if (s.verdict === 'ok') o.okToday++;
+    }
+  }
+  return [...out.values()];
 }
 
-export function statusPage(round: RoundResult | null, progress: { done: number; total: number } | null): string {
-  const rows = (round?.services ?? [])
-    .map(
-      (s) => `<tr class="${s.verdict === 'ok' ? 'ok' : 'bad'}">
-<td>${esc(s.name)}<br><small>${esc(s.serviceId)}</small></td><td>${esc(reading(s.before))}</td><td>${esc(reading(s.after))}</td>
-<td>${esc(s.delta ?? '–')}</td><td>${esc(s.expectedDelta)}</td><td>${yesNo(s.meteringOk)}</td><td>${yesNo(s.callOk)}</td><td>${yesNo(s.authOk)}</td>
-<td><b>${esc(s.verdict)}</b></td><td>${esc(s.reason)}</td></tr>`,
-    )
-    .join('\n');
-  const summary = round
-    ? `Last round ${esc(new Date(round.finishedAt).toISOString())} (${esc(round.durationSeconds.toFixed(1))} s, ${esc(round.trigger)}): ` +
-      `执行 ${round.services.length}, 成功 ${round.services.filter((s) => s.verdict === 'ok').length}, 失败 ${round.services.filter((s) => s.verdict !== 'ok').length}`
-    : 'No round has finished yet.';
-  const running = progress ? `<p>A round is running: ${progress.done}/${progress.total || '?'} services done.</p>` : '';
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>patrol_exporter</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}
-tr.bad td{background:#fdd}tr.ok td{background:#efe}small{color:#666}
-</style></head><body>
-<h1>patrol_exporter</h1>
-<p>${summary}</p>${running}
-<table><thead><tr><th>服务名称 service</th><th>今日调用量(调用前) before</th><th>今日调用量(调用后) after</th><th>delta</th><th>expected</th>
-<th>扣量是否成功 metering ok</th><th>调用是否成功 call ok</th><th>auth ok</th><th>verdict</th><th>reason</th></tr></thead>
-<tbody>
-${rows}
-</tbody></table>
-<p><a href="/metrics">/metrics</a> · <a href="/api/rounds/latest">/api/rounds/latest</a> · <a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></p>
-</body></html>`;
+const MAX_REASON = 300;
+
+export function statusPage(round: RoundResult | null, progress: { done: number; total: number } | null, extras: StatusExtras = { timezone: 'UTC' }): string {
+  const l = labelsFor(extras.locale ?? 'zh');
+  const redact = extras.redact ?? ((t: string) => t);
+  const e = (v: unknown, max = 200) => esc(cut(redact(String(v ?? '')), max));
+  const tz = extras.timezone;
+  const todayDay = dayIn(tz, Date.now());
+
+  const parts: string[] = ['<h1>patrol_exporter</h1>'];
+  parts.push(`<nav><a href="/metrics">/metrics</a><a href="/api/rounds/latest">/api/rounds/latest</a><a href="/api/rounds?date=${e(todayDay)}">/api/rounds?date=${e(todayDay)}</a><a href="/-/healthy">/-/healthy</a><a href="/-/ready">/-/ready</a></nav>`);
+  if (progress) parts.push(`<p class="running">A round is running: ${e(progress.done)}/${e(progress.total || '?')} services done.</p>`);
+
+  if (!round) {
+    parts.push('<p>No round has finished yet.</p>');
+  } else {
+    const s = summariseRound(round);
+    parts.push(`<p class="summary"><b>${e(l.summary(s.run, s.ok, s.failed, s.other))}</b></p>`);
+    parts.push(`<p class="muted">${e(l.latestRound)}: ${e(dateTime(tz, round.finishedAt))} (${e(tz)}), ${e(round.durationSeconds.toFixed(1))} s, ${e(round.trigger)}${round.aborted ? ', aborted' : ''}</p>`);
+    const head = [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall, 'verdict', 'reason'].map((h) => `<th>${e(h)}</th>`).join('');
+    const rows = round.services
+      .map((svc, i) => {
+        const row = s.rows[i];
+        const reading = (r: typeof row.before) => (r === null ? '–' : r.ok ? String(r.value) : l.queryFailed);
+        const cls = row.failed ? 'fail' : row.verdict === 'ok' ? 'ok' : 'other';
+        const link = `/services/${encodeURIComponent(svc.serviceId)}`;
+        return `<tr class="${cls}" data-service="${e(svc.serviceId)}" data-verdict="${e(svc.verdict)}">
+<td><a href="${e(link)}">${e(svc.name)}</a><br><small>${e(svc.serviceId)}</small></td><td>${e(reading(row.before))}</td><td>${e(reading(row.after))}</td>
+<td>${e(meteringCell(row, l))}</td><td>${e(row.callOk ? l.yes : l.no)}</td>
+<td class="verdict"><b>${e(l.verdicts[svc.verdict])}</b><br><code>${e(svc.verdict)}</code></td><td>${e(svc.reason, MAX_REASON)}</td></tr>`;
+      })
+      .join('\n');
+    parts.push(`<table class="round"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`);
+  }
+
+  // The day per service, with a strip of the most recent verdicts (newest on the right).
+  const services = extras.services ?? overviewFromRounds(round, [], round ? [round] : []);
+  if (services.length > 0) {
+    const dayRows = services
+      .map((o) => {
+        const strip = verdictStrip(o.recent, { width: 300, height: 14, label: `${o.name}: recent verdicts`, title: (p) => `${dateTime(tz, p.at)} ${p.verdict}` });
+        const link = `/services/${encodeURIComponent(o.serviceId)}`;
+        return `<tr data-service="${e(o.serviceId)}"><td><a href="${e(link)}">${e(o.name)}</a></td><td>${e(o.roundsToday)}</td><td>${e(o.okToday)}</td><td>${e(ratioText(o.roundsToday ? o.okToday / o.roundsToday : null))}</td><td>${strip}</td></tr>`;
+      })
+      .join('\n');
+    parts.push(`<h2>${e(l.theDay)} ${e(todayDay)}</h2>`);
+    parts.push(`<table class="day"><thead><tr><th>${e(l.colName)}</th><th>${e(l.colRounds)}</th><th>ok</th><th>${e(l.colSuccess)}</th><th>recent verdicts (oldest → newest)</th></tr></thead>\n<tbody>\n${dayRows}\n</tbody></table>`);
+    parts.push(`<p class="muted">${e(l.legend)}</p>`);
+  }
+  return layout('patrol_exporter', parts.join('\n'), extras.locale === 'en' ? 'en' : 'zh-CN');
 }

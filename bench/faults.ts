@@ -1,0 +1,88 @@
+// Faults at scale: services with timeouts, connection resets, 5xx, a slow drip body, a 50 MB body
+// and a WebSocket that never answers (10% each by default, the rest healthy). Every verdict must be
+// right, every round must finish within its deadline, and over many rounds the open file
+// descriptors, sockets and RSS must stay flat. Exported for the small-scale test.
+//   npx tsx bench/faults.ts [--services=1000] [--rounds=100]
+import { generateConfig, inspectorFor, openFds, openSockets, startTarget, table, type Target } from './common.js';
+import type { RoundResult } from '../src/types.js';
+
+export const FAULT_KINDS = ['timeout', 'reset', 'e5xx', 'drip', 'big', 'ws'] as const;
+type Kind = (typeof FAULT_KINDS)[number] | 'ok';
+
+/** 10% of each fault kind, the rest healthy, in a fixed interleaved order. */
+export function kindOf(i: number): Kind {
+  const slot = i % 10;
+  return slot < FAULT_KINDS.length ? FAULT_KINDS[slot] : 'ok';
+}
+
+/** What each kind's verdict and reason must be. */
+export const EXPECTED: Record<Kind, RegExp> = {
+  ok: /^$/,
+  timeout: /timeout after/,
+  reset: /connection (reset|closed) by peer|socket hang up|other side closed/,
+  e5xx: /status: expected 200, got 500/,
+  drip: /timeout after/,
+  big: /body larger than the limit of \d+ bytes/,
+  ws: /timeout|no answer|did not answer|after 0 answer frames/,
+};
+
+export function faultConfig(services: number, callTimeout: string, concurrency = 64): string {
+  const text = generateConfig({ services, callsPerService: 1, concurrency, callTimeout, settleTimeout: '5s', pollInterval: '100ms', quietPeriod: '300ms', idOf: (i) => `${kindOf(i)}-${i}`, roundTimeout: '60s' });
+  // WebSocket services: the same shape with a websocket call instead of HTTP.
+  return text.replace(/(  - id: ws-\d+\n(?:    .*\n)*?    calls:)\n      - name: call0\n        http: .*\n        expect: .*/g, (_m, head: string) =>
+    `${head}\n      - name: call0\n        websocket: { url: "{{vars.target}}/ws/{{service_id}}", send: [{ json: { hello: 1 } }] }`);
+}
+
+export interface FaultRun {
+  rounds: RoundResult[];
+  wrong: string[];
+  first: { fds: number; sockets: number; rssMb: number };
+  last: { fds: number; sockets: number; rssMb: number };
+  maxRoundSeconds: number;
+}
+
+export async function runFaults(target: Target, services: number, rounds: number, callTimeout: string): Promise<FaultRun> {
+  const inspector = inspectorFor(faultConfig(services, callTimeout), target.url);
+  const results: RoundResult[] = [];
+  const wrong: string[] = [];
+  const sample = () => ({ fds: openFds(), sockets: openSockets(), rssMb: process.memoryUsage.rss() / 1024 / 1024 });
+  let first = sample();
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const round = await inspector.runRound({ trigger: 'cli' });
+      results.push(round);
+      for (const s of round.services) {
+        const kind = s.serviceId.split('-')[0] as Kind;
+        const verdictOk = kind === 'ok' ? s.verdict === 'ok' : s.verdict === 'call_failed';
+        if (!verdictOk || !EXPECTED[kind].test(s.reason)) wrong.push(`round ${r} ${s.serviceId}: ${s.verdict}: ${s.reason}`);
+      }
+      // The first rounds warm the connection pools; measure from after them.
+      if (r === Math.min(1, rounds - 1)) first = sample();
+    }
+    return { rounds: results, wrong, first, last: sample(), maxRoundSeconds: Math.max(...results.map((x) => x.durationSeconds)) };
+  } finally {
+    await inspector.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+  const services = Number(arg('services', '1000'));
+  const rounds = Number(arg('rounds', '100'));
+  const target = await startTarget({ LAG_MS: '0' });
+  try {
+    const run = await runFaults(target, services, rounds, '500ms');
+    const durations = run.rounds.map((r) => r.durationSeconds).sort((a, b) => a - b);
+    table(`Faults at scale: ${services} services (10% each of ${FAULT_KINDS.join(', ')}), ${rounds} rounds, call timeout 500 ms, round deadline 60 s`, ['measure', 'after round 2', `after round ${rounds}`], [
+      ['open file descriptors', run.first.fds, run.last.fds],
+      ['open sockets', run.first.sockets, run.last.sockets],
+      ['RSS MB', Math.round(run.first.rssMb), Math.round(run.last.rssMb)],
+    ]);
+    table('Rounds', ['verdicts wrong', 'round s p50', 'round s max', 'deadline s', 'aborted rounds'], [
+      [run.wrong.length, durations[Math.floor(durations.length / 2)], run.maxRoundSeconds, 60, run.rounds.filter((r) => r.aborted).length],
+    ]);
+    for (const w of run.wrong.slice(0, 10)) process.stdout.write(`wrong: ${w}\n`);
+  } finally {
+    await target.stop();
+  }
+}

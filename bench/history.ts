@@ -1,0 +1,87 @@
+// History and digest: 30 days of one-minute rounds for 100 services in SQLite. Insert cost per
+// round, file size, time to build one day's digest (goal: under 1 s), pruning time.
+//   npx tsx bench/history.ts [--days=30] [--services=100] [--interval-s=60]
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { digestMessage } from '../src/digest/mailer.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { RoundResult, ServiceResult, Verdict } from '../src/types.js';
+import { dayIn } from '../src/util/time.js';
+import { table } from './common.js';
+
+const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const days = Number(arg('days', '30'));
+const services = Number(arg('services', '100'));
+const intervalS = Number(arg('interval-s', '60'));
+const TZ = 'Asia/Shanghai';
+
+/** A realistic service result: mostly ok, now and then a failure, with excerpts like real calls. */
+function serviceResult(i: number, at: number, n: number): ServiceResult {
+  const roll = (n * 7919 + i * 104729) % 1000;
+  const verdict: Verdict = roll < 985 ? 'ok' : roll < 992 ? 'metering_mismatch' : roll < 997 ? 'call_failed' : 'count_query_failed';
+  const before = 1000 + n;
+  const delta = verdict === 'metering_mismatch' ? 3 : 2;
+  const call = (name: string) => ({
+    name, kind: 'http' as const, ok: verdict !== 'call_failed', durationSeconds: 0.05 + (roll % 50) / 1000, status: verdict === 'call_failed' ? 500 : 200,
+    reason: verdict === 'call_failed' ? 'status: expected 200, got 500' : '', failures: [], units: verdict === 'call_failed' ? 0 : 1, extracted: {},
+    requestExcerpt: `POST https://api.example.com/v1/svc-${i}\ncontent-type: application/json\nx-api-key: <redacted>\n\n{"text":"patrol"}`,
+    responseExcerpt: `{"code":0,"message":"success","sid":"sid${n}x${i}","data":{"result":"PATROL"}}`,
+  });
+  return {
+    serviceId: `svc-${i}`, name: `服务 ${i}`, appId: 'app', verdict, reason: verdict === 'ok' ? '' : `${verdict} reason`, startedAt: at, finishedAt: at + 2500,
+    before: { ok: true, value: before, at, day: dayIn(TZ, at) },
+    after: verdict === 'count_query_failed' ? { ok: false, reason: 'counter read failed: timeout', at } : { ok: true, value: before + delta, at: at + 2500, day: dayIn(TZ, at) },
+    delta: verdict === 'count_query_failed' ? null : delta, expectedDelta: 2, meteringMode: 'exact', meteringOk: verdict === 'count_query_failed' ? null : verdict !== 'metering_mismatch',
+    callOk: verdict !== 'call_failed', authOk: true, countQueryOk: verdict !== 'count_query_failed', settleSeconds: 2.1,
+    calls: [call('first'), call('second')],
+    authChecks: [{ name: 'wrong_key', outcome: 'rejected', durationSeconds: 0.03, status: 401, reason: '' }],
+  };
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'patrol-history-'));
+const file = path.join(dir, 'history.db');
+const store = new SqliteStore(file);
+try {
+  const perDay = Math.floor(86_400 / intervalS);
+  const start = Date.now() - days * 86_400_000;
+  let n = 0;
+  let insertMs = 0;
+  for (let d = 0; d < days; d++) {
+    for (let k = 0; k < perDay; k++, n++) {
+      const at = start + n * intervalS * 1000;
+      const round: RoundResult = { id: `r${n}`, trigger: 'schedule', startedAt: at, finishedAt: at + 3000, durationSeconds: 3, aborted: false, services: Array.from({ length: services }, (_, i) => serviceResult(i, at, n)) };
+      const t = performance.now();
+      store.save(round);
+      insertMs += performance.now() - t;
+    }
+  }
+  const size = statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+
+  const day = dayIn(TZ, Date.now() - 2 * 86_400_000);
+  const digestTimes: number[] = [];
+  let dayRounds = 0;
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const rounds = store.byDay(day, TZ);
+    digestMessage(rounds, day, { timezone: TZ, locale: 'zh', subjectTemplate: '开放平台服务调用巡检报告 {{date}}', redact: (x) => x });
+    digestTimes.push(performance.now() - t);
+    dayRounds = rounds.length;
+  }
+  const t = performance.now();
+  const pruned = store.prune(Date.now() - 7 * 86_400_000);
+  const pruneMs = performance.now() - t;
+
+  table(`History: ${days} days of rounds every ${intervalS} s, ${services} services (SQLite, WAL)`, ['measure', 'value'], [
+    ['rounds stored', n],
+    ['service results stored', n * services],
+    ['insert per round (ms, mean)', insertMs / n],
+    ['file size (MB, with WAL)', size / 1024 / 1024],
+    [`digest of one day (${dayRounds} rounds), ms: best of 3`, Math.min(...digestTimes)],
+    ['digest goal (ms)', 1000],
+    [`prune to 7 days (${pruned.rounds} rounds), ms`, pruneMs],
+  ]);
+} finally {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+}

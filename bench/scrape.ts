@@ -1,0 +1,95 @@
+// Scrapes while rounds run: /metrics under 50 concurrent scrapers for 10 s (a load generator in its
+// own process), with 1,000 and 5,000 services, against serving a static body of the same size from
+// the same server (the practical limit). Also how much later the rounds finished under that load.
+//   npx tsx bench/scrape.ts [--sizes=1000,5000] [--seconds=10] [--connections=50]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { gzipSync } from 'node:zlib';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Registry } from 'prom-client';
+import { Exporter } from '../src/exporter.js';
+import { PatrolMetrics } from '../src/metrics.js';
+import { Redactor } from '../src/redact.js';
+import { MemoryStore } from '../src/store/memory.js';
+import { createApp, listen } from '../src/web/server.js';
+import { generateConfig, silent, startTarget, table } from './common.js';
+
+const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const sizes = arg('sizes', '1000,5000').split(',').map(Number);
+const seconds = Number(arg('seconds', '10'));
+const connections = Number(arg('connections', '50'));
+
+interface Load { requests: number; errors: number; bytes: number; rps: number; p50: number; p99: number; max: number }
+
+async function loadgen(url: string): Promise<Load> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/loadgen.ts', url, String(connections), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await once(child, 'exit');
+  return JSON.parse(out) as Load;
+}
+
+async function main(): Promise<void> {
+  const target = await startTarget({ LAG_MS: '0' });
+  const rows: (string | number)[][] = [];
+  const lateness: (string | number)[][] = [];
+  try {
+    for (const services of sizes) {
+      const text = generateConfig({ services, concurrency: 64 });
+      const metrics = new PatrolMetrics(new Registry(), 'bench');
+      const store = new MemoryStore(10);
+      const exporter = new Exporter({ configText: () => text, loadOptions: { env: {}, vars: { target: target.url } }, logger: silent, metrics, store, redactor: new Redactor() });
+      await exporter.start(false);
+      await exporter.runRound('cli');
+      const app = createApp({ exporter, metrics, store, logger: silent });
+      // The practical limit: the same bytes, prepared once, from the same server.
+      const plain = Buffer.from(await metrics.exposition(false));
+      const gz = gzipSync(plain, { level: 6 });
+      app.get('/static', (req, res) => {
+        res.type('text/plain; version=0.0.4; charset=utf-8');
+        if (/\bgzip\b/.test(req.get('accept-encoding') ?? '')) res.set('Content-Encoding', 'gzip').send(gz);
+        else res.send(plain);
+      });
+      const { server, url } = await listen(app, '127.0.0.1:0');
+
+      // Rounds back to back: first alone, then under the scrape load.
+      const roundSpans: { start: number; end: number; seconds: number }[] = [];
+      let keepRunning = true;
+      const rounds = (async () => {
+        while (keepRunning) {
+          const start = Date.now();
+          const r = await exporter.runRound('api');
+          roundSpans.push({ start, end: Date.now(), seconds: r!.durationSeconds });
+        }
+      })();
+      // At least two rounds alone first (bounded: 60 s).
+      for (let i = 0; i < 600 && roundSpans.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      // Both under the same conditions: rounds running back to back in the serving process.
+      const loop = monitorEventLoopDelay({ resolution: 5 });
+      loop.enable();
+      const loadStart = Date.now();
+      const m = await loadgen(`${url}/metrics`);
+      const s = await loadgen(`${url}/static`);
+      const loadEnd = Date.now();
+      loop.disable();
+      keepRunning = false;
+      await rounds;
+      const quiet = roundSpans.filter((r) => r.end <= loadStart).map((r) => r.seconds);
+      const loaded = roundSpans.filter((r) => r.start < loadEnd && r.end > loadStart).map((r) => r.seconds);
+      server.close();
+      server.closeAllConnections();
+      await exporter.stop();
+
+      const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+      rows.push([services, '/metrics', Math.round(m.rps), m.p50, m.p99, m.errors, plain.length, Math.round(m.bytes / Math.max(1, m.requests)), (m.rps / s.rps).toFixed(2)]);
+      rows.push([services, 'static body', Math.round(s.rps), s.p50, s.p99, s.errors, plain.length, Math.round(s.bytes / Math.max(1, s.requests)), '1.00']);
+      lateness.push([services, avg(quiet), avg(loaded), `${((avg(loaded) / avg(quiet) - 1) * 100).toFixed(0)}%`, loop.percentile(99) / 1e6, loop.max / 1e6]);
+    }
+    table(`Scrapes: ${connections} concurrent scrapers for ${seconds} s while rounds run`, ['services', 'endpoint', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'body bytes', 'gzip bytes', 'ratio to static'], rows);
+    table('Round wall time without and with the scrape load', ['services', 'round s (no scrapes)', 'round s (scraped)', 'later by', 'event loop delay p99 ms', 'max ms'], lateness);
+  } finally {
+    await target.stop();
+  }
+}
+
+await main();

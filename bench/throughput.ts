@@ -1,0 +1,102 @@
+// Inspection throughput: rounds of 100, 1,000 and 5,000 services (2 HTTP calls each, metering lag 0)
+// at one concurrency, keep-alive and a fresh connection per call; side by side with Debian's
+// prometheus-blackbox-exporter probing the same target at the same concurrency.
+//   npx tsx bench/throughput.ts [--concurrency=64] [--sizes=100,1000,5000] [--blackbox-seconds=5]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Pool } from 'undici';
+import { findBinary } from '../test/helpers/tools.js';
+import { cpuMs, generateConfig, inspectorFor, startTarget, table, withPeakRss } from './common.js';
+
+const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const concurrency = Number(arg('concurrency', '64'));
+const sizes = arg('sizes', '100,1000,5000').split(',').map(Number);
+const blackboxSeconds = Number(arg('blackbox-seconds', '5'));
+
+async function targetRequests(url: string): Promise<number> {
+  return ((await (await fetch(`${url}/_stats`)).json()) as { requests: number }).requests;
+}
+
+export async function blackboxProbesPerSecond(targetUrl: string, seconds: number): Promise<{ rate: number; ok: number; failed: number } | string> {
+  const bin = findBinary(['prometheus-blackbox-exporter', 'blackbox_exporter']);
+  if (!bin) return 'prometheus-blackbox-exporter not installed (apt-get install prometheus-blackbox-exporter)';
+  const dir = mkdtempSync(path.join(tmpdir(), 'bbe-'));
+  writeFileSync(path.join(dir, 'blackbox.yml'), 'modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(bin, [`--config.file=${path.join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      try {
+        if ((await fetch(`${base}/-/healthy`)).ok) break;
+      } catch {
+        /* not up yet */
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pool = new Pool(base, { connections: concurrency });
+    const probePath = `/probe?module=http_2xx&target=${encodeURIComponent(`${targetUrl}/probe`)}`;
+    let ok = 0;
+    let failed = 0;
+    const until = Date.now() + seconds * 1000;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (Date.now() < until) {
+          const res = await pool.request({ path: probePath, method: 'GET' });
+          const body = await res.body.text();
+          if (/^probe_success 1$/m.test(body)) ok++;
+          else failed++;
+        }
+      }),
+    );
+    const elapsed = (performance.now() - started) / 1000;
+    await pool.close();
+    return { rate: (ok + failed) / elapsed, ok, failed };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const target = await startTarget({ LAG_MS: '0' });
+  const rows: (string | number)[][] = [];
+  const best: Record<string, number> = {};
+  try {
+    for (const keepAlive of [true, false]) {
+      for (const services of sizes) {
+        const inspector = inspectorFor(generateConfig({ services, concurrency, keepAlive }), target.url);
+        const before = await targetRequests(target.url);
+        const cpu = process.cpuUsage();
+        const { value: round, peakRssMb } = await withPeakRss(() => inspector.runRound({ trigger: 'cli' }));
+        const cpuTime = cpuMs(cpu);
+        const requests = (await targetRequests(target.url)) - before - 1;
+        await inspector.close();
+        const ok = round.services.filter((s) => s.verdict === 'ok').length;
+        const calls = round.services.reduce((n, s) => n + s.calls.length, 0);
+        const rate = requests / round.durationSeconds;
+        const mode = keepAlive ? 'keep-alive' : 'fresh connection';
+        best[mode] = Math.max(best[mode] ?? 0, rate);
+        rows.push([mode, services, `${ok}/${services}`, round.durationSeconds, calls, requests, Math.round(rate), (cpuTime * 1000) / calls, Math.round(peakRssMb)]);
+      }
+    }
+    table(`Inspection throughput (concurrency ${concurrency}, lag 0)`, ['connections', 'services', 'ok', 'round s', 'calls', 'requests', 'requests/s', 'CPU µs/call', 'peak RSS MB'], rows);
+    const bb = await blackboxProbesPerSecond(target.url, blackboxSeconds);
+    if (typeof bb === 'string') {
+      process.stdout.write(`\nblackbox_exporter: SKIPPED: ${bb}\n`);
+    } else {
+      table(`Side by side: blackbox_exporter, ${blackboxSeconds} s at concurrency ${concurrency} (fresh connection per probe)`, ['tool', 'probes or requests/s', 'ours / blackbox'], [
+        ['blackbox_exporter', Math.round(bb.rate), '1.00'],
+        ['patrol keep-alive (best size)', Math.round(best['keep-alive']), (best['keep-alive'] / bb.rate).toFixed(2)],
+        ['patrol fresh connection (best size)', Math.round(best['fresh connection']), (best['fresh connection'] / bb.rate).toFixed(2)],
+      ]);
+      if (bb.failed > 0) process.stdout.write(`blackbox probes failed: ${bb.failed}\n`);
+    }
+  } finally {
+    await target.stop();
+  }
+}
+
+await main();

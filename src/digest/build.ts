@@ -1,0 +1,169 @@
+// The digest's figures, computed from stored rounds only (never from memory), so a restart during
+// the day loses nothing. Rendering (html.ts, text.ts) is separate: this file only counts.
+import type { RoundResult, ServiceResult, Verdict } from '../types.js';
+import { dayRange } from './time.js';
+
+/** A verdict that counts as a failure in the table and the 失败 count. `indeterminate` (a counter
+ *  reset across midnight) is neither a success nor a failure: it is counted on its own. */
+export function isFailure(v: Verdict): boolean {
+  return v !== 'ok' && v !== 'indeterminate';
+}
+
+/** One row of the original table. Metering and call are judged separately (DESIGN.md section 4). */
+export interface TableRow {
+  serviceId: string;
+  name: string;
+  before: { ok: true; value: number } | { ok: false } | null;
+  after: { ok: true; value: number } | { ok: false } | null;
+  /** null: not judged; `countQueryOk` says whether because a read failed. */
+  meteringOk: boolean | null;
+  countQueryOk: boolean;
+  callOk: boolean;
+  verdict: Verdict;
+  reason: string;
+  failed: boolean;
+}
+
+export interface RoundSummary {
+  id: string;
+  startedAt: number;
+  finishedAt: number;
+  run: number;
+  ok: number;
+  failed: number;
+  /** Neither ok nor failed (indeterminate). */
+  other: number;
+  rows: TableRow[];
+}
+
+export interface Mismatch {
+  serviceId: string;
+  name: string;
+  at: number;
+  direction: 'over' | 'under';
+  /** |delta - expected| */
+  size: number;
+  expected: number;
+  delta: number;
+}
+
+export interface Spread {
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+export interface ServiceDay {
+  serviceId: string;
+  name: string;
+  rounds: number;
+  ok: number;
+  /** ok / rounds; null when there was no round. */
+  successRatio: number | null;
+  callFailures: number;
+  countQueryFailures: number;
+  authFailures: number;
+  mismatches: Mismatch[];
+  /** Every call's duration that day, in seconds. */
+  latency: Spread | null;
+  /** Settle times that day, in seconds (p95 is computed but the digest shows p50 and max). */
+  settle: Spread | null;
+  verdicts: { at: number; verdict: Verdict }[];
+}
+
+export interface DigestData {
+  day: string;
+  timezone: string;
+  dayStart: number;
+  dayEnd: number;
+  rounds: number;
+  /** Rounds with at least one failed service. */
+  failedRounds: number;
+  latest: RoundSummary | null;
+  services: ServiceDay[];
+  /** Every mismatch of the day, in time order. */
+  mismatches: Mismatch[];
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1];
+}
+
+export function spread(values: number[]): Spread | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1] };
+}
+
+const readingOf = (r: ServiceResult['before']): TableRow['before'] => (r === null ? null : r.ok ? { ok: true, value: r.value } : { ok: false });
+
+export function summariseRound(round: RoundResult): RoundSummary {
+  const rows: TableRow[] = round.services.map((s) => ({
+    serviceId: s.serviceId,
+    name: s.name,
+    before: readingOf(s.before),
+    after: readingOf(s.after),
+    meteringOk: s.meteringOk,
+    countQueryOk: s.countQueryOk,
+    callOk: s.callOk,
+    verdict: s.verdict,
+    reason: s.reason,
+    failed: isFailure(s.verdict),
+  }));
+  const ok = rows.filter((r) => r.verdict === 'ok').length;
+  const failed = rows.filter((r) => r.failed).length;
+  return { id: round.id, startedAt: round.startedAt, finishedAt: round.finishedAt, run: rows.length, ok, failed, other: rows.length - ok - failed, rows };
+}
+
+function mismatchOf(s: ServiceResult): Mismatch | null {
+  if (s.meteringOk !== false || s.delta === null) return null;
+  const diff = s.delta - s.expectedDelta;
+  return { serviceId: s.serviceId, name: s.name, at: s.finishedAt, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected: s.expectedDelta, delta: s.delta };
+}
+
+/** The digest of `day` from that day's rounds (oldest first, as RoundStore.byDay returns them). */
+export function buildDigest(rounds: RoundResult[], day: string, timezone: string): DigestData {
+  const sorted = [...rounds].sort((a, b) => a.startedAt - b.startedAt);
+  const latestRound = sorted.at(-1) ?? null;
+  const perService = new Map<string, { name: string; results: ServiceResult[] }>();
+  // The latest round's order first (the order of the config), then services seen only earlier.
+  for (const s of latestRound?.services ?? []) perService.set(s.serviceId, { name: s.name, results: [] });
+  for (const r of sorted) {
+    for (const s of r.services) {
+      const entry = perService.get(s.serviceId) ?? { name: s.name, results: [] };
+      entry.results.push(s);
+      perService.set(s.serviceId, entry);
+    }
+  }
+  const services: ServiceDay[] = [...perService.entries()].map(([serviceId, { name, results }]) => {
+    const ok = results.filter((s) => s.verdict === 'ok').length;
+    return {
+      serviceId,
+      name,
+      rounds: results.length,
+      ok,
+      successRatio: results.length === 0 ? null : ok / results.length,
+      callFailures: results.filter((s) => !s.callOk).length,
+      countQueryFailures: results.filter((s) => !s.countQueryOk).length,
+      authFailures: results.filter((s) => s.authOk === false).length,
+      mismatches: results.map(mismatchOf).filter((m): m is Mismatch => m !== null),
+      latency: spread(results.flatMap((s) => s.calls.map((c) => c.durationSeconds))),
+      settle: spread(results.map((s) => s.settleSeconds).filter((v): v is number => v !== null)),
+      verdicts: results.map((s) => ({ at: s.finishedAt, verdict: s.verdict })),
+    };
+  });
+  const { start, end } = dayRange(day, timezone);
+  return {
+    day,
+    timezone,
+    dayStart: start,
+    dayEnd: end,
+    rounds: sorted.length,
+    failedRounds: sorted.filter((r) => r.services.some((s) => isFailure(s.verdict))).length,
+    latest: latestRound ? summariseRound(latestRound) : null,
+    services,
+    mismatches: services.flatMap((s) => s.mismatches).sort((a, b) => a.at - b.at),
+  };
+}

@@ -1,0 +1,129 @@
+// The digest's HTML part. Mail clients ignore <style> blocks and scripts, so every style is inline
+// and nothing is loaded from elsewhere. Every value is redacted, cut to a bounded length and escaped.
+import { esc } from '../web/html.js';
+import { verdictStrip } from './chart.js';
+import type { DigestData, RoundSummary, ServiceDay, Spread, TableRow } from './build.js';
+import { labelsFor, type Labels, type Locale } from './labels.js';
+import { dateTime, timeOfDay } from './time.js';
+
+export interface RenderOptions {
+  locale: Locale;
+  /** Secrets out (the exporter's Redactor). Applied before escaping, and to the whole result. */
+  redact: (text: string) => string;
+  /** The heading (the subject). */
+  title: string;
+  /** false: only the round table (`run-once --mail`, like the original script). Default true. */
+  includeDay?: boolean;
+}
+
+/** Longest text taken from a result into an email or a page cell. */
+export const MAX_CELL = 300;
+
+export function clip(text: string, max = MAX_CELL): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+export const FAIL_ROW_STYLE = 'background-color:#f8d0d0;color:#a00000';
+const CELL = 'border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top';
+const HEAD = `${CELL};background-color:#e8e8e8`;
+const TABLE = 'border-collapse:collapse;font-size:14px;margin:8px 0 16px 0';
+
+function reading(r: TableRow['before'], l: Labels): string {
+  if (r === null) return '–';
+  return r.ok ? String(r.value) : l.queryFailed;
+}
+
+export function meteringCell(row: Pick<TableRow, 'meteringOk' | 'countQueryOk'>, l: Labels): string {
+  if (row.meteringOk === null) return row.countQueryOk ? l.notJudged : l.queryFailed;
+  return row.meteringOk ? l.yes : l.no;
+}
+
+const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(3));
+export const spreadText = (s: Spread | null, withP95: boolean) => (s === null ? '–' : withP95 ? `${num(s.p50)} / ${num(s.p95)} / ${num(s.max)}` : `${num(s.p50)} / ${num(s.max)}`);
+export const ratioText = (r: number | null) => (r === null ? '–' : `${(r * 100).toFixed(1)}%`);
+
+function roundTable(round: RoundSummary, l: Labels, e: (v: unknown) => string): string {
+  const head = [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
+  const rows = round.rows
+    .map((r) => {
+      const cells = [r.name, reading(r.before, l), reading(r.after, l), meteringCell(r, l), r.callOk ? l.yes : l.no].map((c) => `<td style="${CELL}">${e(c)}</td>`).join('');
+      // The failing-row marker is both a class (for tests and for clients that keep classes) and an inline style (for the rest).
+      return r.failed ? `<tr class="fail" data-service="${e(r.serviceId)}" style="${FAIL_ROW_STYLE}">${cells}</tr>` : `<tr class="${r.verdict === 'ok' ? 'ok' : 'other'}" data-service="${e(r.serviceId)}">${cells}</tr>`;
+    })
+    .join('\n');
+  return `<table class="round" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`;
+}
+
+function reasons(round: RoundSummary, l: Labels, e: (v: unknown) => string): string {
+  const failed = round.rows.filter((r) => r.verdict !== 'ok');
+  if (failed.length === 0) return '';
+  const items = failed.map((r) => `<li><b>${e(r.name)}</b> (${e(l.verdicts[r.verdict])}): ${e(r.reason)}</li>`).join('\n');
+  return `<p style="margin:0">${e(l.failureReasons)}:</p><ul style="margin-top:4px">\n${items}\n</ul>`;
+}
+
+function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
+  const head = [l.colName, l.colRounds, l.colSuccess, l.colMismatches, l.colCountQueryFailures, l.colAuthFailures, l.colCallFailures, l.colLatency, l.colSettle, l.colVerdicts]
+    .map((h) => `<th style="${HEAD}">${e(h)}</th>`)
+    .join('');
+  const row = (s: ServiceDay) => {
+    const strip = verdictStrip(s.verdicts, {
+      start: data.dayStart,
+      end: data.dayEnd,
+      width: 240,
+      height: 12,
+      label: `${s.name}: ${s.ok}/${s.rounds}`,
+      title: (p) => `${timeOfDay(data.timezone, p.at)} ${l.verdicts[p.verdict]}`,
+    });
+    const cells = [s.name, s.rounds, ratioText(s.successRatio), s.mismatches.length, s.countQueryFailures, s.authFailures, s.callFailures, spreadText(s.latency, true), spreadText(s.settle, false)]
+      .map((c) => `<td style="${CELL}">${e(String(c))}</td>`)
+      .join('');
+    const bad = s.rounds > s.ok;
+    return `<tr data-service="${e(s.serviceId)}"${bad ? ' class="has-failures"' : ''}>${cells}<td style="${CELL}">${strip}</td></tr>`;
+  };
+  return `<table class="day" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${data.services.map(row).join('\n')}\n</tbody></table>`;
+}
+
+function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
+  if (data.mismatches.length === 0) return `<p>${e(l.mismatchTitle)}: ${e(l.none)}</p>`;
+  const head = [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
+  const rows = data.mismatches
+    .map((m) => {
+      const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
+      return `<tr class="mismatch" data-service="${e(m.serviceId)}">${cells}</tr>`;
+    })
+    .join('\n');
+  return `<h3>${e(l.mismatchTitle)}</h3>\n<table class="mismatches" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`;
+}
+
+export function renderDigestHtml(data: DigestData, opts: RenderOptions): string {
+  const l = labelsFor(opts.locale);
+  // Redact first, then cut (a cut secret would leak its first characters), then escape.
+  const e = (v: unknown) => esc(clip(opts.redact(String(v ?? ''))));
+  const parts: string[] = [`<h2 style="font-size:18px">${e(opts.title)}</h2>`];
+  if (data.latest) {
+    const r = data.latest;
+    parts.push(`<p class="summary" style="font-size:15px"><b>${e(l.summary(r.run, r.ok, r.failed, r.other))}</b></p>`);
+    parts.push(`<p style="color:#555;margin:0">${e(l.latestRound)}: ${e(dateTime(data.timezone, r.finishedAt))}</p>`);
+    parts.push(roundTable(r, l, e));
+    parts.push(reasons(r, l, e));
+  } else {
+    parts.push(`<p>${e(l.noRounds)}</p>`);
+  }
+  if (opts.includeDay !== false && data.latest) {
+    parts.push(`<h3>${e(l.theDay)} ${e(data.day)}</h3>`);
+    parts.push(`<p class="day-summary">${e(l.dayLine(data.rounds, data.failedRounds))}</p>`);
+    parts.push(dayTable(data, l, e));
+    parts.push(`<p style="color:#555;font-size:12px">${e(l.legend)}</p>`);
+    parts.push(mismatchTable(data, l, e));
+  }
+  parts.push(`<p style="color:#777;font-size:12px">${e(l.timezoneNote(data.timezone))} patrol_exporter</p>`);
+  const lang = opts.locale === 'en' ? 'en' : 'zh-CN';
+  const html = `<!doctype html>
+<html lang="${lang}"><head><meta charset="utf-8"><title>${e(opts.title)}</title></head>
+<body style="font-family:Arial,'Microsoft YaHei',sans-serif;color:#222">
+${parts.filter((p) => p !== '').join('\n')}
+</body></html>
+`;
+  // Belt and braces: a secret that reached the text some other way is still taken out.
+  return opts.redact(html);
+}

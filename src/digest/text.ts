@@ -1,0 +1,82 @@
+// The digest's plain-text part: the same content as the HTML part, in aligned columns (CJK
+// characters take two columns in a monospace font).
+import type { DigestData, TableRow } from './build.js';
+import { clip, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
+import { labelsFor, type Labels } from './labels.js';
+import { dateTime, timeOfDay } from './time.js';
+
+function width(text: string): number {
+  let w = 0;
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    w += (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) || (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) || (c >= 0xffe0 && c <= 0xffe6) ? 2 : 1;
+  }
+  return w;
+}
+
+/** Control characters (a hostile name could carry a terminal escape or a fake line) become spaces. */
+const flat = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+
+type Cell = (text: string, max: number) => string;
+
+function table(cell: Cell, header: string[], rows: string[][], marks?: string[]): string[] {
+  const cells = [header, ...rows].map((r) => r.map((c) => cell(c, 80)));
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => width(r[i]))));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i] - width(c)))).join('  ').trimEnd();
+  return cells.map((r, i) => `${i === 0 ? '  ' : (marks?.[i - 1] ?? '  ')}${line(r)}`);
+}
+
+function reading(r: TableRow['before'], l: Labels): string {
+  if (r === null) return '-';
+  return r.ok ? String(r.value) : l.queryFailed;
+}
+
+export function renderDigestText(data: DigestData, opts: RenderOptions): string {
+  const l = labelsFor(opts.locale);
+  // Secrets out before anything is cut (a cut secret would leak its first characters).
+  const cell: Cell = (text, max) => flat(clip(opts.redact(text), max));
+  const out: string[] = [cell(opts.title, 300), ''];
+  if (data.latest) {
+    const r = data.latest;
+    out.push(l.summary(r.run, r.ok, r.failed, r.other));
+    out.push(`${l.latestRound}: ${dateTime(data.timezone, r.finishedAt)}`, '');
+    // A failing row is marked with "! " at the start of its line: plain text has no red.
+    out.push(
+      ...table(
+        cell,
+        [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall],
+        r.rows.map((row) => [row.name, reading(row.before, l), reading(row.after, l), meteringCell(row, l), row.callOk ? l.yes : l.no]),
+        r.rows.map((row) => (row.failed ? '! ' : '  ')),
+      ),
+    );
+    const failed = r.rows.filter((row) => row.verdict !== 'ok');
+    if (failed.length > 0) {
+      out.push('', `${l.failureReasons}:`);
+      for (const row of failed) out.push(`  - ${cell(row.name, 300)} (${l.verdicts[row.verdict]}): ${cell(row.reason, 300)}`);
+    }
+  } else {
+    out.push(l.noRounds);
+  }
+  if (opts.includeDay !== false && data.latest) {
+    out.push('', `${l.theDay} ${data.day}: ${l.dayLine(data.rounds, data.failedRounds)}`, '');
+    out.push(
+      ...table(
+        cell,
+        [l.colName, l.colRounds, l.colSuccess, l.colMismatches, l.colCountQueryFailures, l.colAuthFailures, l.colCallFailures, l.colLatency, l.colSettle],
+        data.services.map((s) => [s.name, String(s.rounds), ratioText(s.successRatio), String(s.mismatches.length), String(s.countQueryFailures), String(s.authFailures), String(s.callFailures), spreadText(s.latency, true), spreadText(s.settle, false)]),
+      ),
+    );
+    out.push('', `${l.mismatchTitle}:${data.mismatches.length === 0 ? ` ${l.none}` : ''}`);
+    if (data.mismatches.length > 0) {
+      out.push(
+        ...table(
+          cell,
+          [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual],
+          data.mismatches.map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta)]),
+        ),
+      );
+    }
+  }
+  out.push('', l.timezoneNote(data.timezone), '');
+  return opts.redact(out.join('\n'));
+}

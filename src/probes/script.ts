@@ -1,0 +1,235 @@
+// Script calls and script auth checks: run an external command (argv, never a shell string), so the
+// probe scripts a team already has keep working. Success is the exit code plus optional assertions
+// on stdout (JSON or regex, the same language as HTTP). The process runs in its own process group:
+// at its timeout, or when the round is aborted, the whole group is killed (TERM, then KILL), so a
+// script cannot leave children behind or hang a round. Output is bounded and redacted.
+import { spawn } from 'node:child_process';
+import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
+import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
+import { lookup } from '../jsonpath.js';
+import { excerpt } from '../redact.js';
+import { render, type TemplateContext } from '../template.js';
+import type { CallResult, FailedExpectation } from '../types.js';
+import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
+
+const EXCERPT = 2000;
+/** Between TERM and KILL: time for a script to clean up. */
+const KILL_GRACE_MS = 1000;
+/** After the process is gone, how long its pipes may stay open (a stray child holding them). */
+const PIPE_WAIT_MS = 1000;
+/** Only these of the exporter's own environment reach a script: it holds other services' secrets. */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SYSTEMROOT'];
+
+export interface ScriptRun {
+  /** null when the process was killed by a signal or never started. */
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  durationMs: number;
+  timedOut: boolean;
+  /** Could not start, or aborted. */
+  error?: string;
+  pid?: number;
+}
+
+/** `PATROL_PARAM_API_KEY` from `api_key`. */
+export function envName(prefix: string, name: string): string {
+  return `${prefix}${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+}
+
+/** The environment a script sees: a few basics, the service's values, then the call's own `env`. */
+export function scriptEnv(spec: ScriptRequest, vars: TemplateContext, callName: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+  env.PATROL_SERVICE_ID = str(vars.service_id);
+  env.PATROL_SERVICE_NAME = str(vars.name);
+  env.PATROL_APP_ID = str(vars.app_id);
+  env.PATROL_BUSINESS_ID = str(vars.business_id);
+  env.PATROL_CALL = callName;
+  for (const [group, prefix] of [['params', 'PATROL_PARAM_'], ['vars', 'PATROL_VAR_'], ['extracted', 'PATROL_EXTRACTED_']] as const) {
+    const values = vars[group];
+    if (values && typeof values === 'object') for (const [k, v] of Object.entries(values)) env[envName(prefix, k)] = str(v);
+  }
+  for (const [k, v] of Object.entries(spec.env)) env[k] = render(v, vars);
+  return env;
+}
+
+/** Signal a whole process group; a group already gone is fine. */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: nothing left to kill.
+  }
+}
+
+/** Run the command; never throws, always ends within the timeout plus the kill grace. */
+export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: string): Promise<ScriptRun> {
+  const timeoutMs = spec.timeout ?? ctx.defaults.timeoutMs;
+  let env: Record<string, string>;
+  let argv: string[];
+  try {
+    env = scriptEnv(spec, ctx.vars, callName);
+    argv = spec.command.map((a) => render(a, ctx.vars));
+  } catch (err) {
+    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false, error: (err as Error).message });
+  }
+  if (ctx.signal.aborted) {
+    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false, error: 'not run: round aborted' });
+  }
+  const started = performance.now();
+  return new Promise<ScriptRun>((resolve) => {
+    const run: ScriptRun = { exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false };
+    // detached: the child leads a new process group, so kill(-pid) reaches everything it starts.
+    const child = spawn(argv[0], argv.slice(1), { cwd: spec.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    run.pid = child.pid;
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const sizes = { out: 0, err: 0 };
+    const collect = (which: 'out' | 'err', into: Buffer[]) => (chunk: Buffer) => {
+      const room = spec.max_output_bytes - sizes[which];
+      // Past the limit the output is still read (a full pipe would block the script) but dropped.
+      if (room <= 0) {
+        run.truncated = true;
+        return;
+      }
+      into.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+      if (chunk.length > room) run.truncated = true;
+      sizes[which] += Math.min(chunk.length, room);
+    };
+    child.stdout.on('data', collect('out', out));
+    child.stderr.on('data', collect('err', err));
+
+    let settled = false;
+    const timers = new Set<NodeJS.Timeout>();
+    const later = (ms: number, fn: () => void) => timers.add(setTimeout(fn, ms));
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      ctx.signal.removeEventListener('abort', onAbort);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      run.durationMs = performance.now() - started;
+      run.stdout = Buffer.concat(out).toString('utf8');
+      run.stderr = Buffer.concat(err).toString('utf8');
+      resolve(run);
+    };
+    const terminate = (why: string, timedOut: boolean) => {
+      if (run.error || settled) return;
+      run.error = why;
+      run.timedOut = timedOut;
+      if (child.pid === undefined) return done();
+      killGroup(child.pid, 'SIGTERM');
+      later(KILL_GRACE_MS, () => {
+        killGroup(child.pid!, 'SIGKILL');
+        later(PIPE_WAIT_MS, done);
+      });
+    };
+    later(timeoutMs, () => terminate(`timeout after ${timeoutMs}ms: the process group was killed`, true));
+    const onAbort = () => terminate(`aborted: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'round aborted'}; the process group was killed`, false);
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      // Failed to start (ENOENT, EACCES): there is no process to wait for.
+      if (child.pid === undefined) {
+        run.error = `cannot run ${argv[0]}: ${e.code ?? e.message}`;
+        done();
+      }
+    });
+    child.on('exit', (code, signal) => {
+      run.exitCode = code;
+      run.signal = signal;
+      // Whatever the script left running in its group goes with it; then give the pipes a moment.
+      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+      later(PIPE_WAIT_MS, done);
+    });
+    child.on('close', done);
+  });
+}
+
+function outputExcerpt(run: ScriptRun, ctx: ProbeContext): string {
+  const status = run.exitCode !== null ? `exit code ${run.exitCode}` : run.signal ? `killed by ${run.signal}` : 'no exit code';
+  const parts = [status + (run.truncated ? ' (output truncated)' : '')];
+  if (run.stdout) parts.push(`--- stdout ---\n${excerpt(run.stdout, EXCERPT / 2)}`);
+  if (run.stderr) parts.push(`--- stderr ---\n${excerpt(run.stderr, EXCERPT / 2)}`);
+  return ctx.redactor.redact(parts.join('\n'));
+}
+
+function commandExcerpt(spec: ScriptRequest, ctx: ProbeContext): string {
+  const argv = spec.command.map((a) => (/[\s"'\\$]/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  return ctx.redactor.redact(`${argv}${spec.cwd ? `\n(in ${spec.cwd})` : ''}`);
+}
+
+export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
+  const spec = call.script!;
+  const run = await runScript(spec, ctx, call.name);
+  const result: CallResult = {
+    name: call.name,
+    kind: 'script',
+    ok: false,
+    durationSeconds: run.durationMs / 1000,
+    reason: '',
+    failures: [],
+    units: 0,
+    extracted: {},
+    requestExcerpt: commandExcerpt(spec, ctx),
+  };
+  if (run.exitCode !== null) result.status = run.exitCode;
+  if (run.pid !== undefined) result.responseExcerpt = outputExcerpt(run, ctx);
+  if (run.error) {
+    result.reason = ctx.redactor.redact(run.error);
+    return result;
+  }
+  const failures: FailedExpectation[] = [];
+  const codes = call.expect.exit_code ?? [0];
+  if (run.exitCode === null || !codes.includes(run.exitCode)) {
+    const tail = run.stderr.trim().split('\n').slice(-1)[0] ?? '';
+    failures.push({
+      check: 'exit code',
+      expected: codes.join(' or '),
+      actual: `${run.exitCode ?? `killed by ${run.signal}`}${tail ? ` (stderr: ${excerpt(tail, 160)})` : ''}`,
+    });
+  }
+  failures.push(
+    ...evaluate(
+      { json: call.expect.json, body_regex: call.expect.body_regex, body_not_regex: call.expect.body_not_regex, max_duration: call.expect.max_duration },
+      { body: run.stdout, durationMs: run.durationMs },
+    ),
+  );
+  if (Object.keys(call.extract).length > 0) {
+    const doc = parseJson(run.stdout);
+    for (const [name, p] of Object.entries(call.extract)) {
+      const found = doc.ok ? lookup(doc.value, p) : { found: false as const };
+      if (found.found && found.value !== null && typeof found.value !== 'object') result.extracted[name] = String(found.value);
+      else failures.push({ check: `extract ${name}`, expected: `a value at ${p} in stdout`, actual: doc.ok ? (found.found ? 'an object or null' : '(missing)') : 'stdout is not JSON' });
+    }
+  }
+  result.failures = failures.map((f) => ({ ...f, actual: ctx.redactor.redact(f.actual) }));
+  result.ok = failures.length === 0;
+  result.reason = result.ok ? '' : describeFailures(result.failures);
+  result.units = result.ok ? call.units : 0;
+  return result;
+};
+
+export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
+  const run = await runScript(check.script!, ctx, check.name);
+  const base = { name: check.name, durationSeconds: run.durationMs / 1000, status: run.exitCode ?? undefined, responseExcerpt: run.pid !== undefined ? outputExcerpt(run, ctx) : undefined };
+  if (run.error) return { ...base, outcome: 'error', reason: `could not tell: ${ctx.redactor.redact(run.error)}` };
+  const rw = check.rejected_when;
+  const unmet: FailedExpectation[] = [];
+  if (rw.exit_code && (run.exitCode === null || !rw.exit_code.includes(run.exitCode))) {
+    unmet.push({ check: 'exit code', expected: rw.exit_code.join(' or '), actual: String(run.exitCode ?? `killed by ${run.signal}`) });
+  }
+  if (rw.json.length > 0) {
+    const doc = parseJson(run.stdout);
+    if (!doc.ok) unmet.push({ check: 'json', expected: 'JSON on stdout', actual: doc.reason });
+    else unmet.push(...checkJson(doc.value, rw.json));
+  }
+  unmet.push(...evaluate({ body_regex: rw.body_regex }, { body: run.stdout, durationMs: run.durationMs }));
+  if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
+  return { ...base, outcome: 'accepted', reason: `bad credential accepted: ${ctx.redactor.redact(describeFailures(unmet))}` };
+};

@@ -1,0 +1,94 @@
+// The details page of one service (`/services/:id`): its last verdicts, and for each the calls with
+// status, duration, reason and the failed expectations with the values actually seen, the auth
+// checks, and request/response excerpts. The probes redact and cut excerpts already; the page
+// redacts again, cuts again (a stored result may come from anywhere) and escapes everything.
+import type { RoundStore } from '../store/types.js';
+import type { AuthCheckResult, CallResult, ServiceResult } from '../types.js';
+import { labelsFor, type Locale } from '../digest/labels.js';
+import { meteringCell } from '../digest/html.js';
+import { dateTime, dayIn } from '../digest/time.js';
+import { cut, esc, layout } from './html.js';
+
+export interface ServiceEntry {
+  roundId: string;
+  roundStartedAt: number;
+  result: ServiceResult;
+}
+
+/** A store that can answer per service directly (the SQLite store); others are scanned. */
+interface ServiceHistorySource {
+  serviceHistory(serviceId: string, limit: number): ServiceEntry[];
+}
+
+function hasServiceHistory(store: RoundStore): store is RoundStore & ServiceHistorySource {
+  return typeof (store as Partial<ServiceHistorySource>).serviceHistory === 'function';
+}
+
+/** The service's last `limit` verdicts, newest first. */
+export function serviceEntries(store: RoundStore, serviceId: string, limit: number, timezone: string): ServiceEntry[] {
+  if (hasServiceHistory(store)) return store.serviceHistory(serviceId, limit);
+  const rounds = store.recent ? store.recent(limit) : [...store.byDay(dayIn(timezone), timezone)].reverse();
+  return rounds
+    .flatMap((r) => r.services.filter((s) => s.serviceId === serviceId).map((result) => ({ roundId: r.id, roundStartedAt: r.startedAt, result })))
+    .slice(0, limit);
+}
+
+export interface DetailsOptions {
+  timezone: string;
+  locale?: Locale;
+  redact?: (text: string) => string;
+}
+
+const MAX_EXCERPT = 2000;
+const MAX_TEXT = 500;
+
+export function servicePage(serviceId: string, entries: ServiceEntry[], opts: DetailsOptions): string {
+  const l = labelsFor(opts.locale ?? 'zh');
+  const redact = opts.redact ?? ((t: string) => t);
+  const e = (v: unknown, max = MAX_TEXT) => esc(cut(redact(String(v ?? '')), max));
+  const tz = opts.timezone;
+  const name = entries[0]?.result.name ?? serviceId;
+  const excerptBlock = (label: string, text: string | undefined) => (text ? `<details><summary>${e(label)}</summary><pre>${e(text, MAX_EXCERPT)}</pre></details>` : '');
+
+  const callRows = (calls: CallResult[]) =>
+    calls
+      .map((c) => {
+        const failures = c.failures.length
+          ? `<ul>${c.failures.map((f) => `<li><code>${e(f.check)}</code>: expected ${e(f.expected)}, actual <b>${e(f.actual)}</b></li>`).join('')}</ul>`
+          : '';
+        return `<tr class="${c.ok ? 'ok' : 'fail'}"><td>${e(c.name)}</td><td>${e(c.kind)}</td><td>${e(c.status ?? '–')}</td><td>${e(c.durationSeconds.toFixed(3))} s</td>
+<td>${c.ok ? 'ok' : 'failed'}</td><td>${e(c.reason)}${failures}${excerptBlock('request', c.requestExcerpt)}${excerptBlock('response', c.responseExcerpt)}</td></tr>`;
+      })
+      .join('\n');
+  const authRows = (checks: AuthCheckResult[]) =>
+    checks
+      .map(
+        (a) => `<tr class="${a.outcome === 'accepted' ? 'fail' : a.outcome === 'rejected' ? 'ok' : 'other'}"><td>${e(a.name)}</td><td>${e(a.outcome)}</td><td>${e(a.status ?? '–')}</td><td>${e(a.durationSeconds.toFixed(3))} s</td><td>${e(a.reason)}${excerptBlock('response', a.responseExcerpt)}</td></tr>`,
+      )
+      .join('\n');
+
+  const sections = entries.map(({ roundId, result: s }) => {
+    const reading = (r: ServiceResult['before']) => (r === null ? '–' : r.ok ? String(r.value) : `${l.queryFailed}: ${r.reason}`);
+    const cls = s.verdict === 'ok' ? 'ok' : s.verdict === 'indeterminate' ? 'other' : 'fail';
+    return `<section class="entry" data-verdict="${e(s.verdict)}">
+<h2>${e(dateTime(tz, s.finishedAt))} · <span class="${cls}">${e(l.verdicts[s.verdict])} <code>${e(s.verdict)}</code></span></h2>
+<p>${e(s.reason)}</p>
+<table><tbody>
+<tr><th>${e(l.colBefore)}</th><td>${e(reading(s.before))}</td><th>${e(l.colAfter)}</th><td>${e(reading(s.after))}</td></tr>
+<tr><th>delta</th><td>${e(s.delta ?? '–')}</td><th>expected</th><td>${e(s.expectedDelta)} (${e(s.meteringMode)})</td></tr>
+<tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(s.callOk ? l.yes : l.no)}</td></tr>
+<tr><th>settle</th><td>${e(s.settleSeconds === null ? '–' : `${s.settleSeconds.toFixed(2)} s`)}</td><th>auth ok</th><td>${e(s.authOk === null ? '–' : s.authOk ? l.yes : l.no)}</td></tr>
+</tbody></table>
+<table class="calls"><thead><tr><th>call</th><th>kind</th><th>status</th><th>duration</th><th>result</th><th>reason, failed expectations, excerpts</th></tr></thead><tbody>
+${callRows(s.calls)}
+</tbody></table>
+${s.authChecks.length ? `<table class="auth"><thead><tr><th>auth check</th><th>outcome</th><th>status</th><th>duration</th><th>reason</th></tr></thead><tbody>\n${authRows(s.authChecks)}\n</tbody></table>` : ''}
+<p class="muted">round <code>${e(roundId)}</code></p>
+</section>`;
+  });
+  const body = `<nav><a href="/">← status</a><a href="/metrics">/metrics</a><a href="/api/rounds/latest">/api/rounds/latest</a></nav>
+<h1>${e(name, 200)} <small>${e(serviceId, 200)}</small></h1>
+<p class="muted">${e(l.timezoneNote(tz))} Last ${entries.length} verdict(s), newest first.</p>
+${sections.join('\n') || '<p>No verdict recorded for this service.</p>'}`;
+  return layout(`${cut(redact(name), 100)} · patrol_exporter`, body, opts.locale === 'en' ? 'en' : 'zh-CN');
+}

@@ -1,0 +1,123 @@
+// RoundResult fixtures for the history, digest and page tests: plain objects shaped exactly like
+// what the inspector produces, so a test can build a day of history without waiting for rounds.
+import assert from 'node:assert/strict';
+import type { CallResult, RoundResult, ServiceResult, Verdict } from '../../src/types.js';
+
+let seq = 0;
+
+export function call(name: string, seconds: number, ok = true, extra: Partial<CallResult> = {}): CallResult {
+  return {
+    name,
+    kind: 'http',
+    ok,
+    durationSeconds: seconds,
+    status: ok ? 200 : 500,
+    reason: ok ? '' : 'status 500, expected 200',
+    failures: ok ? [] : [{ check: 'status', expected: '200', actual: '500' }],
+    units: ok ? 1 : 0,
+    extracted: {},
+    ...extra,
+  };
+}
+
+export interface ServiceSpec {
+  id: string;
+  name?: string;
+  verdict?: Verdict;
+  before?: number | null;
+  /** Default: before + expected (+1 for an over-charge mismatch). */
+  after?: number | null;
+  expected?: number;
+  settle?: number | null;
+  calls?: CallResult[];
+  reason?: string;
+  authOk?: boolean | null;
+}
+
+/** A service result for `at`; the verdict drives the separate flags the way the engine sets them. */
+export function svc(spec: ServiceSpec, at: number): ServiceResult {
+  const verdict = spec.verdict ?? 'ok';
+  const expected = spec.expected ?? 1;
+  const before = spec.before === undefined ? 100 : spec.before;
+  const countQueryOk = verdict !== 'count_query_failed';
+  const after = spec.after !== undefined ? spec.after : before === null ? null : before + expected + (verdict === 'metering_mismatch' ? 1 : 0);
+  const calls = spec.calls ?? [call('c1', 0.2, verdict !== 'call_failed')];
+  return {
+    serviceId: spec.id,
+    name: spec.name ?? spec.id,
+    appId: 'app0001',
+    verdict,
+    reason: spec.reason ?? (verdict === 'ok' ? 'ok' : `reason for ${verdict}`),
+    startedAt: at,
+    finishedAt: at + 1000,
+    before: before === null ? null : { ok: true, value: before, at, day: '2024-01-01' },
+    after: !countQueryOk ? { ok: false, reason: 'HTTP 500', at: at + 900 } : after === null ? null : { ok: true, value: after, at: at + 900, day: '2024-01-01' },
+    delta: countQueryOk && before !== null && after !== null ? after - before : null,
+    expectedDelta: expected,
+    meteringMode: 'exact',
+    meteringOk: !countQueryOk || verdict === 'indeterminate' ? null : verdict !== 'metering_mismatch',
+    callOk: verdict !== 'call_failed',
+    authOk: spec.authOk !== undefined ? spec.authOk : verdict === 'auth_failed' ? false : true,
+    countQueryOk,
+    settleSeconds: spec.settle === undefined ? 2 : spec.settle,
+    calls,
+    authChecks: [{ name: 'wrong_key', outcome: verdict === 'auth_failed' ? 'accepted' : 'rejected', durationSeconds: 0.05, status: verdict === 'auth_failed' ? 200 : 401, reason: '' }],
+  };
+}
+
+export function round(at: number, specs: ServiceSpec[], id = `round-${++seq}`): RoundResult {
+  return {
+    id,
+    trigger: 'schedule',
+    startedAt: at,
+    finishedAt: at + 2000,
+    durationSeconds: 2,
+    aborted: false,
+    services: specs.map((s) => svc(s, at)),
+  };
+}
+
+/** Unix ms of a wall-clock time in Asia/Shanghai (UTC+8, no DST). */
+export function shanghai(day: string, time: string): number {
+  return Date.parse(`${day}T${time}+08:00`);
+}
+
+export const DAY = '2024-05-01';
+
+/**
+ * A day of three rounds, three services:
+ *   ocr: ok every time (latency 0.1/0.2/0.3 s, settle 1/2/3 s);
+ *   nlp: ok, then over-charged by 1 at 10:00, then a failed call;
+ *   tts: a failed count query, then a bad credential accepted, then under-charged by 1 at 16:00.
+ */
+export function dayOfHistory(): RoundResult[] {
+  return [
+    round(shanghai(DAY, '08:00:00'), [
+      { id: 'ocr', name: '文字识别', before: 10, calls: [call('recognise', 0.1)], settle: 1 },
+      { id: 'nlp', name: '自然语言处理', before: 20 },
+      { id: 'tts', name: '语音合成', verdict: 'count_query_failed', before: 30, settle: null },
+    ]),
+    round(shanghai(DAY, '10:00:00'), [
+      { id: 'ocr', name: '文字识别', before: 11, calls: [call('recognise', 0.2)], settle: 2 },
+      { id: 'nlp', name: '自然语言处理', verdict: 'metering_mismatch', before: 21 },
+      { id: 'tts', name: '语音合成', verdict: 'auth_failed', before: 31 },
+    ]),
+    round(shanghai(DAY, '16:00:00'), [
+      { id: 'ocr', name: '文字识别', before: 12, calls: [call('recognise', 0.3)], settle: 3 },
+      { id: 'nlp', name: '自然语言处理', verdict: 'call_failed', before: 24, after: 24, expected: 0, reason: 'call analyse: status: expected 200, got 500' },
+      { id: 'tts', name: '语音合成', verdict: 'metering_mismatch', before: 40, after: 40, expected: 1, settle: null },
+    ]),
+  ];
+}
+
+/** The rows of an HTML table with the given class: each row's class and its cells' text. */
+export function tableRows(html: string, cls: string): { cls: string; cells: string[] }[] {
+  const table = new RegExp(`<table class="${cls}"[^>]*>([\\s\\S]*?)</table>`).exec(html);
+  assert.ok(table, `a table of class ${cls}`);
+  const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(table[1])![1];
+  return [...body.matchAll(/<tr([^>]*)>([\s\S]*?)<\/tr>/g)].map((m) => ({
+    cls: /class="([^"]*)"/.exec(m[1])?.[1] ?? '',
+    cells: [...m[2].matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => c[1].replace(/<svg[\s\S]*<\/svg>/, '').trim()),
+  }));
+}
+

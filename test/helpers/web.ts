@@ -1,0 +1,74 @@
+// A status page to test: an exporter (no schedule) on a SQLite store holding today's rounds,
+// served on 127.0.0.1 port 0. Shared by web.test.ts and browser.test.ts.
+import type { Server } from 'node:http';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { Exporter } from '../../src/exporter.js';
+import { PatrolMetrics } from '../../src/metrics.js';
+import { Redactor } from '../../src/redact.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { RoundResult } from '../../src/types.js';
+import { createApp, listen } from '../../src/web/server.js';
+import { ocrConfig } from './harness.js';
+import { call, round } from './rounds.js';
+
+export const SECRET = 'upstream-secret-9f8e7d6c';
+export const HOSTILE = `<script>alert('x')</script>"><img src=x onerror=alert(1)>`;
+
+export interface WebFixture {
+  url: string;
+  store: SqliteStore;
+  exporter: Exporter;
+  redactor: Redactor;
+  rounds: RoundResult[];
+  close: () => Promise<void>;
+}
+
+/** Today's rounds: ocr ok, nlp a metering mismatch with a 10 MB upstream body, a hostile name that fails its call. */
+export function todaysRounds(now = Date.now()): RoundResult[] {
+  const huge = `<html>${SECRET} ${'<b>x</b>'.repeat(1_300_000)}</html>`;
+  return [
+    round(now - 120_000, [{ id: 'ocr', name: '文字识别' }, { id: 'nlp', name: '自然语言处理' }, { id: 'evil', name: HOSTILE }]),
+    round(now - 60_000, [
+      { id: 'ocr', name: '文字识别', before: 101 },
+      { id: 'nlp', name: '自然语言处理', verdict: 'metering_mismatch', before: 7 },
+      {
+        id: 'evil',
+        name: HOSTILE,
+        verdict: 'call_failed',
+        reason: `call c1: ${HOSTILE} ${SECRET}`,
+        calls: [
+          call('c1', 1.25, false, {
+            status: 502,
+            failures: [{ check: 'status', expected: '200', actual: `502 ${HOSTILE}` }],
+            requestExcerpt: `POST /v1/x key=${SECRET}`,
+            responseExcerpt: huge,
+          }),
+        ],
+      },
+    ]),
+  ];
+}
+
+/** An exporter (no schedule) on a SQLite store holding `rounds`, served on 127.0.0.1:0. */
+export async function startWeb(extraConfig = '', env: NodeJS.ProcessEnv = {}, rounds = todaysRounds()): Promise<WebFixture> {
+  const text = `${ocrConfig()}\n${extraConfig}`;
+  const store = new SqliteStore(':memory:');
+  for (const r of rounds) store.save(r);
+  const redactor = new Redactor([SECRET]);
+  const logger = pino({ level: 'silent' });
+  const metrics = new PatrolMetrics(new Registry(), 'test');
+  const exporter = new Exporter({ configText: () => text, loadOptions: { env }, logger, metrics, store, redactor });
+  await exporter.start(false);
+  const { server, url } = await listen(createApp({ exporter, metrics, store, logger, redactor }), '127.0.0.1:0');
+  const close = async () => {
+    await closeServer(server);
+    await exporter.stop();
+  };
+  return { url, store, exporter, redactor, rounds, close };
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,185 @@
+// The SQLite history: what goes in comes out whole, it survives a reopen, old rounds are pruned,
+// the schema is versioned, and a process killed with SIGKILL in the middle of writing leaves a file
+// that passes PRAGMA integrity_check and holds only whole rounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { SCHEMA_VERSION, SqliteStore, StoreError } from '../src/store/sqlite.js';
+import { call, round, shanghai } from './helpers/rounds.js';
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('a round comes back exactly as saved, by day in the timezone, and latest is the newest', (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  // 23:59 on the 1st in Shanghai is 15:59 UTC: the same UTC day as the next round, another local day.
+  const late = round(shanghai('2024-05-01', '23:59:00'), [{ id: 'ocr', name: '文字识别' }, { id: 'nlp', verdict: 'metering_mismatch', calls: [call('a', 0.3), call('b', 1.5, false)] }]);
+  const next = round(shanghai('2024-05-02', '00:01:00'), [{ id: 'ocr', verdict: 'count_query_failed' }]);
+  store.save(late);
+  store.save(next);
+  assert.deepEqual(store.byDay('2024-05-01', 'Asia/Shanghai'), [late]);
+  assert.deepEqual(store.byDay('2024-05-02', 'Asia/Shanghai'), [next]);
+  assert.deepEqual(store.byDay('2024-05-01', 'UTC'), [late, next]);
+  assert.deepEqual(store.latest(), next);
+  assert.deepEqual(store.recent(5), [next, late]);
+  const nlp = store.serviceHistory('nlp', 10);
+  assert.equal(nlp.length, 1);
+  assert.deepEqual(nlp[0].result, late.services[1]);
+
+  // The queryable columns carry the readings, the deltas, settle time, durations and reasons.
+  const row = store.db.prepare("SELECT * FROM verdicts WHERE service_id = 'nlp'").get() as Record<string, unknown>;
+  assert.equal(row.verdict, 'metering_mismatch');
+  assert.equal(row.before_value, 100);
+  assert.equal(row.after_value, 102);
+  assert.equal(row.delta, 2);
+  assert.equal(row.expected_delta, 1);
+  assert.equal(row.metering_ok, 0);
+  assert.equal(row.settle_seconds, 2);
+  assert.deepEqual(JSON.parse(row.call_seconds as string), [{ call: 'a', seconds: 0.3 }, { call: 'b', seconds: 1.5 }]);
+  assert.deepEqual(JSON.parse(row.call_reasons as string), [{ call: 'b', reason: 'status 500, expected 200' }]);
+  const failedRead = store.db.prepare("SELECT after_value, after_error, delta, metering_ok FROM verdicts WHERE round_id = ?").get(next.id);
+  assert.deepEqual(failedRead, { after_value: null, after_error: 'HTTP 500', delta: null, metering_ok: null });
+});
+
+test('history survives closing and reopening the file; the file is WAL and versioned', (t) => {
+  const file = path.join(tempDir(t), 'sub', 'patrol.db');
+  const morning = round(shanghai('2024-05-01', '08:00:00'), [{ id: 'ocr' }]);
+  const first = new SqliteStore(file);
+  first.save(morning);
+  first.close();
+  const again = new SqliteStore(file);
+  t.after(() => again.close());
+  assert.deepEqual(again.byDay('2024-05-01', 'Asia/Shanghai'), [morning]);
+  assert.equal(again.schemaVersion, SCHEMA_VERSION);
+  assert.equal(again.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(again.integrityCheck(), 'ok');
+});
+
+test('a file from a newer version is refused with a clear error, not touched', (t) => {
+  const file = path.join(tempDir(t), 'future.db');
+  const db = new Database(file);
+  db.pragma(`user_version = ${SCHEMA_VERSION + 5}`);
+  db.close();
+  assert.throws(() => new SqliteStore(file), (err: unknown) => err instanceof StoreError && /newer than this patrol_exporter knows/.test(err.message));
+  const check = new Database(file);
+  assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION + 5);
+  check.close();
+});
+
+test('an unusable path is a StoreError naming the file', (t) => {
+  // A directory that cannot exist: its parent is a regular file.
+  const blocker = path.join(tempDir(t), 'plain-file');
+  writeFileSync(blocker, 'x');
+  const file = path.join(blocker, 'sub', 'here.db');
+  assert.throws(() => new SqliteStore(file), (err: unknown) => err instanceof StoreError && err.message.includes(file));
+});
+
+test('saving a round id again replaces it whole', (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  const at = shanghai('2024-05-01', '10:00:00');
+  store.save(round(at, [{ id: 'a' }, { id: 'b' }], 'same'));
+  const replacement = round(at, [{ id: 'c' }], 'same');
+  store.save(replacement);
+  assert.deepEqual(store.latest(), replacement);
+  assert.equal((store.db.prepare('SELECT count(*) AS n FROM verdicts').get() as { n: number }).n, 1);
+});
+
+test('prune deletes old rounds with their verdicts and delivered emails, never pending ones', (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  const old = shanghai('2024-03-01', '10:00:00');
+  const recent = shanghai('2024-05-01', '10:00:00');
+  store.save(round(old, [{ id: 'a' }, { id: 'b' }]));
+  store.save(round(recent, [{ id: 'a' }]));
+  const sent = store.enqueue({ kind: 'digest', day: '2024-02-28', subject: 's', html: 'h', text: 't' }, old);
+  store.markSent(sent.id, old);
+  const pending = store.enqueue({ kind: 'digest', day: '2024-02-29', subject: 's', html: 'h', text: 't' }, old);
+  assert.deepEqual(store.prune(shanghai('2024-04-01', '00:00:00')), { rounds: 1, messages: 1 });
+  assert.equal(store.roundCount(), 1);
+  assert.equal((store.db.prepare('SELECT count(*) AS n FROM verdicts').get() as { n: number }).n, 1);
+  assert.deepEqual(store.pending().map((m) => m.id), [pending.id]);
+});
+
+test('kill -9 while writing: the file passes integrity_check and holds only whole rounds', async (t) => {
+  const file = path.join(tempDir(t), 'crash.db');
+  const storeUrl = pathToFileURL(path.resolve('src/store/sqlite.ts')).href;
+  // The child writes rounds of 25 services as fast as it can and says after each commit how many
+  // it has committed. Bounded: at most 100000 rounds or 30 s, in case the parent never kills it.
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `
+      const { SqliteStore } = await import(${JSON.stringify(storeUrl)});
+      const store = new SqliteStore(${JSON.stringify(file)});
+      const started = Date.now();
+      const big = 'x'.repeat(4000);
+      for (let i = 0; i < 100000 && Date.now() - started < 30000; i++) {
+        const at = Date.now();
+        const services = Array.from({ length: 25 }, (_, k) => ({
+          serviceId: 's' + k, name: 'svc ' + k, appId: 'a', verdict: 'ok', reason: big, startedAt: at, finishedAt: at,
+          before: { ok: true, value: i, at, day: 'd' }, after: { ok: true, value: i + 1, at, day: 'd' }, delta: 1, expectedDelta: 1,
+          meteringMode: 'exact', meteringOk: true, callOk: true, authOk: null, countQueryOk: true, settleSeconds: 1,
+          calls: [], authChecks: [],
+        }));
+        store.save({ id: 'r' + i, trigger: 'schedule', startedAt: at, finishedAt: at, durationSeconds: 0, aborted: false, services });
+        process.stdout.write('saved ' + (i + 1) + '\\n');
+      }
+      `,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let committed = 0;
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const all = [...chunk.matchAll(/saved (\d+)/g)];
+    if (all.length > 0) committed = Number(all.at(-1)![1]);
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  // Wait (bounded) until it has committed a good number of rounds, then kill it mid-stream.
+  const deadline = Date.now() + 20_000;
+  while (committed < 100 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(committed >= 100, `the writer committed only ${committed} rounds: ${stderr}`);
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+
+  const store = new SqliteStore(file);
+  t.after(() => store.close());
+  assert.equal(store.integrityCheck(), 'ok');
+  const rounds = store.roundCount();
+  // Every round it reported as committed is there; at most the one in flight beyond that.
+  assert.ok(rounds >= committed && rounds <= committed + 2, `rounds ${rounds}, reported committed ${committed}`);
+  const partial = store.db.prepare('SELECT r.id FROM rounds r WHERE (SELECT count(*) FROM verdicts v WHERE v.round_id = r.id) != 25').all();
+  assert.deepEqual(partial, []);
+});
+
+test('overview: today per service and the recent verdicts, from the columns', (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  const r1 = round(shanghai('2024-05-01', '23:50:00'), [{ id: 'a', name: 'A' }, { id: 'gone' }]);
+  const r2 = round(shanghai('2024-05-02', '00:10:00'), [{ id: 'b', name: 'B' }, { id: 'a', name: 'A', verdict: 'call_failed' }]);
+  const r3 = round(shanghai('2024-05-02', '00:20:00'), [{ id: 'b', name: 'B' }, { id: 'a', name: 'A' }]);
+  for (const r of [r1, r2, r3]) store.save(r);
+  const o = store.overview('2024-05-02', 'Asia/Shanghai', 2);
+  assert.deepEqual(
+    o.map((s) => [s.serviceId, s.roundsToday, s.okToday, s.recent.map((p) => p.verdict)]),
+    [
+      ['b', 2, 2, ['ok', 'ok']],
+      ['a', 2, 1, ['call_failed', 'ok']],
+    ],
+  );
+});
