@@ -34,7 +34,8 @@ for tool in "$@"; do
   case "$tool" in
     prometheus)   bins=(prometheus promtool);              pkg=prometheus ;;
     alertmanager) bins=(prometheus-alertmanager amtool);   pkg=prometheus-alertmanager ;;
-    chromium)     bins=(chromium);                          pkg=chromium ;;
+    # With a CJK font, so the Chinese labels in the screenshots are readable.
+    chromium)     bins=(chromium);                          pkg="chromium fonts-wqy-microhei" ;;
     blackbox)     bins=(prometheus-blackbox-exporter);      pkg=prometheus-blackbox-exporter ;;
     *) say "unknown tool '$tool' (known: prometheus alertmanager chromium blackbox); ignored"; continue ;;
   esac
@@ -42,7 +43,8 @@ for tool in "$@"; do
     say "$tool: already installed (${bins[*]})"
   else
     say "$tool: missing (${bins[*]}), needs Debian package $pkg"
-    packages+=("$pkg")
+    read -r -a pkgs <<< "$pkg"
+    packages+=("${pkgs[@]}")
   fi
 done
 
