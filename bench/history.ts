@@ -83,5 +83,6 @@ try {
   ]);
 } finally {
   store.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.KEEP_DB) process.stdout.write(`kept ${file}\n`);
+  else rmSync(dir, { recursive: true, force: true });
 }

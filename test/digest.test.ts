@@ -81,9 +81,10 @@ test('the HTML part: summary line, the five columns with the values, red rows ex
       ['16:00:01', '语音合成', '少扣', '1', '1', '0'],
     ],
   );
-  // One strip per service, a mark per round, coloured by verdict.
+  // One strip per service, a mark per hour with rounds, coloured by its most serious verdict.
   assert.equal((m.html.match(/<svg /g) ?? []).length, 3);
-  assert.match(m.html, /<rect [^>]*fill="#ef6c00"><title>10:00:01 扣量不符<\/title><\/rect>/);
+  assert.match(m.html, /<rect [^>]*fill="#ef6c00"><title>10:00 1 扣量不符<\/title><\/rect>/);
+  assert.equal((m.html.match(/<rect /g) ?? []).length, 3 + 9, 'a background and three hours per service');
   assert.match(m.html, /call analyse: status: expected 200, got 500/);
 });
 
@@ -193,4 +194,18 @@ test('real rounds against the simulator, stored in SQLite, make the digest', asy
     assert.deepEqual(tableRows(m.html, 'day').map((r) => r.cells.slice(0, 3)), [['文字识别', '2', '50.0%']]);
     assert.match(m.subject, new RegExp(`开放平台服务调用巡检报告 ${day}`));
   });
+});
+
+test('a busy day stays a readable email: hourly marks, and at most 100 mismatches listed one by one', () => {
+  const day = '2024-05-01';
+  const rounds = [];
+  for (let i = 0; i < 300; i++) {
+    const at = shanghai(day, `${String(Math.floor(i / 13)).padStart(2, '0')}:${String((i * 4) % 60).padStart(2, '0')}:00`);
+    rounds.push(round(at, [{ id: 'ocr', verdict: i % 2 === 0 ? 'metering_mismatch' : 'ok' }]));
+  }
+  const m = digestMessage(rounds, day, { timezone: 'Asia/Shanghai', locale: 'en', subjectTemplate: 'digest {{date}}', redact: (x) => x });
+  assert.ok((m.html.match(/<rect /g) ?? []).length <= 25, 'at most 24 marks and the background');
+  assert.equal((m.html.match(/<tr class="mismatch"/g) ?? []).length, 100);
+  assert.match(m.html, /and 50 more, not listed/);
+  assert.match(m.text, /and 50 more, not listed/);
 });

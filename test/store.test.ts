@@ -10,7 +10,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION, SqliteStore, StoreError } from '../src/store/sqlite.js';
-import { call, round, shanghai } from './helpers/rounds.js';
+import { call, round, shanghai, storedRound } from './helpers/rounds.js';
+import { buildDigest } from '../src/digest/build.js';
+import { dayIn } from '../src/util/time.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-store-'));
@@ -26,14 +28,16 @@ test('a round comes back exactly as saved, by day in the timezone, and latest is
   const next = round(shanghai('2024-05-02', '00:01:00'), [{ id: 'ocr', verdict: 'count_query_failed' }]);
   store.save(late);
   store.save(next);
-  assert.deepEqual(store.byDay('2024-05-01', 'Asia/Shanghai'), [late]);
+  // Failures come back whole; ok verdicts as their figures (stored()); the last round saved whole.
+  assert.deepEqual(store.byDay('2024-05-01', 'Asia/Shanghai'), [storedRound(late)]);
   assert.deepEqual(store.byDay('2024-05-02', 'Asia/Shanghai'), [next]);
-  assert.deepEqual(store.byDay('2024-05-01', 'UTC'), [late, next]);
+  assert.deepEqual(store.byDay('2024-05-01', 'UTC'), [storedRound(late), next]);
   assert.deepEqual(store.latest(), next);
-  assert.deepEqual(store.recent(5), [next, late]);
+  assert.deepEqual(store.recent(5), [next, storedRound(late)]);
   const nlp = store.serviceHistory('nlp', 10);
   assert.equal(nlp.length, 1);
   assert.deepEqual(nlp[0].result, late.services[1]);
+  assert.equal(store.db.prepare("SELECT result FROM verdicts WHERE service_id = 'ocr' AND round_id = ?").pluck().get(late.id), null, 'no detail JSON for an ok verdict');
 
   // The queryable columns carry the readings, the deltas, settle time, durations and reasons.
   const row = store.db.prepare("SELECT * FROM verdicts WHERE service_id = 'nlp'").get() as Record<string, unknown>;
@@ -44,7 +48,7 @@ test('a round comes back exactly as saved, by day in the timezone, and latest is
   assert.equal(row.expected_delta, 1);
   assert.equal(row.metering_ok, 0);
   assert.equal(row.settle_seconds, 2);
-  assert.deepEqual(JSON.parse(row.call_seconds as string), [{ call: 'a', seconds: 0.3 }, { call: 'b', seconds: 1.5 }]);
+  assert.deepEqual(JSON.parse(row.call_seconds as string), [{ call: 'a', kind: 'http', seconds: 0.3, status: 200 }, { call: 'b', kind: 'http', seconds: 1.5, status: 500 }]);
   assert.deepEqual(JSON.parse(row.call_reasons as string), [{ call: 'b', reason: 'status 500, expected 200' }]);
   const failedRead = store.db.prepare("SELECT after_value, after_error, delta, metering_ok FROM verdicts WHERE round_id = ?").get(next.id);
   assert.deepEqual(failedRead, { after_value: null, after_error: 'HTTP 500', delta: null, metering_ok: null });
@@ -58,7 +62,7 @@ test('history survives closing and reopening the file; the file is WAL and versi
   first.close();
   const again = new SqliteStore(file);
   t.after(() => again.close());
-  assert.deepEqual(again.byDay('2024-05-01', 'Asia/Shanghai'), [morning]);
+  assert.deepEqual(again.byDay('2024-05-01', 'Asia/Shanghai'), [storedRound(morning)]);
   assert.equal(again.schemaVersion, SCHEMA_VERSION);
   assert.equal(again.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(again.integrityCheck(), 'ok');
@@ -182,4 +186,30 @@ test('overview: today per service and the recent verdicts, from the columns', (t
       ['a', 2, 1, ['call_failed', 'ok']],
     ],
   );
+});
+
+test('the digest computed in SQL equals the digest computed from the whole rounds', (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  const verdicts = ['ok', 'metering_mismatch', 'call_failed', 'count_query_failed', 'auth_failed', 'indeterminate', 'ok', 'ok'] as const;
+  const rounds = [];
+  for (let i = 0; i < 40; i++) {
+    const at = shanghai('2024-05-01', `${String(i % 24).padStart(2, '0')}:${String((i * 7) % 60).padStart(2, '0')}:00`);
+    rounds.push(
+      round(at, [
+        { id: 'ocr', name: '文字识别', verdict: verdicts[i % verdicts.length], calls: [call('a', 0.1 + i / 100), call('b', 0.5 + i / 50, verdicts[i % verdicts.length] !== 'call_failed')] },
+        { id: 'nlp', verdict: verdicts[(i + 3) % verdicts.length], settle: i % 5 === 0 ? null : i / 10 },
+      ]),
+    );
+  }
+  // A round the day before and one the day after are not part of it.
+  rounds.push(round(shanghai('2024-04-30', '23:59:00'), [{ id: 'ocr', verdict: 'call_failed' }]));
+  rounds.push(round(shanghai('2024-05-02', '00:00:30'), [{ id: 'ocr', verdict: 'call_failed' }]));
+  for (const r of rounds) store.save(r);
+  const fromRounds = buildDigest(rounds.filter((r) => dayIn('Asia/Shanghai', r.startedAt) === '2024-05-01'), '2024-05-01', 'Asia/Shanghai');
+  const fromSql = store.digestData('2024-05-01', 'Asia/Shanghai');
+  assert.equal(fromSql.rounds, 40);
+  assert.ok(fromSql.mismatches.length > 0 && fromSql.failedRounds > 0);
+  // The latest round is read back from the file here (the last saved is the next day's).
+  assert.deepEqual(fromSql, fromRounds);
 });

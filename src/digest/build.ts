@@ -68,7 +68,17 @@ export interface ServiceDay {
   latency: Spread | null;
   /** Settle times that day, in seconds (p95 is computed but the digest shows p50 and max). */
   settle: Spread | null;
-  verdicts: { at: number; verdict: Verdict }[];
+  /** The day in 24 hourly buckets: how many rounds ended with each verdict (for the strip). */
+  hours: VerdictCounts[];
+}
+
+export type VerdictCounts = Partial<Record<Verdict, number>>;
+export const HOURS = 24;
+
+/** Which hourly bucket of the day an instant falls in. */
+export function hourOf(at: number, dayStart: number, dayEnd: number): number {
+  // The same arithmetic as the SQL in SqliteStore.digestData, so both put an instant in the same hour.
+  return Math.max(0, Math.min(HOURS - 1, Math.floor(((at - dayStart) * HOURS) / (dayEnd - dayStart))));
 }
 
 export interface DigestData {
@@ -84,6 +94,9 @@ export interface DigestData {
   /** Every mismatch of the day, in time order. */
   mismatches: Mismatch[];
 }
+
+/** Mismatches listed one by one in the email; the per-service table counts them all. */
+export const MAX_LISTED_MISMATCHES = 100;
 
 /** Nearest-rank percentile of sorted values. */
 function percentile(sorted: number[], p: number): number {
@@ -125,6 +138,7 @@ function mismatchOf(s: ServiceResult): Mismatch | null {
 
 /** The digest of `day` from that day's rounds (oldest first, as RoundStore.byDay returns them). */
 export function buildDigest(rounds: RoundResult[], day: string, timezone: string): DigestData {
+  const { start, end } = dayRange(day, timezone);
   const sorted = [...rounds].sort((a, b) => a.startedAt - b.startedAt);
   const latestRound = sorted.at(-1) ?? null;
   const perService = new Map<string, { name: string; results: ServiceResult[] }>();
@@ -151,10 +165,9 @@ export function buildDigest(rounds: RoundResult[], day: string, timezone: string
       mismatches: results.map(mismatchOf).filter((m): m is Mismatch => m !== null),
       latency: spread(results.flatMap((s) => s.calls.map((c) => c.durationSeconds))),
       settle: spread(results.map((s) => s.settleSeconds).filter((v): v is number => v !== null)),
-      verdicts: results.map((s) => ({ at: s.finishedAt, verdict: s.verdict })),
+      hours: hourly(results.map((s) => ({ at: s.finishedAt, verdict: s.verdict })), start, end),
     };
   });
-  const { start, end } = dayRange(day, timezone);
   return {
     day,
     timezone,
@@ -166,4 +179,13 @@ export function buildDigest(rounds: RoundResult[], day: string, timezone: string
     services,
     mismatches: services.flatMap((s) => s.mismatches).sort((a, b) => a.at - b.at),
   };
+}
+
+export function hourly(points: { at: number; verdict: Verdict }[], dayStart: number, dayEnd: number): VerdictCounts[] {
+  const hours: VerdictCounts[] = Array.from({ length: HOURS }, () => ({}));
+  for (const p of points) {
+    const h = hours[hourOf(p.at, dayStart, dayEnd)];
+    h[p.verdict] = (h[p.verdict] ?? 0) + 1;
+  }
+  return hours;
 }

@@ -1,4 +1,4 @@
-// A small inline SVG strip of verdicts: one mark per round, coloured by verdict. Inline SVG needs no
+// Small inline SVG strips of verdicts, coloured by verdict. Inline SVG needs no
 // image request (nothing to block, nothing to leak) and works on the status page with JavaScript
 // off; mail clients that drop SVG still have the numbers next to it.
 import type { Verdict } from '../types.js';
@@ -16,27 +16,44 @@ export const VERDICT_COLOURS: Record<Verdict, string> = {
 export interface StripOptions {
   width?: number;
   height?: number;
-  /** Place marks by time within [start, end) (a day); without them, one after another. */
-  start?: number;
-  end?: number;
   /** Tooltip text of a mark (escaped here). */
   title?: (point: { at: number; verdict: Verdict }) => string;
   /** Accessible description of the whole strip (escaped here). */
   label?: string;
 }
 
+/** Most serious first: the colour of an hour with several verdicts. */
+const SEVERITY: Verdict[] = ['auth_failed', 'metering_mismatch', 'call_failed', 'count_query_failed', 'indeterminate', 'ok'];
+
+function svg(width: number, height: number, label: string, marks: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(label)}"><rect x="0" y="0" width="${width}" height="${height}" fill="#f2f2f2"/>${marks}</svg>`;
+}
+
+function rect(x: number, w: number, height: number, verdict: Verdict, title: string): string {
+  return `<rect x="${x.toFixed(1)}" y="0" width="${w.toFixed(1)}" height="${height}" fill="${VERDICT_COLOURS[verdict]}">${title ? `<title>${esc(title)}</title>` : ''}</rect>`;
+}
+
+/** Recent rounds, one mark each, one after another (the status page). */
 export function verdictStrip(points: { at: number; verdict: Verdict }[], opts: StripOptions = {}): string {
   const width = opts.width ?? 288;
   const height = opts.height ?? 14;
-  const n = points.length;
-  const timed = opts.start !== undefined && opts.end !== undefined && opts.end > opts.start;
-  const markWidth = Math.max(2, Math.min(12, timed ? width / Math.max(n, 48) : width / Math.max(n, 1)));
-  const marks = points.map((p, i) => {
-    const x = timed ? ((p.at - opts.start!) / (opts.end! - opts.start!)) * (width - markWidth) : i * markWidth;
-    const clamped = Math.max(0, Math.min(width - markWidth, x));
-    const title = opts.title ? `<title>${esc(opts.title(p))}</title>` : '';
-    return `<rect x="${clamped.toFixed(1)}" y="0" width="${markWidth.toFixed(1)}" height="${height}" fill="${VERDICT_COLOURS[p.verdict]}">${title}</rect>`;
+  const markWidth = Math.max(2, Math.min(12, width / Math.max(points.length, 1)));
+  const marks = points.map((p, i) => rect(Math.min(width - markWidth, i * markWidth), markWidth, height, p.verdict, opts.title ? opts.title(p) : ''));
+  return svg(width, height, opts.label ?? '', marks.join(''));
+}
+
+/**
+ * A day as hourly marks (the digest): a day of one-minute rounds is 1,440 rounds, too many marks
+ * for an email. Each hour takes the colour of its most serious verdict; its title gives the counts.
+ */
+export function hourStrip(hours: Partial<Record<Verdict, number>>[], opts: { width?: number; height?: number; label?: string; title: (hour: number, counts: string) => string; name: (v: Verdict) => string }): string {
+  const width = opts.width ?? 240;
+  const height = opts.height ?? 12;
+  const w = width / hours.length;
+  const marks = hours.map((h, i) => {
+    const present = SEVERITY.filter((v) => (h[v] ?? 0) > 0);
+    if (present.length === 0) return '';
+    return rect(i * w, Math.max(1, w - 1), height, present[0], opts.title(i, present.map((v) => `${h[v]} ${opts.name(v)}`).join(', ')));
   });
-  const label = esc(opts.label ?? '');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${label}"><rect x="0" y="0" width="${width}" height="${height}" fill="#f2f2f2"/>${marks.join('')}</svg>`;
+  return svg(width, height, opts.label ?? '', marks.join(''));
 }

@@ -1,8 +1,8 @@
 // The digest's HTML part. Mail clients ignore <style> blocks and scripts, so every style is inline
 // and nothing is loaded from elsewhere. Every value is redacted, cut to a bounded length and escaped.
 import { esc } from '../web/html.js';
-import { verdictStrip } from './chart.js';
-import type { DigestData, RoundSummary, ServiceDay, Spread, TableRow } from './build.js';
+import { hourStrip } from './chart.js';
+import { MAX_LISTED_MISMATCHES, type DigestData, type RoundSummary, type ServiceDay, type Spread, type TableRow } from './build.js';
 import { labelsFor, type Labels, type Locale } from './labels.js';
 import { dateTime, timeOfDay } from './time.js';
 
@@ -66,13 +66,12 @@ function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): strin
     .map((h) => `<th style="${HEAD}">${e(h)}</th>`)
     .join('');
   const row = (s: ServiceDay) => {
-    const strip = verdictStrip(s.verdicts, {
-      start: data.dayStart,
-      end: data.dayEnd,
+    const strip = hourStrip(s.hours, {
       width: 240,
       height: 12,
       label: `${s.name}: ${s.ok}/${s.rounds}`,
-      title: (p) => `${timeOfDay(data.timezone, p.at)} ${l.verdicts[p.verdict]}`,
+      title: (hour, counts) => `${timeOfDay(data.timezone, data.dayStart + ((data.dayEnd - data.dayStart) * hour) / s.hours.length).slice(0, 5)} ${counts}`,
+      name: (v) => l.verdicts[v],
     });
     const cells = [s.name, s.rounds, ratioText(s.successRatio), s.mismatches.length, s.countQueryFailures, s.authFailures, s.callFailures, spreadText(s.latency, true), spreadText(s.settle, false)]
       .map((c) => `<td style="${CELL}">${e(String(c))}</td>`)
@@ -87,12 +86,14 @@ function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): 
   if (data.mismatches.length === 0) return `<p>${e(l.mismatchTitle)}: ${e(l.none)}</p>`;
   const head = [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
   const rows = data.mismatches
+    .slice(0, MAX_LISTED_MISMATCHES)
     .map((m) => {
       const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
       return `<tr class="mismatch" data-service="${e(m.serviceId)}">${cells}</tr>`;
     })
     .join('\n');
-  return `<h3>${e(l.mismatchTitle)}</h3>\n<table class="mismatches" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`;
+  const more = data.mismatches.length - MAX_LISTED_MISMATCHES;
+  return `<h3>${e(l.mismatchTitle)}</h3>\n<table class="mismatches" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>${more > 0 ? `\n<p>${e(l.more(more))}</p>` : ''}`;
 }
 
 export function renderDigestHtml(data: DigestData, opts: RenderOptions): string {

@@ -41,6 +41,8 @@ export interface Labels {
   over: string;
   under: string;
   none: string;
+  /** A long list was cut: how many more there were. */
+  more: (n: number) => string;
   timezoneNote: (tz: string) => string;
   legend: string;
   verdicts: Record<Verdict, string>;
@@ -82,6 +84,7 @@ const zh: Labels = {
   over: '多扣',
   under: '少扣',
   none: '无',
+  more: (n) => `另有 ${n} 条未列出（见上表各服务的扣量不符次数）`,
   timezoneNote: (tz) => `时间为 ${tz} 时区。`,
   legend: '绿: 正常  红: 调用失败  橙: 扣量不符  紫: 查量失败  深红: 鉴权失败  灰: 无法判断',
   verdicts: {
@@ -130,6 +133,7 @@ const en: Labels = {
   over: 'over',
   under: 'under',
   none: 'none',
+  more: (n) => `and ${n} more, not listed (see the per-service counts above)`,
   timezoneNote: (tz) => `Times are in ${tz}.`,
   legend: 'green: ok  red: call failed  orange: metering mismatch  purple: count query failed  dark red: auth failed  grey: not judged',
   verdicts: {

@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/schema.js';
 import type { RoundResult } from '../types.js';
 import { sleep } from '../util/duration.js';
-import { buildDigest } from './build.js';
+import { buildDigest, type DigestData } from './build.js';
 import { renderDigestHtml } from './html.js';
 import type { Locale } from './labels.js';
 import { renderDigestText } from './text.js';
@@ -34,7 +34,11 @@ export function renderSubject(template: string, day: string): string {
 
 /** The daily digest of `day` from that day's rounds. */
 export function digestMessage(rounds: RoundResult[], day: string, opts: ComposeOptions): MailMessage {
-  const data = buildDigest(rounds, day, opts.timezone);
+  return digestMessageOf(buildDigest(rounds, day, opts.timezone), day, opts);
+}
+
+/** The daily digest from figures already computed (SqliteStore.digestData). */
+export function digestMessageOf(data: DigestData, day: string, opts: ComposeOptions): MailMessage {
   // Header lines cannot carry a newline; the subject is also redacted like everything else.
   const subject = opts.redact(renderSubject(opts.subjectTemplate, day)).replace(/[\r\n]+/g, ' ');
   const render = { locale: opts.locale, redact: opts.redact, title: subject };

@@ -9,7 +9,7 @@ import type { Config, SmtpConfig } from '../config/schema.js';
 import type { PatrolMetrics } from '../metrics.js';
 import type { Redactor } from '../redact.js';
 import type { OutboxMessage, SqliteStore } from '../store/sqlite.js';
-import { deliver, digestMessage, smtpSender, type Delivery, type MailSender } from './mailer.js';
+import { deliver, digestMessageOf, smtpSender, type Delivery, type MailSender } from './mailer.js';
 import { dayIn, shiftDay } from './time.js';
 
 export interface DigestJobsDeps {
@@ -98,7 +98,7 @@ export class DigestJobs {
   /** Build the digest of `day` from history, queue it, and deliver everything pending. */
   async sendDigest(day: string): Promise<OutboxMessage> {
     const config = this.requireConfig();
-    const message = digestMessage(this.deps.store.byDay(day, config.global.timezone), day, {
+    const message = digestMessageOf(this.deps.store.digestData(day, config.global.timezone), day, {
       timezone: config.global.timezone,
       locale: config.digest.locale,
       subjectTemplate: config.digest.subject,

@@ -1,6 +1,6 @@
 // The digest's plain-text part: the same content as the HTML part, in aligned columns (CJK
 // characters take two columns in a monospace font).
-import type { DigestData, TableRow } from './build.js';
+import { MAX_LISTED_MISMATCHES, type DigestData, type TableRow } from './build.js';
 import { clip, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
 import { labelsFor, type Labels } from './labels.js';
 import { dateTime, timeOfDay } from './time.js';
@@ -72,9 +72,10 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
         ...table(
           cell,
           [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual],
-          data.mismatches.map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta)]),
+          data.mismatches.slice(0, MAX_LISTED_MISMATCHES).map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta)]),
         ),
       );
+      if (data.mismatches.length > MAX_LISTED_MISMATCHES) out.push(l.more(data.mismatches.length - MAX_LISTED_MISMATCHES));
     }
   }
   out.push('', l.timezoneNote(data.timezone), '');

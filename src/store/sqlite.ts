@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { dayIn, dayRange } from '../digest/time.js';
-import type { RoundResult, ServiceResult } from '../types.js';
+import type { CallResult, CounterReading, RoundResult, ServiceResult, Verdict } from '../types.js';
+import { HOURS, spread, summariseRound, type DigestData, type Mismatch, type ServiceDay, type VerdictCounts } from '../digest/build.js';
 import type { RoundStore } from './types.js';
 
 type DB = Database.Database;
@@ -64,8 +65,10 @@ const MIGRATIONS: ((db: DB) => void)[] = [
       );
       CREATE INDEX rounds_started_at ON rounds (started_at);
 
-      -- One row per service per round. The columns are for queries and people reading the file;
-      -- "result" is the whole ServiceResult, so the pages and the API can show everything.
+      -- One row per service per round. The columns hold every figure the digest, the pages and
+      -- the day's history need. "result", the whole ServiceResult with request and response
+      -- excerpts, is kept only when the verdict is not ok: at one-minute rounds of 100 services,
+      -- keeping it for every ok verdict made 30 days of history ~9 GB (see BENCHMARKS.md).
       CREATE TABLE verdicts (
         round_id        TEXT NOT NULL REFERENCES rounds (id) ON DELETE CASCADE,
         position        INTEGER NOT NULL,
@@ -88,9 +91,9 @@ const MIGRATIONS: ((db: DB) => void)[] = [
         auth_ok         INTEGER,
         count_query_ok  INTEGER NOT NULL,
         settle_seconds  REAL,
-        call_seconds    TEXT NOT NULL,      -- JSON: [{"call": name, "seconds": s}]
+        call_seconds    TEXT NOT NULL,      -- JSON: [{"call": name, "kind": k, "seconds": s, "status": n}]
         call_reasons    TEXT NOT NULL,      -- JSON: [{"call": name, "reason": why}] of the failed calls
-        result          TEXT NOT NULL,      -- JSON: the ServiceResult
+        result          TEXT,               -- JSON: the whole ServiceResult, when the verdict is not ok
         PRIMARY KEY (round_id, position)
       );
       CREATE INDEX verdicts_service ON verdicts (service_id, started_at);
@@ -153,6 +156,76 @@ const toMessage = (r: OutboxRow): OutboxMessage => ({
   sentAt: r.sent_at,
 });
 
+interface VerdictRow {
+  round_id: string;
+  service_id: string;
+  name: string;
+  app_id: string;
+  verdict: ServiceResult['verdict'];
+  reason: string;
+  started_at: number;
+  finished_at: number;
+  before_value: number | null;
+  before_error: string | null;
+  after_value: number | null;
+  after_error: string | null;
+  delta: number | null;
+  expected_delta: number;
+  metering_mode: ServiceResult['meteringMode'];
+  metering_ok: number | null;
+  call_ok: number;
+  auth_ok: number | null;
+  count_query_ok: number;
+  settle_seconds: number | null;
+  call_seconds: string;
+  call_reasons: string;
+  result: string | null;
+}
+
+const flag = (v: number | null) => (v === null ? null : v === 1);
+
+/** A stored verdict: whole when kept, else rebuilt from the columns (no excerpts, no auth check details). */
+function fromRow(r: VerdictRow): ServiceResult {
+  if (r.result !== null) return JSON.parse(r.result) as ServiceResult;
+  const reasons = new Map((JSON.parse(r.call_reasons) as { call: string; reason: string }[]).map((c) => [c.call, c.reason]));
+  const calls = (JSON.parse(r.call_seconds) as { call: string; kind?: CallResult['kind']; seconds: number; status?: number | null }[]).map(
+    (c): CallResult => ({
+      name: c.call,
+      kind: c.kind ?? 'http',
+      ok: !reasons.has(c.call),
+      durationSeconds: c.seconds,
+      ...(c.status != null ? { status: c.status } : {}),
+      reason: reasons.get(c.call) ?? '',
+      failures: [],
+      units: 0,
+      extracted: {},
+    }),
+  );
+  const reading = (value: number | null, error: string | null, at: number): CounterReading | null =>
+    value !== null ? { ok: true, value, at, day: '' } : error !== null ? { ok: false, reason: error, at } : null;
+  return {
+    serviceId: r.service_id,
+    name: r.name,
+    appId: r.app_id,
+    verdict: r.verdict,
+    reason: r.reason,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    before: reading(r.before_value, r.before_error, r.started_at),
+    after: reading(r.after_value, r.after_error, r.finished_at),
+    delta: r.delta,
+    expectedDelta: r.expected_delta,
+    meteringMode: r.metering_mode,
+    meteringOk: flag(r.metering_ok),
+    callOk: r.call_ok === 1,
+    authOk: flag(r.auth_ok),
+    countQueryOk: r.count_query_ok === 1,
+    settleSeconds: r.settle_seconds,
+    calls,
+    authChecks: [],
+  };
+}
+
 export class SqliteStore implements RoundStore {
   readonly db: DB;
   readonly file: string;
@@ -160,6 +233,8 @@ export class SqliteStore implements RoundStore {
   private readonly insertRound: Database.Statement;
   private readonly insertVerdict: Database.Statement;
   private readonly saveTx: (round: RoundResult) => void;
+  /** The last round saved by this process, whole (ok verdicts keep their excerpts here only). */
+  private last: RoundResult | null = null;
 
   /** Opens (creating and migrating when needed) the history file. Throws StoreError. */
   constructor(file: string) {
@@ -173,8 +248,10 @@ export class SqliteStore implements RoundStore {
     }
     try {
       this.db.pragma('journal_mode = WAL');
-      // FULL: a committed round survives a power cut too; one fsync per round is nothing.
-      this.db.pragma('synchronous = FULL');
+      // NORMAL in WAL mode: a process crash (kill -9) loses nothing committed and never corrupts
+      // the file; a power cut may lose the last rounds, not the file. FULL's fsync per round cost
+      // ~8 ms a round (BENCHMARKS.md).
+      this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
       this.migrate();
     } catch (err) {
@@ -195,6 +272,7 @@ export class SqliteStore implements RoundStore {
          @callOk, @authOk, @countQueryOk, @settleSeconds, @callSeconds, @callReasons, @result)`,
     );
     this.saveTx = this.db.transaction((round: RoundResult) => {
+      this.last = round;
       // Saving a round id again replaces it whole (REPLACE deletes the old row, the cascade its verdicts).
       this.insertRound.run({
         id: round.id,
@@ -229,9 +307,9 @@ export class SqliteStore implements RoundStore {
           authOk: bool(s.authOk),
           countQueryOk: s.countQueryOk ? 1 : 0,
           settleSeconds: s.settleSeconds,
-          callSeconds: JSON.stringify(s.calls.map((c) => ({ call: c.name, seconds: c.durationSeconds }))),
+          callSeconds: JSON.stringify(s.calls.map((c) => ({ call: c.name, kind: c.kind, seconds: c.durationSeconds, status: c.status ?? null }))),
           callReasons: JSON.stringify(s.calls.filter((c) => !c.ok).map((c) => ({ call: c.name, reason: c.reason }))),
-          result: JSON.stringify(s),
+          result: s.verdict === 'ok' ? null : JSON.stringify(s),
         });
       });
     });
@@ -263,18 +341,19 @@ export class SqliteStore implements RoundStore {
       .prepare(`SELECT id, trigger, started_at, finished_at, duration_seconds, aborted FROM rounds ${where} ORDER BY started_at ${order}, id ${order}${limit !== undefined ? ' LIMIT ?' : ''}`)
       .all(...params, ...(limit !== undefined ? [limit] : [])) as { id: string; trigger: RoundResult['trigger']; started_at: number; finished_at: number; duration_seconds: number; aborted: number }[];
     if (rows.length === 0) return [];
-    const byRound = new Map<string, ServiceResult[]>();
-    const verdicts = this.db.prepare('SELECT result FROM verdicts WHERE round_id = ? ORDER BY position');
-    for (const r of rows) byRound.set(r.id, (verdicts.all(r.id) as { result: string }[]).map((v) => JSON.parse(v.result) as ServiceResult));
-    return rows.map((r) => ({
-      id: r.id,
-      trigger: r.trigger,
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-      durationSeconds: r.duration_seconds,
-      aborted: r.aborted === 1,
-      services: byRound.get(r.id) ?? [],
-    }));
+    // One query for all the rounds' verdicts (a day of one-minute rounds is 1,440 rounds).
+    const byRound = new Map<string, ServiceResult[]>(rows.map((r) => [r.id, []]));
+    const ids = rows.filter((r) => this.last?.id !== r.id).map((r) => r.id);
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const verdicts = this.db.prepare(`SELECT * FROM verdicts WHERE round_id IN (${chunk.map(() => '?').join(',')}) ORDER BY round_id, position`).all(...chunk) as VerdictRow[];
+      for (const v of verdicts) byRound.get(v.round_id)!.push(fromRow(v));
+    }
+    return rows.map((r) =>
+      this.last?.id === r.id
+        ? this.last
+        : { id: r.id, trigger: r.trigger, startedAt: r.started_at, finishedAt: r.finished_at, durationSeconds: r.duration_seconds, aborted: r.aborted === 1, services: byRound.get(r.id)! },
+    );
   }
 
   latest(): RoundResult | null {
@@ -297,11 +376,14 @@ export class SqliteStore implements RoundStore {
   serviceHistory(serviceId: string, limit: number): ServiceHistoryEntry[] {
     const rows = this.db
       .prepare(
-        `SELECT v.round_id, r.started_at, v.result FROM verdicts v JOIN rounds r ON r.id = v.round_id
+        `SELECT v.*, r.started_at AS round_started_at FROM verdicts v JOIN rounds r ON r.id = v.round_id
          WHERE v.service_id = ? ORDER BY v.started_at DESC, r.started_at DESC LIMIT ?`,
       )
-      .all(serviceId, limit) as { round_id: string; started_at: number; result: string }[];
-    return rows.map((r) => ({ roundId: r.round_id, roundStartedAt: r.started_at, result: JSON.parse(r.result) as ServiceResult }));
+      .all(serviceId, limit) as (VerdictRow & { round_started_at: number })[];
+    return rows.map((r) => {
+      const whole = this.last?.id === r.round_id ? this.last.services.find((s) => s.serviceId === serviceId) : undefined;
+      return { roundId: r.round_id, roundStartedAt: r.round_started_at, result: whole ?? fromRow(r) };
+    });
   }
 
   /**
@@ -342,6 +424,73 @@ export class SqliteStore implements RoundStore {
       o.okToday = c.ok;
     }
     return [...out.values()];
+  }
+
+  /**
+   * The digest of one day, computed in SQL: counts, ratios and hourly verdicts are aggregated by
+   * SQLite, and only the figures that need every value (latency and settle percentiles) come to
+   * JavaScript. Reading a day of one-minute rounds as whole results took seconds (BENCHMARKS.md).
+   */
+  digestData(day: string, timezone: string): DigestData {
+    const { start, end } = dayRange(day, timezone);
+    const inDay = 'FROM verdicts v JOIN rounds r ON r.id = v.round_id WHERE r.started_at >= @start AND r.started_at < @end';
+    const p = { start, end };
+    const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
+    const latest = latestRow ? (this.last?.id === latestRow.id ? this.last : this.roundsWhere('WHERE id = ?', [latestRow.id], 'DESC')[0]) : null;
+    const totals = this.db
+      .prepare(`SELECT count(*) AS rounds, sum(EXISTS (SELECT 1 FROM verdicts v WHERE v.round_id = r.id AND v.verdict NOT IN ('ok', 'indeterminate'))) AS failed FROM rounds r WHERE r.started_at >= @start AND r.started_at < @end`)
+      .get(p) as { rounds: number; failed: number | null };
+    const perService = this.db
+      .prepare(
+        `SELECT v.service_id AS id, max(v.name) AS name, count(*) AS n, sum(v.verdict = 'ok') AS ok, sum(v.call_ok = 0) AS calls,
+           sum(v.count_query_ok = 0) AS counts, sum(v.auth_ok = 0) AS auths ${inDay} GROUP BY v.service_id`,
+      )
+      .all(p) as { id: string; name: string; n: number; ok: number; calls: number; counts: number; auths: number }[];
+    const mismatches = (this.db
+      .prepare(`SELECT v.service_id, v.name, v.finished_at, v.delta, v.expected_delta ${inDay} AND v.metering_ok = 0 AND v.delta IS NOT NULL ORDER BY v.finished_at`)
+      .all(p) as { service_id: string; name: string; finished_at: number; delta: number; expected_delta: number }[]).map((m): Mismatch => {
+      const diff = m.delta - m.expected_delta;
+      return { serviceId: m.service_id, name: m.name, at: m.finished_at, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected: m.expected_delta, delta: m.delta };
+    });
+    // One pass for both spreads. The call durations are taken from the stored JSON with a regex:
+    // json_each over a day of rows took most of the time.
+    const latency = new Map<string, number[]>();
+    const settle = new Map<string, number[]>();
+    const push = (m: Map<string, number[]>, id: string, v: number) => {
+      const list = m.get(id);
+      if (list) list.push(v);
+      else m.set(id, [v]);
+    };
+    for (const [id, settleSeconds, calls] of this.db.prepare(`SELECT v.service_id, v.settle_seconds, v.call_seconds ${inDay}`).raw().all(p) as [string, number | null, string][]) {
+      if (settleSeconds !== null) push(settle, id, settleSeconds);
+      for (const m of calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)) push(latency, id, Number(m[1]));
+    }
+    const hours = new Map<string, VerdictCounts[]>();
+    // CAST: parameters arrive as REAL, and the bucket must be a whole hour index.
+    const bucket = `CAST(min(${HOURS - 1}, max(0, (v.finished_at - @start) * ${HOURS} / (@end - @start))) AS INTEGER)`;
+    for (const h of this.db.prepare(`SELECT v.service_id AS id, ${bucket} AS hour, v.verdict, count(*) AS n ${inDay} GROUP BY v.service_id, hour, v.verdict`).all(p) as { id: string; hour: number; verdict: Verdict; n: number }[]) {
+      let list = hours.get(h.id);
+      if (!list) hours.set(h.id, (list = Array.from({ length: HOURS }, () => ({}))));
+      list[h.hour][h.verdict] = h.n;
+    }
+    // The latest round's order (the config's) first, then services seen only earlier in the day.
+    const order = new Map((latest?.services ?? []).map((s, i) => [s.serviceId, i]));
+    perService.sort((a, b) => (order.get(a.id) ?? Infinity) - (order.get(b.id) ?? Infinity) || a.id.localeCompare(b.id));
+    const services: ServiceDay[] = perService.map((s) => ({
+      serviceId: s.id,
+      name: latest?.services.find((x) => x.serviceId === s.id)?.name ?? s.name,
+      rounds: s.n,
+      ok: s.ok,
+      successRatio: s.n === 0 ? null : s.ok / s.n,
+      callFailures: s.calls,
+      countQueryFailures: s.counts,
+      authFailures: s.auths ?? 0,
+      mismatches: mismatches.filter((m) => m.serviceId === s.id),
+      latency: spread(latency.get(s.id) ?? []),
+      settle: spread(settle.get(s.id) ?? []),
+      hours: hours.get(s.id) ?? Array.from({ length: HOURS }, () => ({})),
+    }));
+    return { day, timezone, dayStart: start, dayEnd: end, rounds: totals.rounds, failedRounds: totals.failed ?? 0, latest: latest ? summariseRound(latest) : null, services, mismatches };
   }
 
   /** Deletes rounds that started before `before` (Unix ms) and delivered emails older than that. Pending emails stay. */

@@ -121,3 +121,24 @@ export function tableRows(html: string, cls: string): { cls: string; cells: stri
   }));
 }
 
+
+/**
+ * What the history keeps of a verdict that was ok: every figure, call names, kinds, statuses and
+ * durations, but not the excerpts, expectations or auth check details (kept whole for failures).
+ */
+export function stored(s: ServiceResult): ServiceResult {
+  if (s.verdict !== 'ok') return s;
+  const reading = (r: ServiceResult['before'], at: number): ServiceResult['before'] => (r === null ? null : r.ok ? { ok: true, value: r.value, at, day: '' } : { ok: false, reason: r.reason, at });
+  return {
+    ...s,
+    before: reading(s.before, s.startedAt),
+    after: reading(s.after, s.finishedAt),
+    calls: s.calls.map((c) => ({ name: c.name, kind: c.kind, ok: c.ok, durationSeconds: c.durationSeconds, ...(c.status !== undefined ? { status: c.status } : {}), reason: c.reason, failures: [], units: 0, extracted: {} })),
+    authChecks: [],
+  };
+}
+
+/** A round as read back from the file by another process (or after a restart). */
+export function storedRound(r: RoundResult): RoundResult {
+  return { ...r, services: r.services.map(stored) };
+}
