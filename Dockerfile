@@ -52,4 +52,4 @@ EXPOSE 9798
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9798/-/healthy',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/cli.js"]
-CMD ["serve", "--config.file=/etc/patrol/patrol.yml", "--web.listen-address=:9798"]
+CMD ["serve", "--config.file=/etc/patrol/patrol.yml", "--web.listen-address=:9798", "--storage.path=/var/lib/patrol/patrol.db"]

@@ -1,15 +1,6 @@
 // The round as a terminal table, with the original email's columns plus what it lacked.
 import type { RoundResult, ServiceResult } from './types.js';
-
-/** Columns a character takes in a terminal: CJK and full-width forms take two. */
-function width(text: string): number {
-  let w = 0;
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    w += (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) || (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) || (c >= 0xffe0 && c <= 0xffe6) ? 2 : 1;
-  }
-  return w;
-}
+import { displayWidth as width } from './util/width.js';
 
 const pad = (text: string, w: number) => text + ' '.repeat(Math.max(0, w - width(text)));
 const yesNo = (v: boolean | null) => (v === null ? '-' : v ? 'yes' : 'no');

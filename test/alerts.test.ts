@@ -426,7 +426,7 @@ test('deploy/prometheus.yml scrapes the exporter and loads the rules', () => {
 test('docker-compose.yml runs the demo, Prometheus, Alertmanager and Grafana with files that exist', () => {
   const compose = readYaml<{ services: Record<string, { command?: string[]; volumes?: string[]; build?: unknown; image?: string }> }>(COMPOSE);
   for (const svc of ['exporter', 'prometheus', 'alertmanager', 'grafana']) assert.ok(compose.services[svc], `service ${svc}`);
-  assert.deepEqual(compose.services.exporter?.command, ['demo', '--web.listen-address=:9798']);
+  assert.deepEqual(compose.services.exporter?.command, ['demo', '--web.listen-address=:9798', '--storage.path=/var/lib/patrol/patrol-demo.db']);
   assert.ok(compose.services.exporter?.build, 'the exporter is built from this repository');
   for (const [name, svc] of Object.entries(compose.services)) {
     for (const volume of svc.volumes ?? []) {
@@ -456,7 +456,7 @@ test('Dockerfile: multi-stage, slim non-root runtime, port 9798, healthcheck, en
   assert.match(text, /^EXPOSE 9798$/m);
   assert.match(text, /^HEALTHCHECK [\s\S]*http:\/\/127\.0\.0\.1:9798\/-\/healthy/m);
   assert.match(text, /^ENTRYPOINT \["node", ?"dist\/cli\.js"\]$/m);
-  assert.match(text, /^CMD \["serve", ?"--config\.file=\/etc\/patrol\/patrol\.yml", ?"--web\.listen-address=:9798"\]$/m);
+  assert.match(text, /^CMD \["serve", ?"--config\.file=\/etc\/patrol\/patrol\.yml", ?"--web\.listen-address=:9798", ?"--storage\.path=\/var\/lib\/patrol\/patrol\.db"\]$/m);
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
   for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignore.includes(entry), `.dockerignore has ${entry}`);
   for (const needed of ['src', 'examples', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {

@@ -14,7 +14,6 @@ import { Exporter } from '../src/exporter.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
 import { ocrConfig, silentLogger, withSim } from './helpers/harness.js';
 import { call, DAY, dayOfHistory, round, shanghai, tableRows } from './helpers/rounds.js';

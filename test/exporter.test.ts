@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSimulator } from '../src/sim/platform.js';
 import { ocrConfig } from './helpers/harness.js';
-import { eventually, parseMetrics, runPatrol, sample, startPatrol } from './helpers/process.js';
+import { eventually, parseMetrics, runPatrol, sample, startPatrol, tempDb } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 
 /** Every metric name of the contract (DESIGN.md section 5). */
@@ -29,7 +29,7 @@ async function scrape(url: string, accept?: string): Promise<string> {
 }
 
 test('the demo (patrol demo, as npm start runs it) shows every contract metric with ok verdicts and matching deltas', async () => {
-  const p = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=500ms']);
+  const p = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=500ms', `--storage.path=${tempDb()}`]);
   try {
     const metrics = await eventually(async () => {
       const m = parseMetrics(await scrape(p.url));
@@ -59,7 +59,7 @@ test('the demo (patrol demo, as npm start runs it) shows every contract metric w
 test('promtool check metrics is clean for the patrol_ families', async (t) => {
   const promtool = requireTool(t, 'promtool');
   if (!promtool) return;
-  const p = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=200ms']);
+  const p = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=200ms', `--storage.path=${tempDb()}`]);
   try {
     await eventually(async () => ((sample(parseMetrics(await scrape(p.url)), 'patrol_rounds_total') ?? 0) >= 1 ? true : undefined), 60_000);
     const text = await scrape(p.url);

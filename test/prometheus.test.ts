@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { eventually, startPatrol } from './helpers/process.js';
+import { eventually, startPatrol, tempDb } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 
 async function freePort(): Promise<number> {
@@ -40,7 +40,7 @@ function dashboardQueries(): { title: string; expr: string }[] {
 test('a real Prometheus scraping the demo with bad credentials accepted: dashboard queries return data, only PatrolAuthCheckFailing fires', async (t) => {
   const prometheusBin = requireTool(t, 'prometheus');
   if (!prometheusBin) return;
-  const patrol = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=300ms']);
+  const patrol = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=300ms', `--storage.path=${tempDb()}`]);
   const sim = /simulated platform at (http:\/\/\S+)/.exec(patrol.stderr())![1];
   const fault = await fetch(`${sim}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service: 'ocr', faults: { acceptBadCredentials: true } }) });
   assert.equal(fault.status, 200);

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { inShard, parseShard, shardOf } from '../src/shard.js';
+import { startSimulator } from '../src/sim/platform.js';
+import { ocrConfig } from './helpers/harness.js';
+import { runPatrol } from './helpers/process.js';
 
 const ids = Array.from({ length: 3000 }, (_, i) => `service-${i}`);
 
@@ -27,4 +34,43 @@ test('the assignment is stable (same answer every time) and --shard is validated
   assert.deepEqual(parseShard('2/5'), { index: 2, count: 5 });
   assert.throws(() => parseShard('5/5'), /i must be 0 to N-1/);
   assert.throws(() => parseShard('a/b'), /expected i\/N/);
+});
+
+test('run-once --shard=i/N inspects only that shard; the shards together cover every service', async () => {
+  const sim = await startSimulator({ lagMs: 50 });
+  try {
+    const copies = ['a', 'b', 'c', 'd', 'e'].map((x) => `
+  - id: ocr-${x}
+    app_id: app-${x}
+    business_id: ocr
+    calls:
+      - name: recognise
+        units: 0
+        http: { method: POST, url: "{{vars.platform_url}}/v1/ocr", json: { text: "x" } }
+        expect: { status: 401 }
+`).join('');
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'patrol-shard-')), 'patrol.yml');
+    writeFileSync(file, ocrConfig({ serviceExtra: copies }).replace('http://127.0.0.1:1', sim.url));
+    const seen: string[] = [];
+    for (const i of [0, 1, 2]) {
+      const r = await runPatrol(['run-once', `--config.file=${file}`, `--shard=${i}/3`, '--json']);
+      const ids = (JSON.parse(r.stdout) as { services: { serviceId: string }[] }).services.map((s) => s.serviceId);
+      for (const id of ids) assert.equal(shardOf(id, 3), i);
+      seen.push(...ids);
+    }
+    assert.deepEqual(seen.sort(), ['ocr', 'ocr-a', 'ocr-b', 'ocr-c', 'ocr-d', 'ocr-e']);
+  } finally {
+    await sim.close();
+  }
+});
+
+test('the StatefulSet example derives --shard from the pod ordinal and the replica count', async () => {
+  const docs = parseAllDocuments(readFileSync('deploy/kubernetes/statefulset.yml', 'utf8')).map((d) => d.toJS());
+  const sts = docs.find((d) => d.kind === 'StatefulSet');
+  const container = sts.spec.template.spec.containers[0];
+  const replicasEnv = container.env.find((e: { name: string }) => e.name === 'REPLICAS').value;
+  assert.equal(Number(replicasEnv), sts.spec.replicas);
+  assert.match(container.args.join(' '), /--shard=\$\{POD_NAME##\*-\}\/\$\{REPLICAS\}/);
+  // What the shell makes of it for pod patrol-2 is a valid shard.
+  assert.deepEqual(parseShard(`${'patrol-2'.replace(/^.*-/, '')}/${replicasEnv}`), { index: 2, count: 3 });
 });

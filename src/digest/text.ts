@@ -4,15 +4,7 @@ import { MAX_LISTED_MISMATCHES, type DigestData, type TableRow } from './build.j
 import { clip, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
 import { labelsFor, type Labels } from './labels.js';
 import { dateTime, timeOfDay } from './time.js';
-
-function width(text: string): number {
-  let w = 0;
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    w += (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) || (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) || (c >= 0xffe0 && c <= 0xffe6) ? 2 : 1;
-  }
-  return w;
-}
+import { displayWidth as width } from '../util/width.js';
 
 /** Control characters (a hostile name could carry a terminal escape or a fake line) become spaces. */
 const flat = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');

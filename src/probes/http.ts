@@ -3,8 +3,8 @@ import type { AuthCheckConfig, CallConfig, HttpRequest } from '../config/schema.
 import { buildHttpRequest } from '../http/build.js';
 import type { HttpRequestSpec } from '../http/client.js';
 import { describeFailures, evaluate, parseJson } from '../expect.js';
-import { lookup } from '../jsonpath.js';
 import { excerpt } from '../redact.js';
+import { extractValues, finishCall } from './finish.js';
 import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
 import type { CallResult, FailedExpectation } from '../types.js';
 import { applySigner, redactUrl } from '../signers.js';
@@ -52,17 +52,9 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
 
   if (Object.keys(call.extract).length > 0) {
     const doc = parseJson(outcome.body);
-    for (const [name, path] of Object.entries(call.extract)) {
-      const found = doc.ok ? lookup(doc.value, path) : { found: false as const };
-      if (found.found && found.value !== null && typeof found.value !== 'object') result.extracted[name] = String(found.value);
-      else failures.push({ check: `extract ${name}`, expected: `a value at ${path}`, actual: doc.ok ? (found.found ? 'an object or null' : '(missing)') : 'not JSON' });
-    }
+    result.extracted = extractValues(doc.ok ? doc : null, call.extract, '', failures);
   }
-  result.failures = failures.map((f) => ({ ...f, actual: ctx.redactor.redact(f.actual) }));
-  result.ok = failures.length === 0;
-  result.reason = result.ok ? '' : describeFailures(result.failures);
-  result.units = result.ok ? call.units : 0;
-  return result;
+  return finishCall(result, failures, call.units, ctx);
 };
 
 export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {

@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
 import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
-import { lookup } from '../jsonpath.js';
 import { excerpt } from '../redact.js';
 import { render, type TemplateContext } from '../template.js';
 import type { CallResult, FailedExpectation } from '../types.js';
+import { extractValues, finishCall } from './finish.js';
 import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
 
 const EXCERPT = 2000;
@@ -202,17 +202,9 @@ export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
   );
   if (Object.keys(call.extract).length > 0) {
     const doc = parseJson(run.stdout);
-    for (const [name, p] of Object.entries(call.extract)) {
-      const found = doc.ok ? lookup(doc.value, p) : { found: false as const };
-      if (found.found && found.value !== null && typeof found.value !== 'object') result.extracted[name] = String(found.value);
-      else failures.push({ check: `extract ${name}`, expected: `a value at ${p} in stdout`, actual: doc.ok ? (found.found ? 'an object or null' : '(missing)') : 'stdout is not JSON' });
-    }
+    result.extracted = extractValues(doc.ok ? doc : null, call.extract, ' in stdout', failures);
   }
-  result.failures = failures.map((f) => ({ ...f, actual: ctx.redactor.redact(f.actual) }));
-  result.ok = failures.length === 0;
-  result.reason = result.ok ? '' : describeFailures(result.failures);
-  result.units = result.ok ? call.units : 0;
-  return result;
+  return finishCall(result, failures, call.units, ctx);
 };
 
 export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {

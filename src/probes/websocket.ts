@@ -10,12 +10,12 @@ import WebSocket from 'ws';
 import type { AuthCheckConfig, CallConfig, JsonAssertion, SignConfig, WebsocketRequest } from '../config/schema.js';
 import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
 import { describeNetworkError } from '../http/client.js';
-import { lookup } from '../jsonpath.js';
 import { excerpt } from '../redact.js';
 import { applySigner, redactUrl } from '../signers.js';
 import { render, renderDeep } from '../template.js';
 import { sleep } from '../util/duration.js';
 import type { CallResult, FailedExpectation } from '../types.js';
+import { extractValues, finishCall } from './finish.js';
 import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
 
 const EXCERPT = 2000;
@@ -390,17 +390,8 @@ export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
   }
   failures.push(...evaluate({ max_duration: call.expect.max_duration }, { body: '', durationMs: t.durationMs }));
 
-  for (const [name, p] of Object.entries(call.extract)) {
-    const found = last?.ok ? lookup(last.value, p) : { found: false as const };
-    if (found.found && found.value !== null && typeof found.value !== 'object') result.extracted[name] = String(found.value);
-    else failures.push({ check: `extract ${name}`, expected: `a value at ${p} in the final frame`, actual: found.found ? 'an object or null' : '(missing)' });
-  }
-
-  result.failures = failures.map((f) => ({ ...f, actual: ctx.redactor.redact(f.actual) }));
-  result.ok = failures.length === 0;
-  result.reason = result.ok ? '' : describeFailures(result.failures);
-  result.units = result.ok ? call.units : 0;
-  return result;
+  result.extracted = extractValues(last?.ok ? last : null, call.extract, ' in the final frame', failures);
+  return finishCall(result, failures, call.units, ctx);
 };
 
 export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {

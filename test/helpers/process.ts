@@ -1,6 +1,9 @@
 // Running the real `patrol` command as a child process and talking to it over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export interface Running {
   child: ChildProcess;
@@ -90,4 +93,9 @@ export async function runPatrol(args: string[], env: NodeJS.ProcessEnv = {}, ms 
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/** A history file of the test's own, so runs never share one. */
+export function tempDb(): string {
+  return path.join(mkdtempSync(path.join(tmpdir(), 'patrol-db-')), 'patrol.db');
 }

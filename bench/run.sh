@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# npm run bench: every benchmark, one after the other, each bounded in time; tables on stdout.
+# The targets run in their own processes (bench/target.ts), so the figures are the exporter's.
+# Each script also runs alone: npx tsx bench/<name>.ts --help-free flags as in its header.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-tools.sh blackbox >&2
+echo "# patrol_exporter benchmarks"
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Node $(node --version)"
+status=0
+run() {
+  local limit=$1; shift
+  echo
+  echo "## $*"
+  timeout --signal=TERM "$limit" npx tsx "$@" || { echo "FAILED or timed out: $* (exit $?)"; status=1; }
+}
+run 150 bench/throughput.ts --concurrency=64 --sizes=100,1000,5000 --blackbox-seconds=5
+run 150 bench/scrape.ts --sizes=1000,5000 --seconds=10 --connections=50
+run 240 bench/history.ts --days=30 --services=100
+run 120 bench/settle.ts --lags=0,2,10 --polls=250ms,1s,2s
+run 180 bench/faults.ts --services=1000 --rounds=100
+exit $status
