@@ -7,7 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { dayIn, dayRange } from '../digest/time.js';
 import type { CallResult, CounterReading, RoundResult, ServiceResult, Verdict } from '../types.js';
-import { HOURS, spread, summariseRound, type DigestData, type Mismatch, type ServiceDay, type VerdictCounts } from '../digest/build.js';
+import { HOURS, hourOf, spread, summariseRound, type DigestData, type Mismatch, type ServiceDay, type VerdictCounts } from '../digest/build.js';
 import type { RoundStore } from './types.js';
 
 type DB = Database.Database;
@@ -427,9 +427,9 @@ export class SqliteStore implements RoundStore {
   }
 
   /**
-   * The digest of one day, computed in SQL: counts, ratios and hourly verdicts are aggregated by
-   * SQLite, and only the figures that need every value (latency and settle percentiles) come to
-   * JavaScript. Reading a day of one-minute rounds as whole results took seconds (BENCHMARKS.md).
+   * The digest of one day from the columns, in one pass: reading a day of one-minute rounds as
+   * whole results took seconds (BENCHMARKS.md). Gives exactly what buildDigest gives for the same
+   * rounds (a test checks it).
    */
   digestData(day: string, timezone: string): DigestData {
     const { start, end } = dayRange(day, timezone);
@@ -440,56 +440,55 @@ export class SqliteStore implements RoundStore {
     const totals = this.db
       .prepare(`SELECT count(*) AS rounds, sum(EXISTS (SELECT 1 FROM verdicts v WHERE v.round_id = r.id AND v.verdict NOT IN ('ok', 'indeterminate'))) AS failed FROM rounds r WHERE r.started_at >= @start AND r.started_at < @end`)
       .get(p) as { rounds: number; failed: number | null };
-    const perService = this.db
+    // One pass over the day's verdict rows, raw (arrays, not objects), in finishing order. The call
+    // durations are taken from the stored JSON with a regex: json_each over a day took most of the time.
+    interface Acc { name: string; n: number; ok: number; calls: number; counts: number; auths: number; latency: number[]; settle: number[]; hours: VerdictCounts[] }
+    const acc = new Map<string, Acc>();
+    const mismatches: Mismatch[] = [];
+    const rows = this.db
       .prepare(
-        `SELECT v.service_id AS id, max(v.name) AS name, count(*) AS n, sum(v.verdict = 'ok') AS ok, sum(v.call_ok = 0) AS calls,
-           sum(v.count_query_ok = 0) AS counts, sum(v.auth_ok = 0) AS auths ${inDay} GROUP BY v.service_id`,
+        `SELECT v.service_id, v.name, v.verdict, v.finished_at, v.call_ok, v.count_query_ok, v.auth_ok, v.metering_ok, v.delta, v.expected_delta,
+           v.settle_seconds, v.call_seconds ${inDay} ORDER BY v.finished_at`,
       )
-      .all(p) as { id: string; name: string; n: number; ok: number; calls: number; counts: number; auths: number }[];
-    const mismatches = (this.db
-      .prepare(`SELECT v.service_id, v.name, v.finished_at, v.delta, v.expected_delta ${inDay} AND v.metering_ok = 0 AND v.delta IS NOT NULL ORDER BY v.finished_at`)
-      .all(p) as { service_id: string; name: string; finished_at: number; delta: number; expected_delta: number }[]).map((m): Mismatch => {
-      const diff = m.delta - m.expected_delta;
-      return { serviceId: m.service_id, name: m.name, at: m.finished_at, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected: m.expected_delta, delta: m.delta };
-    });
-    // One pass for both spreads. The call durations are taken from the stored JSON with a regex:
-    // json_each over a day of rows took most of the time.
-    const latency = new Map<string, number[]>();
-    const settle = new Map<string, number[]>();
-    const push = (m: Map<string, number[]>, id: string, v: number) => {
-      const list = m.get(id);
-      if (list) list.push(v);
-      else m.set(id, [v]);
-    };
-    for (const [id, settleSeconds, calls] of this.db.prepare(`SELECT v.service_id, v.settle_seconds, v.call_seconds ${inDay}`).raw().all(p) as [string, number | null, string][]) {
-      if (settleSeconds !== null) push(settle, id, settleSeconds);
-      for (const m of calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)) push(latency, id, Number(m[1]));
-    }
-    const hours = new Map<string, VerdictCounts[]>();
-    // CAST: parameters arrive as REAL, and the bucket must be a whole hour index.
-    const bucket = `CAST(min(${HOURS - 1}, max(0, (v.finished_at - @start) * ${HOURS} / (@end - @start))) AS INTEGER)`;
-    for (const h of this.db.prepare(`SELECT v.service_id AS id, ${bucket} AS hour, v.verdict, count(*) AS n ${inDay} GROUP BY v.service_id, hour, v.verdict`).all(p) as { id: string; hour: number; verdict: Verdict; n: number }[]) {
-      let list = hours.get(h.id);
-      if (!list) hours.set(h.id, (list = Array.from({ length: HOURS }, () => ({}))));
-      list[h.hour][h.verdict] = h.n;
+      .raw()
+      .all(p) as [string, string, Verdict, number, number, number, number | null, number | null, number | null, number, number | null, string][];
+    for (const [id, name, verdict, finishedAt, callOk, countOk, authOk, meteringOk, delta, expected, settle, calls] of rows) {
+      let a = acc.get(id);
+      if (!a) acc.set(id, (a = { name, n: 0, ok: 0, calls: 0, counts: 0, auths: 0, latency: [], settle: [], hours: Array.from({ length: HOURS }, () => ({})) }));
+      a.n++;
+      if (verdict === 'ok') a.ok++;
+      if (callOk === 0) a.calls++;
+      if (countOk === 0) a.counts++;
+      if (authOk === 0) a.auths++;
+      if (settle !== null) a.settle.push(settle);
+      for (const m of calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)) a.latency.push(Number(m[1]));
+      const h = a.hours[hourOf(finishedAt, start, end)];
+      h[verdict] = (h[verdict] ?? 0) + 1;
+      if (meteringOk === 0 && delta !== null) {
+        const diff = delta - expected;
+        mismatches.push({ serviceId: id, name, at: finishedAt, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected, delta });
+      }
     }
     // The latest round's order (the config's) first, then services seen only earlier in the day.
     const order = new Map((latest?.services ?? []).map((s, i) => [s.serviceId, i]));
-    perService.sort((a, b) => (order.get(a.id) ?? Infinity) - (order.get(b.id) ?? Infinity) || a.id.localeCompare(b.id));
-    const services: ServiceDay[] = perService.map((s) => ({
-      serviceId: s.id,
-      name: latest?.services.find((x) => x.serviceId === s.id)?.name ?? s.name,
-      rounds: s.n,
-      ok: s.ok,
-      successRatio: s.n === 0 ? null : s.ok / s.n,
-      callFailures: s.calls,
-      countQueryFailures: s.counts,
-      authFailures: s.auths ?? 0,
-      mismatches: mismatches.filter((m) => m.serviceId === s.id),
-      latency: spread(latency.get(s.id) ?? []),
-      settle: spread(settle.get(s.id) ?? []),
-      hours: hours.get(s.id) ?? Array.from({ length: HOURS }, () => ({})),
-    }));
+    const ids = [...acc.keys()].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || a.localeCompare(b));
+    const services: ServiceDay[] = ids.map((id) => {
+      const a = acc.get(id)!;
+      return {
+        serviceId: id,
+        name: latest?.services.find((x) => x.serviceId === id)?.name ?? a.name,
+        rounds: a.n,
+        ok: a.ok,
+        successRatio: a.n === 0 ? null : a.ok / a.n,
+        callFailures: a.calls,
+        countQueryFailures: a.counts,
+        authFailures: a.auths,
+        mismatches: mismatches.filter((m) => m.serviceId === id),
+        latency: spread(a.latency),
+        settle: spread(a.settle),
+        hours: a.hours,
+      };
+    });
     return { day, timezone, dayStart: start, dayEnd: end, rounds: totals.rounds, failedRounds: totals.failed ?? 0, latest: latest ? summariseRound(latest) : null, services, mismatches };
   }
 
