@@ -38,7 +38,8 @@ async function main(): Promise<void> {
       const text = generateConfig({ services, concurrency: 64 });
       const metrics = new PatrolMetrics(new Registry(), 'bench');
       const store = new MemoryStore(10);
-      const exporter = new Exporter({ configText: () => text, loadOptions: { env: {}, vars: { target: target.url } }, logger: silent, metrics, store, redactor: new Redactor() });
+      // As serve runs it: rounds in a worker thread, scrapes in this one.
+      const exporter = new Exporter({ configText: () => text, loadOptions: { env: {}, vars: { target: target.url } }, logger: silent, metrics, store, redactor: new Redactor(), roundsInWorker: true });
       await exporter.start(false);
       await exporter.runRound('cli');
       const app = createApp({ exporter, metrics, store, logger: silent });

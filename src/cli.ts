@@ -68,7 +68,7 @@ async function serve(opts: ServeOptions): Promise<void> {
   const metrics = new PatrolMetrics(new Registry(), VERSION);
   const store = historyOrFail(opts.configFile, redactor, opts.vars, opts.storagePath);
   const jobs = new DigestJobs({ store, metrics, logger, redactor });
-  const exporter = new Exporter({ jobs, configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard) });
+  const exporter = new Exporter({ jobs, configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard), roundsInWorker: true });
   try {
     await exporter.start(true);
   } catch (err) {

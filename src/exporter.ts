@@ -4,6 +4,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfigFile, parseConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
 import { Inspector } from './engine/inspector.js';
+import type { RoundRunner } from './engine/runner.js';
+import { WorkerHost } from './engine/worker-host.js';
 import { PatrolMetrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import type { RoundStore } from './store/types.js';
@@ -27,6 +29,8 @@ export interface ExporterOptions {
   metrics: PatrolMetrics;
   store: RoundStore;
   redactor: Redactor;
+  /** Make the calls in a worker thread, so scrapes never wait on a round (serve and demo do). */
+  roundsInWorker?: boolean;
   /** Only services for which this is true (sharding). */
   only?: (serviceId: string) => boolean;
   /** Scheduled work that follows the config: the daily digest and history pruning (src/digest/scheduler.ts). */
@@ -37,7 +41,7 @@ export type ReloadOutcome = { ok: true } | { ok: false; error: string };
 
 export class Exporter {
   private loaded: LoadedConfig | null = null;
-  private inspector: Inspector | null = null;
+  private runner: RoundRunner | null = null;
   private task: ScheduledTask | null = null;
   private running: Promise<RoundResult> | null = null;
   private readonly shutdown = new AbortController();
@@ -67,12 +71,18 @@ export class Exporter {
 
   private apply(loaded: LoadedConfig): void {
     for (const s of loaded.secrets) this.opts.redactor.add(s);
-    const previous = this.inspector;
-    this.inspector = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: this.opts.logger, redactor: this.opts.redactor });
-    if (previous) {
-      this.inspector.inheritLags(previous);
-      // A round in flight keeps the old inspector until it ends.
-      void (this.running ?? Promise.resolve()).finally(() => previous.close());
+    if (this.opts.roundsInWorker) {
+      this.runner ??= new WorkerHost(this.opts.logger);
+      this.runner.configure(loaded);
+    } else {
+      const previous = this.runner as Inspector | null;
+      const next = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: this.opts.logger, redactor: this.opts.redactor });
+      if (previous) {
+        next.inheritLags(previous);
+        // A round in flight keeps the old inspector until it ends.
+        void (this.running ?? Promise.resolve()).finally(() => previous.close());
+      }
+      this.runner = next;
     }
     this.loaded = loaded;
     this.opts.metrics.setServices(loaded.config.services.filter((s) => !this.opts.only || this.opts.only(s.id)));
@@ -130,23 +140,22 @@ export class Exporter {
 
   /** Start a round unless one is running (then the skip is counted and null returned). */
   runRound(trigger: RoundTrigger, onServiceDone?: (r: ServiceResult, done: number, total: number) => void): Promise<RoundResult> | null {
-    if (this.stopped || !this.inspector) return null;
+    if (this.stopped || !this.runner) return null;
     if (this.running) {
       this.opts.metrics.roundSkipped();
       this.opts.logger.warn({ trigger }, 'round skipped: the previous round is still running');
       return null;
     }
-    const inspector = this.inspector;
     const log = this.opts.logger;
     this.progress = { done: 0, total: 0 };
-    const round = inspector
+    const round = this.runner
       .runRound({
         trigger,
         signal: this.shutdown.signal,
         only: this.opts.only,
-        onServiceDone: (r, done, total) => {
+        onServiceDone,
+        onProgress: (done, total) => {
           this.progress = { done, total };
-          onServiceDone?.(r, done, total);
         },
       })
       .then((result) => {
@@ -164,6 +173,8 @@ export class Exporter {
         this.running = null;
         this.progress = null;
       });
+    // Callers on the schedule do not wait for the round; a failure is logged, never unhandled.
+    round.catch((err: Error) => log.error({ err: err.message, trigger }, 'round failed'));
     this.running = round;
     return round;
   }
@@ -180,7 +191,7 @@ export class Exporter {
     this.task = null;
     this.shutdown.abort(new Error('shutdown'));
     await this.running?.catch(() => undefined);
-    await this.inspector?.close();
+    await this.runner?.close();
     await this.opts.jobs?.stop();
     this.opts.store.close();
   }

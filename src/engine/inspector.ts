@@ -15,6 +15,7 @@ import type { AuthCheckResult, CallResult, CounterReading, RoundResult, RoundTri
 import { sleep } from '../util/duration.js';
 import { KeyedMutex, Semaphore } from './limit.js';
 import { judge } from './verdict.js';
+import type { RoundRunner } from './runner.js';
 
 export interface InspectorDeps {
   config: Config;
@@ -31,12 +32,14 @@ export interface RoundOptions {
   /** Only these service ids (all when absent). */
   only?: (serviceId: string) => boolean;
   onServiceDone?: (result: ServiceResult, done: number, total: number) => void;
+  /** Services done so far (also called by runners that do not pass each result over). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** How many settle times to remember per service to learn its usual metering lag. */
 const LAG_MEMORY = 10;
 
-export class Inspector {
+export class Inspector implements RoundRunner {
   readonly config: Config;
   readonly redactor: Redactor;
   private readonly logger: Logger;
@@ -57,6 +60,9 @@ export class Inspector {
       this.platforms.set(name, new PlatformSession(name, p, { http: this.http, redactor: this.redactor, defaults: this.defaults, logger: deps.logger, vars: deps.config.vars }));
     }
   }
+
+  /** In this thread a reload makes a new Inspector (Exporter.apply); nothing to do here. */
+  configure(): void {}
 
   /** Carry learnt metering lags over a config reload. */
   inheritLags(previous: Inspector): void {
@@ -94,7 +100,9 @@ export class Inspector {
       const start = async (service: ServiceConfig) => {
         const ctx = this.contextOf(service);
         const result = await counters.run(this.counterKeyOf(service, ctx), () => this.inspectService(service, ctx, signal, slots));
-        opts.onServiceDone?.(result, ++done, services.length);
+        done++;
+        opts.onServiceDone?.(result, done, services.length);
+        opts.onProgress?.(done, services.length);
         return result;
       };
       // Starting thousands of services is work too: yield now and then so scrapes are served.

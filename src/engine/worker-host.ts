@@ -1,0 +1,108 @@
+// Rounds in a worker thread. A round of thousands of services keeps one core busy with requests
+// and JSON; in the main thread that made every scrape of /metrics wait (BENCHMARKS.md). Here the
+// main thread only serves HTTP and records results; the worker makes the calls.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import type { RoundResult, RoundTrigger } from '../types.js';
+import type { RoundOptions } from './inspector.js';
+import type { RoundRunner } from './runner.js';
+
+export type ToWorker =
+  | { type: 'configure'; loaded: LoadedConfig; logLevel: string }
+  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null }
+  | { type: 'abort'; id: number; reason: string }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'progress'; id: number; done: number; total: number }
+  | { type: 'done'; id: number; result: RoundResult }
+  | { type: 'failed'; id: number; message: string };
+
+interface Pending {
+  resolve: (r: RoundResult) => void;
+  reject: (e: Error) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+// Compiled: the worker runs worker-main.js. From source: worker-boot.mjs loads tsx into the worker,
+// then worker-main.ts (tsx's loader hooks do not reach worker threads by themselves).
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_FILE = new URL(FROM_SOURCE ? './worker-boot.mjs' : './worker-main.js', import.meta.url);
+const WORKER_DATA = { entry: new URL('./worker-main.ts', import.meta.url).href };
+
+export class WorkerHost implements RoundRunner {
+  private worker: Worker | null = null;
+  private loaded: LoadedConfig | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly logger: Logger) {}
+
+  /** The worker, started (again, after a crash) on demand with the current config. */
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_FILE, { workerData: WORKER_DATA });
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (err) => this.logger.error({ err: err.message }, 'round worker failed'));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = null;
+      for (const [id, p] of this.pending) {
+        p.reject(new Error(`the round worker stopped (exit code ${code})`));
+        this.pending.delete(id);
+      }
+    });
+    this.worker = worker;
+    if (this.loaded) worker.postMessage(this.configureMessage(this.loaded));
+    return worker;
+  }
+
+  private configureMessage(loaded: LoadedConfig): ToWorker {
+    return { type: 'configure', loaded, logLevel: this.logger.level };
+  }
+
+  private onMessage(m: FromWorker): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    if (m.type === 'progress') p.onProgress?.(m.done, m.total);
+    else {
+      this.pending.delete(m.id);
+      if (m.type === 'done') p.resolve(m.result);
+      else p.reject(new Error(m.message));
+    }
+  }
+
+  configure(loaded: LoadedConfig): void {
+    this.loaded = loaded;
+    this.ensure().postMessage(this.configureMessage(loaded));
+  }
+
+  runRound(opts: RoundOptions): Promise<RoundResult> {
+    if (this.closed) return Promise.reject(new Error('the round worker is closed'));
+    const worker = this.ensure();
+    const id = this.nextId++;
+    // A filter function cannot cross threads; the ids it lets through can.
+    const only = opts.only && this.loaded ? this.loaded.config.services.map((s) => s.id).filter(opts.only) : null;
+    return new Promise<RoundResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress: opts.onProgress });
+      const abort = () => worker.postMessage({ type: 'abort', id, reason: (opts.signal?.reason as Error)?.message ?? 'aborted' } satisfies ToWorker);
+      if (opts.signal?.aborted) abort();
+      else opts.signal?.addEventListener('abort', abort, { once: true });
+      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only } satisfies ToWorker);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ type: 'close' } satisfies ToWorker);
+    // Bounded: a worker that does not stop in 5 s is terminated.
+    const timer = setTimeout(() => void worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

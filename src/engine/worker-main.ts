@@ -1,0 +1,75 @@
+// The worker thread side of WorkerHost: an Inspector driven by messages. Results are redacted here
+// (the worker holds the secrets it needs) before they cross to the main thread.
+import { parentPort } from 'node:worker_threads';
+import type { LoadedConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { Redactor } from '../redact.js';
+import { Inspector } from './inspector.js';
+import type { FromWorker, ToWorker } from './worker-host.js';
+
+const port = parentPort!;
+const redactor = new Redactor();
+let logger = createLogger(redactor);
+let inspector: Inspector | null = null;
+let running: { id: number; abort: AbortController } | null = null;
+const send = (m: FromWorker) => port.postMessage(m);
+
+function configure(loaded: LoadedConfig, logLevel: string): void {
+  for (const s of loaded.secrets) redactor.add(s);
+  if (logger.level !== logLevel) logger = createLogger(redactor, logLevel);
+  const previous = inspector;
+  inspector = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger, redactor });
+  if (previous) {
+    inspector.inheritLags(previous);
+    // A round in flight keeps its inspector until it ends.
+    if (!running) void previous.close();
+    else pendingClose.push(previous);
+  }
+}
+const pendingClose: Inspector[] = [];
+
+async function run(id: number, trigger: Extract<ToWorker, { type: 'run' }>['trigger'], only: string[] | null): Promise<void> {
+  if (!inspector) return send({ type: 'failed', id, message: 'not configured' });
+  const abort = new AbortController();
+  running = { id, abort };
+  const allowed = only ? new Set(only) : null;
+  let lastProgress = 0;
+  try {
+    const result = await inspector.runRound({
+      trigger,
+      signal: abort.signal,
+      only: allowed ? (sid) => allowed.has(sid) : undefined,
+      onServiceDone: (_r, done, total) => {
+        // Throttled: the main thread only shows a count.
+        const now = Date.now();
+        if (now - lastProgress >= 100 || done === total) {
+          lastProgress = now;
+          send({ type: 'progress', id, done, total });
+        }
+      },
+    });
+    send({ type: 'done', id, result });
+  } catch (err) {
+    send({ type: 'failed', id, message: redactor.redact((err as Error).message) });
+  } finally {
+    running = null;
+    for (const old of pendingClose.splice(0)) void old.close();
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'configure':
+      configure(m.loaded, m.logLevel);
+      break;
+    case 'run':
+      void run(m.id, m.trigger, m.only);
+      break;
+    case 'abort':
+      if (running?.id === m.id) running.abort.abort(new Error(m.reason));
+      break;
+    case 'close':
+      void (inspector?.close() ?? Promise.resolve()).finally(() => port.close());
+      break;
+  }
+});
