@@ -1,6 +1,7 @@
 // The round against the real simulated platform over HTTP: every fault gives its verdict and reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import type { ServiceFaults, GlobalFaults, Simulator } from '../src/sim/platform.js';
 import type { ServiceResult, Verdict } from '../src/types.js';
 import { inspectorFor, ocrConfig, withSim, type ConfigKnobs } from './helpers/harness.js';
@@ -198,6 +199,19 @@ test('the round deadline aborts a hung round and says so', async () => {
       assert.equal(r.aborted, true);
       assert.equal(r.services[0].verdict, 'call_failed');
       assert.match(r.services[0].reason, /round deadline exceeded/);
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('rounds leave no listener on the long-lived shutdown signal', async () => {
+  await withSim({ lagMs: 0 }, async (sim) => {
+    const { inspector } = inspectorFor(ocrConfig({ pollMs: 20, confirmReads: 0 }), sim);
+    const shutdown = new AbortController();
+    try {
+      for (let i = 0; i < 12; i++) assert.equal((await inspector.runRound({ trigger: 'cli', signal: shutdown.signal })).services[0].verdict, 'ok');
+      assert.equal(getEventListeners(shutdown.signal, 'abort').length, 0);
     } finally {
       await inspector.close();
     }

@@ -87,9 +87,14 @@ export class Inspector implements RoundRunner {
   async runRound(opts: RoundOptions): Promise<RoundResult> {
     const startedAt = Date.now();
     const { global } = this.config;
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error(`round deadline exceeded (${global.round_timeout}ms)`)), global.round_timeout);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;
+    // One controller for the round: its deadline, or the caller's signal (shutdown), aborts it. The
+    // listener on the caller's long-lived signal is removed when the round ends.
+    const round = new AbortController();
+    const timer = setTimeout(() => round.abort(new Error(`round deadline exceeded (${global.round_timeout}ms)`)), global.round_timeout);
+    const onAbort = () => round.abort(opts.signal!.reason);
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = round.signal;
     // Every request in flight listens to the round's signal: thousands at once is expected, not a leak.
     setMaxListeners(0, signal);
     const slots = new Semaphore(global.concurrency);
@@ -124,6 +129,7 @@ export class Inspector implements RoundRunner {
       };
     } finally {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
     }
   }
 

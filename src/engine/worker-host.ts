@@ -84,13 +84,15 @@ export class WorkerHost implements RoundRunner {
     const id = this.nextId++;
     // A filter function cannot cross threads; the ids it lets through can.
     const only = opts.only && this.loaded ? this.loaded.config.services.map((s) => s.id).filter(opts.only) : null;
-    return new Promise<RoundResult>((resolve, reject) => {
+    const abort = () => worker.postMessage({ type: 'abort', id, reason: (opts.signal?.reason as Error)?.message ?? 'aborted' } satisfies ToWorker);
+    const round = new Promise<RoundResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress: opts.onProgress });
-      const abort = () => worker.postMessage({ type: 'abort', id, reason: (opts.signal?.reason as Error)?.message ?? 'aborted' } satisfies ToWorker);
       if (opts.signal?.aborted) abort();
       else opts.signal?.addEventListener('abort', abort, { once: true });
       worker.postMessage({ type: 'run', id, trigger: opts.trigger, only } satisfies ToWorker);
     });
+    // The shutdown signal lives as long as the exporter: one listener per round would pile up.
+    return round.finally(() => opts.signal?.removeEventListener('abort', abort));
   }
 
   async close(): Promise<void> {
