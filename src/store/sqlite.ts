@@ -440,15 +440,16 @@ export class SqliteStore implements RoundStore {
     const totals = this.db
       .prepare(`SELECT count(*) AS rounds, sum(EXISTS (SELECT 1 FROM verdicts v WHERE v.round_id = r.id AND v.verdict NOT IN ('ok', 'indeterminate'))) AS failed FROM rounds r WHERE r.started_at >= @start AND r.started_at < @end`)
       .get(p) as { rounds: number; failed: number | null };
-    // One pass over the day's verdict rows, raw (arrays, not objects), in finishing order. The call
-    // durations are taken from the stored JSON with a regex: json_each over a day took most of the time.
+    // One pass over the day's verdict rows, raw (arrays, not objects), in the order the rounds index
+    // gives (round start, then position: no sort of the day's rows). The call durations are taken
+    // from the stored JSON with a regex: json_each over a day took most of the time.
     interface Acc { name: string; n: number; ok: number; calls: number; counts: number; auths: number; latency: number[]; settle: number[]; hours: VerdictCounts[] }
     const acc = new Map<string, Acc>();
     const mismatches: Mismatch[] = [];
     const rows = this.db
       .prepare(
         `SELECT v.service_id, v.name, v.verdict, v.finished_at, v.call_ok, v.count_query_ok, v.auth_ok, v.metering_ok, v.delta, v.expected_delta,
-           v.settle_seconds, v.call_seconds ${inDay} ORDER BY v.finished_at`,
+           v.settle_seconds, v.call_seconds ${inDay}`,
       )
       .raw()
       .all(p) as [string, string, Verdict, number, number, number, number | null, number | null, number | null, number, number | null, string][];
@@ -469,6 +470,7 @@ export class SqliteStore implements RoundStore {
         mismatches.push({ serviceId: id, name, at: finishedAt, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected, delta });
       }
     }
+    mismatches.sort((a, b) => a.at - b.at);
     // The latest round's order (the config's) first, then services seen only earlier in the day.
     const order = new Map((latest?.services ?? []).map((s, i) => [s.serviceId, i]));
     const ids = [...acc.keys()].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || a.localeCompare(b));
