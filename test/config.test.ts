@@ -30,6 +30,10 @@ const fixtures: Record<string, [string, number | undefined, RegExp][]> = {
   'bad-yaml.yml': [['', 3, /^YAML: Flow sequence in block collection must be sufficiently indented/]],
   'bad-two-bodies.yml': [['services[0].calls[0].http', 13, /give at most one of json, form, body/]],
   'bad-assertion-no-operator.yml': [['services[0].calls[0].expect.json[0]', 14, /an assertion needs at least one of equals/]],
+  'bad-console-expect.yml': [
+    ['platforms.console.login.expect.exit_code', 5, /^unknown key$/],
+    ['platforms.console.counter.expect.frames', 9, /^unknown key$/],
+  ],
 };
 
 for (const [file, expected] of Object.entries(fixtures)) {

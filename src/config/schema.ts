@@ -119,6 +119,9 @@ export const expectation = z.strictObject({
 });
 export type Expectation = z.infer<typeof expectation>;
 
+/** What an HTTP answer can be held to (the console's login and counter reads): no frames, no exit code. */
+export const httpExpectation = expectation.omit({ frames: true, exit_code: true });
+
 export const tlsOptions = z.strictObject({
   /** Verification is on unless this says otherwise, per call. */
   insecure_skip_verify: z.boolean().default(false),
@@ -293,7 +296,7 @@ export const platformSchema = z.strictObject({
   timezone: timezone.default('Asia/Shanghai'),
   login: z.strictObject({
     http: httpRequest,
-    expect: expectation.default({ json: [] }),
+    expect: httpExpectation.default({ json: [] }),
     /** Session values: name -> JSON path in the login answer, or `cookie:NAME` for a Set-Cookie value. */
     extract: stringMap.refine((m) => Object.keys(m).length > 0, 'extract at least one session value'),
   }),
@@ -316,7 +319,7 @@ export const platformSchema = z.strictObject({
     .default({ status: [401, 403], json: [] }),
   counter: z.strictObject({
     http: httpRequest,
-    expect: expectation.default({ json: [] }),
+    expect: httpExpectation.default({ json: [] }),
     /** JSON path of today's count in the answer. */
     value: jsonPath,
   }),
