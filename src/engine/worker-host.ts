@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
-import type { RoundResult, RoundTrigger } from '../types.js';
+import type { RoundResult, RoundTrigger, ServiceResult } from '../types.js';
 import type { RoundOptions } from './inspector.js';
 import type { RoundRunner } from './runner.js';
 
@@ -15,11 +15,14 @@ export type ToWorker =
   | { type: 'close' };
 
 export type FromWorker =
+  | { type: 'service'; id: number; result: ServiceResult }
   | { type: 'progress'; id: number; done: number; total: number }
-  | { type: 'done'; id: number; result: RoundResult }
+  /** The round without its services (they came one by one), and their order. */
+  | { type: 'done'; id: number; result: RoundResult; order: string[] }
   | { type: 'failed'; id: number; message: string };
 
 interface Pending {
+  services: Map<string, ServiceResult>;
   resolve: (r: RoundResult) => void;
   reject: (e: Error) => void;
   onProgress?: (done: number, total: number) => void;
@@ -65,10 +68,11 @@ export class WorkerHost implements RoundRunner {
   private onMessage(m: FromWorker): void {
     const p = this.pending.get(m.id);
     if (!p) return;
-    if (m.type === 'progress') p.onProgress?.(m.done, m.total);
+    if (m.type === 'service') p.services.set(m.result.serviceId, m.result);
+    else if (m.type === 'progress') p.onProgress?.(m.done, m.total);
     else {
       this.pending.delete(m.id);
-      if (m.type === 'done') p.resolve(m.result);
+      if (m.type === 'done') p.resolve({ ...m.result, services: m.order.map((sid) => p.services.get(sid)!) });
       else p.reject(new Error(m.message));
     }
   }
@@ -86,7 +90,7 @@ export class WorkerHost implements RoundRunner {
     const only = opts.only && this.loaded ? this.loaded.config.services.map((s) => s.id).filter(opts.only) : null;
     const abort = () => worker.postMessage({ type: 'abort', id, reason: (opts.signal?.reason as Error)?.message ?? 'aborted' } satisfies ToWorker);
     const round = new Promise<RoundResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress: opts.onProgress });
+      this.pending.set(id, { services: new Map(), resolve, reject, onProgress: opts.onProgress });
       if (opts.signal?.aborted) abort();
       else opts.signal?.addEventListener('abort', abort, { once: true });
       worker.postMessage({ type: 'run', id, trigger: opts.trigger, only } satisfies ToWorker);

@@ -39,8 +39,11 @@ async function run(id: number, trigger: Extract<ToWorker, { type: 'run' }>['trig
       trigger,
       signal: abort.signal,
       only: allowed ? (sid) => allowed.has(sid) : undefined,
-      onServiceDone: (_r, done, total) => {
-        // Throttled: the main thread only shows a count.
+      onServiceDone: (r, done, total) => {
+        // Each result crosses as soon as it is judged: one small message at a time, spread over the
+        // round, instead of thousands at once at its end (a long pause for the main thread).
+        send({ type: 'service', id, result: r });
+        // The count, throttled: the status page only shows it.
         const now = Date.now();
         if (now - lastProgress >= 100 || done === total) {
           lastProgress = now;
@@ -48,7 +51,7 @@ async function run(id: number, trigger: Extract<ToWorker, { type: 'run' }>['trig
         }
       },
     });
-    send({ type: 'done', id, result });
+    send({ type: 'done', id, result: { ...result, services: [] }, order: result.services.map((s) => s.serviceId) });
   } catch (err) {
     send({ type: 'failed', id, message: redactor.redact((err as Error).message) });
   } finally {
