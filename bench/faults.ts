@@ -40,8 +40,8 @@ export interface FaultRun {
   durations: number[];
   aborted: number;
   wrong: string[];
-  first: { fds: number; sockets: number; rssMb: number };
-  last: { fds: number; sockets: number; rssMb: number };
+  first: { fds: number; sockets: number; rssMb: number; heapMb: number };
+  last: { fds: number; sockets: number; rssMb: number; heapMb: number };
   maxRoundSeconds: number;
 }
 
@@ -50,7 +50,12 @@ export async function runFaults(target: Target, services: number, rounds: number
   const durations: number[] = [];
   let aborted = 0;
   const wrong: string[] = [];
-  const sample = () => ({ fds: openFds(), sockets: openSockets(), rssMb: process.memoryUsage.rss() / 1024 / 1024 });
+  // With --expose-gc, collect first: the live heap tells a leak from a heap that has not shrunk.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const sample = () => {
+    gc?.();
+    return { fds: openFds(), sockets: openSockets(), rssMb: process.memoryUsage.rss() / 1024 / 1024, heapMb: gc ? process.memoryUsage().heapUsed / 1024 / 1024 : NaN };
+  };
   let first = sample();
   try {
     for (let r = 0; r < rounds; r++) {
@@ -85,6 +90,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       ['open file descriptors', run.first.fds, run.last.fds],
       ['open sockets', run.first.sockets, run.last.sockets],
       ['RSS MB', Math.round(run.first.rssMb), Math.round(run.last.rssMb)],
+      ['live heap MB (after a full GC)', Number.isNaN(run.first.heapMb) ? 'run with --expose-gc' : Math.round(run.first.heapMb), Number.isNaN(run.last.heapMb) ? '-' : Math.round(run.last.heapMb)],
     ]);
     table('Rounds', ['verdicts wrong', 'round s p50', 'round s max', 'deadline s', 'aborted rounds'], [
       [run.wrong.length, durations[Math.floor(durations.length / 2)], run.maxRoundSeconds, 60, run.aborted],

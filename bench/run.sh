@@ -18,5 +18,5 @@ run 150 bench/throughput.ts --concurrency=64 --sizes=100,1000,5000 --blackbox-se
 run 150 bench/scrape.ts --sizes=1000,5000 --seconds=10 --connections=50
 run 150 bench/history.ts --days=30 --services=100
 run 100 bench/settle.ts --lags=0,2,10 --polls=250ms,1s,2s
-run 240 bench/faults.ts --services=1000 --rounds=100
+run 240 --expose-gc bench/faults.ts --services=1000 --rounds=100
 exit $status

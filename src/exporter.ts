@@ -42,6 +42,7 @@ export type ReloadOutcome = { ok: true } | { ok: false; error: string };
 export class Exporter {
   private loaded: LoadedConfig | null = null;
   private runner: RoundRunner | null = null;
+  private worker: WorkerHost | null = null;
   private task: ScheduledTask | null = null;
   private running: Promise<RoundResult> | null = null;
   private readonly shutdown = new AbortController();
@@ -72,8 +73,9 @@ export class Exporter {
   private apply(loaded: LoadedConfig): void {
     for (const s of loaded.secrets) this.opts.redactor.add(s);
     if (this.opts.roundsInWorker) {
-      this.runner ??= new WorkerHost(this.opts.logger);
-      this.runner.configure(loaded);
+      this.worker ??= new WorkerHost(this.opts.logger);
+      this.worker.configure(loaded);
+      this.runner = this.worker;
     } else {
       const previous = this.runner as Inspector | null;
       const next = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: this.opts.logger, redactor: this.opts.redactor });

@@ -101,14 +101,27 @@ export class PatrolMetrics {
 
   private changed(): void {
     this.cache = null;
+    this.rendering = null;
   }
 
-  private async rendered(): Promise<NonNullable<PatrolMetrics['cache']>> {
-    if (!this.cache) {
-      const text = this.renderServices() + (await this.registry.metrics());
-      this.cache = { text: Buffer.from(text), open: null, gz: new Map() };
+  /** Rendering in progress: the scrapes that arrive meanwhile share it instead of each rendering. */
+  private rendering: Promise<NonNullable<PatrolMetrics['cache']>> | null = null;
+
+  private rendered(): Promise<NonNullable<PatrolMetrics['cache']>> {
+    if (this.cache) return Promise.resolve(this.cache);
+    if (!this.rendering) {
+      const services = this.renderServices();
+      const started = this.rendering = this.registry.metrics().then((rest) => {
+        const cache = { text: Buffer.from(services + rest), open: null, gz: new Map<string, Buffer>() };
+        // A change during the render makes this one stale: serve it to those waiting, keep none.
+        if (this.rendering === started) this.cache = cache;
+        return cache;
+      });
+      void started.finally(() => {
+        if (this.rendering === started) this.rendering = null;
+      });
     }
-    return this.cache;
+    return this.rendering;
   }
 
   private async plain(openMetrics: boolean): Promise<Buffer> {

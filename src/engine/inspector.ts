@@ -61,9 +61,6 @@ export class Inspector implements RoundRunner {
     }
   }
 
-  /** In this thread a reload makes a new Inspector (Exporter.apply); nothing to do here. */
-  configure(): void {}
-
   /** Carry learnt metering lags over a config reload. */
   inheritLags(previous: Inspector): void {
     for (const [k, v] of previous.lags) this.lags.set(k, v);

@@ -77,6 +77,7 @@ export class WorkerHost implements RoundRunner {
     }
   }
 
+  /** Use this config from the next round on (a round in flight finishes with the old one). */
   configure(loaded: LoadedConfig): void {
     this.loaded = loaded;
     this.ensure().postMessage(this.configureMessage(loaded));
