@@ -198,12 +198,12 @@ test('the access rules, one by one', () => {
 
 test('stores without SQL (run-once\'s memory store) get the same page figures from their rounds', async () => {
   const { MemoryStore } = await import('../src/store/memory.js');
-  const { overviewFromRounds, statusPage } = await import('../src/web/status.js');
+  const { statusPage } = await import('../src/web/status.js');
   const { todaysRounds } = await import('./helpers/web.js');
   const store = new MemoryStore();
   const rounds = todaysRounds();
   for (const r of rounds) store.save(r);
-  const services = overviewFromRounds(store.latest(), store.byDay(dayIn(TZ), TZ), rounds);
+  const services = store.overview(dayIn(TZ), TZ, rounds.length);
   assert.deepEqual(services.map((s) => [s.serviceId, s.roundsToday, s.okToday, s.recent.length]), [['ocr', 2, 2, 2], ['nlp', 2, 1, 2], ['evil', 2, 1, 2]]);
   const html = statusPage(store.latest(), null, { timezone: TZ, services });
   assert.match(html, /<tr data-service="nlp"><td><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td>/);

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { dayIn, dayRange } from '../digest/time.js';
 import type { CallResult, CounterReading, RoundResult, ServiceResult, Verdict } from '../types.js';
 import { HOURS, hourOf, spread, summariseRound, type DigestData, type Mismatch, type ServiceDay, type VerdictCounts } from '../digest/build.js';
-import type { RoundStore } from './types.js';
+import { overviewCollector } from './overview.js';
+import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
 type DB = Database.Database;
 
@@ -28,22 +29,6 @@ export interface OutboxMessage {
   lastError: string | null;
   createdAt: number;
   sentAt: number | null;
-}
-
-/** Per service: today's rounds and successes, and its verdicts in the most recent rounds (oldest first). */
-export interface ServiceOverview {
-  serviceId: string;
-  name: string;
-  roundsToday: number;
-  okToday: number;
-  recent: { at: number; verdict: ServiceResult['verdict'] }[];
-}
-
-/** One service's verdict in one round, as the details page and the digest read it. */
-export interface ServiceHistoryEntry {
-  roundId: string;
-  roundStartedAt: number;
-  result: ServiceResult;
 }
 
 /**
@@ -392,15 +377,7 @@ export class SqliteStore implements RoundStore {
    */
   overview(day: string, timezone: string, recentRounds: number): ServiceOverview[] {
     const { start, end } = dayRange(day, timezone);
-    const out = new Map<string, ServiceOverview>();
-    const entry = (id: string, name: string) => {
-      let o = out.get(id);
-      if (!o) {
-        o = { serviceId: id, name, roundsToday: 0, okToday: 0, recent: [] };
-        out.set(id, o);
-      }
-      return o;
-    };
+    const { entry, values } = overviewCollector();
     const latest = this.db.prepare('SELECT id FROM rounds ORDER BY started_at DESC, id DESC LIMIT 1').get() as { id: string } | undefined;
     if (latest) {
       for (const v of this.db.prepare('SELECT service_id, name FROM verdicts WHERE round_id = ? ORDER BY position').all(latest.id) as { service_id: string; name: string }[]) entry(v.service_id, v.name);
@@ -423,7 +400,7 @@ export class SqliteStore implements RoundStore {
       o.roundsToday = c.n;
       o.okToday = c.ok;
     }
-    return [...out.values()];
+    return values();
   }
 
   /**

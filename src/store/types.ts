@@ -1,13 +1,33 @@
 // Where finished rounds go. The exporter keeps the latest in memory for /metrics; the store keeps
-// the history for the API, the status page and the digest.
-import type { RoundResult } from '../types.js';
+// the history for the API, the pages and the digest.
+import type { RoundResult, ServiceResult } from '../types.js';
+
+/** Per service: today's rounds and successes, and its verdicts in the most recent rounds (oldest first). */
+export interface ServiceOverview {
+  serviceId: string;
+  name: string;
+  roundsToday: number;
+  okToday: number;
+  recent: { at: number; verdict: ServiceResult['verdict'] }[];
+}
+
+/** One service's verdict in one round, as the details page reads it. */
+export interface ServiceHistoryEntry {
+  roundId: string;
+  roundStartedAt: number;
+  result: ServiceResult;
+}
 
 export interface RoundStore {
   save(round: RoundResult): void;
   latest(): RoundResult | null;
   /** Rounds that started on `day` (YYYY-MM-DD) in `timezone`, oldest first. */
   byDay(day: string, timezone: string): RoundResult[];
-  /** The last `limit` rounds, newest first (optional: the pages fall back to byDay). */
-  recent?(limit: number): RoundResult[];
+  /** The last `limit` rounds, newest first. */
+  recent(limit: number): RoundResult[];
+  /** One service's last `limit` verdicts, newest first. */
+  serviceHistory(serviceId: string, limit: number): ServiceHistoryEntry[];
+  /** The status page's per-service figures for `day`, services in the latest round's order. */
+  overview(day: string, timezone: string, recentRounds: number): ServiceOverview[];
   close(): void;
 }

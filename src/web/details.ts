@@ -2,36 +2,12 @@
 // status, duration, reason and the failed expectations with the values actually seen, the auth
 // checks, and request/response excerpts. The probes redact and cut excerpts already; the page
 // redacts again, cuts again (a stored result may come from anywhere) and escapes everything.
-import type { RoundStore } from '../store/types.js';
+import type { ServiceHistoryEntry as ServiceEntry } from '../store/types.js';
 import type { AuthCheckResult, CallResult, ServiceResult } from '../types.js';
 import { labelsFor, type Locale } from '../digest/labels.js';
 import { meteringCell } from '../digest/html.js';
-import { dateTime, dayIn } from '../digest/time.js';
+import { dateTime } from '../digest/time.js';
 import { cut, esc, layout } from './html.js';
-
-export interface ServiceEntry {
-  roundId: string;
-  roundStartedAt: number;
-  result: ServiceResult;
-}
-
-/** A store that can answer per service directly (the SQLite store); others are scanned. */
-interface ServiceHistorySource {
-  serviceHistory(serviceId: string, limit: number): ServiceEntry[];
-}
-
-function hasServiceHistory(store: RoundStore): store is RoundStore & ServiceHistorySource {
-  return typeof (store as Partial<ServiceHistorySource>).serviceHistory === 'function';
-}
-
-/** The service's last `limit` verdicts, newest first. */
-export function serviceEntries(store: RoundStore, serviceId: string, limit: number, timezone: string): ServiceEntry[] {
-  if (hasServiceHistory(store)) return store.serviceHistory(serviceId, limit);
-  const rounds = store.recent ? store.recent(limit) : [...store.byDay(dayIn(timezone), timezone)].reverse();
-  return rounds
-    .flatMap((r) => r.services.filter((s) => s.serviceId === serviceId).map((result) => ({ roundId: r.id, roundStartedAt: r.startedAt, result })))
-    .slice(0, limit);
-}
 
 export interface DetailsOptions {
   timezone: string;

@@ -6,12 +6,11 @@ import type { Logger } from 'pino';
 import type { Exporter } from '../exporter.js';
 import type { PatrolMetrics } from '../metrics.js';
 import type { RoundStore } from '../store/types.js';
-import { overviewFromRounds, statusPage } from './status.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { statusPage } from './status.js';
 import type { Redactor } from '../redact.js';
 import { dayIn } from '../digest/time.js';
 import { requireAuth } from './auth.js';
-import { serviceEntries, servicePage } from './details.js';
+import { servicePage } from './details.js';
 
 export interface ServerDeps {
   exporter: Exporter;
@@ -80,14 +79,13 @@ export function createApp(deps: ServerDeps): express.Express {
   app.get('/', (_req, res) => {
     const opts = pageOptions();
     const day = dayIn(opts.timezone);
-    const latest = store.latest();
-    const services = store instanceof SqliteStore ? store.overview(day, opts.timezone, RECENT_ROUNDS) : overviewFromRounds(latest, store.byDay(day, opts.timezone), store.recent ? store.recent(RECENT_ROUNDS) : []);
-    res.type('html').send(statusPage(latest, exporter.progress, { ...opts, services }));
+    const services = store.overview(day, opts.timezone, RECENT_ROUNDS);
+    res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services }));
   });
   app.get('/services/:id', (req, res) => {
     const opts = pageOptions();
     const id = String(req.params.id);
-    const entries = serviceEntries(store, id, 20, opts.timezone);
+    const entries = store.serviceHistory(id, 20);
     const known = exporter.config?.services.some((s) => s.id === id) ?? false;
     res.status(entries.length === 0 && !known ? 404 : 200).type('html').send(servicePage(id, entries, opts));
   });

@@ -1,7 +1,8 @@
 // The status page at `/`: the last round as the original email's table (the same five columns,
 // red rows for failures) plus each service's verdict and reason, the day's success per service and
 // a strip of recent verdicts. Plain HTML: no JavaScript, no external resources, every value escaped.
-import type { ServiceOverview } from '../store/sqlite.js';
+import { overviewFromRounds } from '../store/overview.js';
+import type { ServiceOverview } from '../store/types.js';
 import type { RoundResult } from '../types.js';
 import { summariseRound } from '../digest/build.js';
 import { verdictStrip } from '../digest/chart.js';
@@ -13,32 +14,9 @@ import { cut, esc, layout } from './html.js';
 export interface StatusExtras {
   timezone: string;
   locale?: Locale;
-  /** Per service: today's success and recent verdicts (SqliteStore.overview, or overviewFromRounds). */
+  /** Per service: today's success and recent verdicts (RoundStore.overview). */
   services?: ServiceOverview[];
   redact?: (text: string) => string;
-}
-
-/** The same figures as SqliteStore.overview, from rounds in memory (stores without SQL). */
-export function overviewFromRounds(latest: RoundResult | null, today: RoundResult[], recent: RoundResult[]): ServiceOverview[] {
-  const out = new Map<string, ServiceOverview>();
-  const entry = (id: string, name: string) => {
-    let o = out.get(id);
-    if (!o) {
-      o = { serviceId: id, name, roundsToday: 0, okToday: 0, recent: [] };
-      out.set(id, o);
-    }
-    return o;
-  };
-  for (const s of latest?.services ?? []) entry(s.serviceId, s.name);
-  for (const r of [...recent].sort((a, b) => a.startedAt - b.startedAt)) for (const s of r.services) entry(s.serviceId, s.name).recent.push({ at: s.finishedAt, verdict: s.verdict });
-  for (const r of today) {
-    for (const s of r.services) {
-      const o = entry(s.serviceId, s.name);
-      o.roundsToday++;
-      if (s.verdict === 'ok') o.okToday++;
-    }
-  }
-  return [...out.values()];
 }
 
 const MAX_REASON = 300;
