@@ -9,12 +9,11 @@ import { Registry } from 'prom-client';
 import { parseConfig } from '../src/config/load.js';
 import { buildDigest, spread } from '../src/digest/build.js';
 import { digestMessage, roundMessage } from '../src/digest/mailer.js';
-import { dayRange, shiftDay } from '../src/digest/time.js';
+import { dayIn, dayRange, shiftDay } from '../src/util/time.js';
 import { Exporter } from '../src/exporter.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { dayIn } from '../src/util/time.js';
 import { ocrConfig, silentLogger, withSim } from './helpers/harness.js';
 import { call, DAY, dayOfHistory, round, shanghai, tableRows } from './helpers/rounds.js';
 

@@ -1,7 +1,7 @@
 // The digest's figures, computed from stored rounds only (never from memory), so a restart during
 // the day loses nothing. Rendering (html.ts, text.ts) is separate: this file only counts.
 import type { RoundResult, ServiceResult, Verdict } from '../types.js';
-import { dayRange } from './time.js';
+import { dayRange } from '../util/time.js';
 
 /** A verdict that counts as a failure in the table and the 失败 count. `indeterminate` (a counter
  *  reset across midnight) is neither a success nor a failure: it is counted on its own. */

@@ -9,7 +9,7 @@ import type { Redactor } from '../redact.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { RoundResult } from '../types.js';
 import { deliver, digestMessageOf, roundMessage, smtpSender, type MailMessage, type MailSender } from './mailer.js';
-import { dayIn, isDay, shiftDay } from './time.js';
+import { dayIn, isDay, shiftDay } from '../util/time.js';
 
 /**
  * The history file: `--storage.path` when given (relative to the working directory), else the

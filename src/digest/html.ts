@@ -4,7 +4,7 @@ import { esc } from '../web/html.js';
 import { hourStrip } from './chart.js';
 import { MAX_LISTED_MISMATCHES, type DigestData, type RoundSummary, type ServiceDay, type Spread, type TableRow } from './build.js';
 import { labelsFor, type Labels, type Locale } from './labels.js';
-import { dateTime, timeOfDay } from './time.js';
+import { dateTime, timeOfDay } from '../util/time.js';
 
 export interface RenderOptions {
   locale: Locale;

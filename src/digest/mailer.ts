@@ -9,7 +9,7 @@ import { buildDigest, type DigestData } from './build.js';
 import { renderDigestHtml } from './html.js';
 import type { Locale } from './labels.js';
 import { renderDigestText } from './text.js';
-import { dayIn } from './time.js';
+import { dayIn } from '../util/time.js';
 
 export interface MailMessage {
   subject: string;

@@ -10,7 +10,7 @@ import type { PatrolMetrics } from '../metrics.js';
 import type { Redactor } from '../redact.js';
 import type { OutboxMessage, SqliteStore } from '../store/sqlite.js';
 import { deliver, digestMessageOf, smtpSender, type Delivery, type MailSender } from './mailer.js';
-import { dayIn, shiftDay } from './time.js';
+import { dayIn, shiftDay } from '../util/time.js';
 
 export interface DigestJobsDeps {
   store: SqliteStore;

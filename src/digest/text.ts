@@ -3,7 +3,7 @@
 import { MAX_LISTED_MISMATCHES, type DigestData, type TableRow } from './build.js';
 import { clip, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
 import { labelsFor, type Labels } from './labels.js';
-import { dateTime, timeOfDay } from './time.js';
+import { dateTime, timeOfDay } from '../util/time.js';
 import { displayWidth as width } from '../util/width.js';
 
 /** Control characters (a hostile name could carry a terminal escape or a fake line) become spaces. */

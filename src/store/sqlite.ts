@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { dayIn, dayRange } from '../digest/time.js';
+import { dayIn, dayRange } from '../util/time.js';
 import type { CallResult, CounterReading, RoundResult, ServiceResult, Verdict } from '../types.js';
 import { HOURS, hourOf, spread, summariseRound, type DigestData, type Mismatch, type ServiceDay, type VerdictCounts } from '../digest/build.js';
 import { overviewCollector } from './overview.js';

@@ -8,12 +8,6 @@ export function esc(value: unknown): string {
     .replace(/'/g, '&#39;');
 }
 
-/** Cut to at most `max` characters, saying how much was left out (before escaping, after redacting). */
-export function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max)}… [${text.length - max} more characters]`;
-}
-
 /** The pages' shared frame: no scripts, no external resources, readable with JavaScript off. */
 export function layout(title: string, body: string, lang = 'zh-CN'): string {
   return `<!doctype html>

@@ -8,7 +8,7 @@ import type { PatrolMetrics } from '../metrics.js';
 import type { RoundStore } from '../store/types.js';
 import { statusPage } from './status.js';
 import type { Redactor } from '../redact.js';
-import { dayIn } from '../digest/time.js';
+import { dayIn } from '../util/time.js';
 import { requireAuth } from './auth.js';
 import { servicePage } from './details.js';
 

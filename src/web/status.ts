@@ -8,8 +8,9 @@ import { summariseRound } from '../digest/build.js';
 import { verdictStrip } from '../digest/chart.js';
 import { meteringCell, ratioText } from '../digest/html.js';
 import { labelsFor, type Locale } from '../digest/labels.js';
-import { dateTime, dayIn } from '../digest/time.js';
-import { cut, esc, layout } from './html.js';
+import { dateTime, dayIn } from '../util/time.js';
+import { excerpt } from '../redact.js';
+import { esc, layout } from './html.js';
 
 export interface StatusExtras {
   timezone: string;
@@ -24,7 +25,7 @@ const MAX_REASON = 300;
 export function statusPage(round: RoundResult | null, progress: { done: number; total: number } | null, extras: StatusExtras = { timezone: 'UTC' }): string {
   const l = labelsFor(extras.locale ?? 'zh');
   const redact = extras.redact ?? ((t: string) => t);
-  const e = (v: unknown, max = 200) => esc(cut(redact(String(v ?? '')), max));
+  const e = (v: unknown, max = 200) => esc(excerpt(redact(String(v ?? '')), max));
   const tz = extras.timezone;
   const todayDay = dayIn(tz, Date.now());
 
