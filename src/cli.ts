@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { Registry } from 'prom-client';
-import { ConfigError, formatProblem, loadConfigFile } from './config/load.js';
+import { ConfigError, formatProblem, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { Exporter } from './exporter.js';
 import { createLogger } from './log.js';
 import { PatrolMetrics } from './metrics.js';
@@ -52,10 +52,19 @@ function shardFilter(text: string | undefined): ((id: string) => boolean) | unde
   }
 }
 
-/** The SQLite history at the config's storage.path (read before the exporter loads the config). */
-function historyOrFail(configFile: string, redactor: Redactor, vars?: Record<string, string>, storagePath?: string): SqliteStore {
+/** The config, loaded once at start (the history path is in it); a bad file ends the command. */
+function configOrFail(configFile: string, vars?: Record<string, string>): LoadedConfig {
   try {
-    return openHistory(loadConfigFile(configFile, { vars }).config, configFile, storagePath);
+    return loadConfigFile(configFile, { vars });
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+}
+
+/** The SQLite history at the config's storage.path (or --storage.path). */
+function historyOrFail(loaded: LoadedConfig, configFile: string, redactor: Redactor, storagePath?: string): SqliteStore {
+  try {
+    return openHistory(loaded.config, configFile, storagePath);
   } catch (err) {
     return fail(redactor.redact((err as Error).message));
   }
@@ -66,15 +75,11 @@ async function serve(opts: ServeOptions): Promise<void> {
   const redactor = new Redactor();
   const logger = createLogger(redactor, opts.logLevel);
   const metrics = new PatrolMetrics(new Registry(), VERSION);
-  const store = historyOrFail(opts.configFile, redactor, opts.vars, opts.storagePath);
+  const loaded = configOrFail(opts.configFile, opts.vars);
+  const store = historyOrFail(loaded, opts.configFile, redactor, opts.storagePath);
   const jobs = new DigestJobs({ store, metrics, logger, redactor });
   const exporter = new Exporter({ jobs, configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard), roundsInWorker: true });
-  try {
-    await exporter.start(true);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message);
-    throw err;
-  }
+  await exporter.start(true, loaded);
   let listening;
   try {
     listening = await listen(createApp({ exporter, metrics, store, logger, redactor }), opts.listen);
@@ -141,7 +146,8 @@ program
   .action(async (o: Record<string, string | boolean | string[]>) => {
     const redactor = new Redactor();
     const logger = createLogger(redactor, o['log.level'] as string);
-    const store = o.history ? historyOrFail(o['config.file'] as string, redactor, undefined, o['storage.path'] as string | undefined) : new MemoryStore(1);
+    const loaded = configOrFail(o['config.file'] as string);
+    const store = o.history ? historyOrFail(loaded, o['config.file'] as string, redactor, o['storage.path'] as string | undefined) : new MemoryStore(1);
     const only = Array.isArray(o.service) ? new Set(o.service) : null;
     const shard = shardFilter(o.shard as string | undefined);
     const exporter = new Exporter({
@@ -152,12 +158,7 @@ program
       redactor,
       only: only || shard ? (id) => (!only || only.has(id)) && (!shard || shard(id)) : undefined,
     });
-    try {
-      await exporter.start(false);
-    } catch (err) {
-      if (err instanceof ConfigError) fail(err.message);
-      throw err;
-    }
+    await exporter.start(false, loaded);
     const tty = process.stderr.isTTY && !o.json;
     const round = await exporter.runRound('cli', (r, done, total) => {
       if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.serviceId}: ${r.verdict}`);

@@ -91,10 +91,10 @@ export class Exporter {
     this.opts.metrics.configLoaded(true);
   }
 
-  /** Load the config (throws ConfigError) and, when `schedule` is set, start the cron and the first round. */
-  async start(schedule = true): Promise<void> {
+  /** Load the config (throws ConfigError; or take one the caller loaded) and, when `schedule` is set, start the cron and the first round. */
+  async start(schedule = true, loaded?: LoadedConfig): Promise<void> {
     try {
-      this.apply(this.load());
+      this.apply(loaded ?? this.load());
     } catch (err) {
       this.opts.metrics.configLoaded(false);
       throw err;
