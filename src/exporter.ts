@@ -181,10 +181,6 @@ export class Exporter {
     return round;
   }
 
-  latest(): RoundResult | null {
-    return this.opts.store.latest();
-  }
-
   /** SIGTERM: stop scheduling, abort the round in flight (it ends within moments), keep its result. */
   async stop(): Promise<void> {
     if (this.stopped) return;

@@ -9,15 +9,6 @@ export type Verdict =
   | 'auth_failed'
   | 'indeterminate';
 
-export const VERDICTS: readonly Verdict[] = [
-  'ok',
-  'call_failed',
-  'count_query_failed',
-  'metering_mismatch',
-  'auth_failed',
-  'indeterminate',
-];
-
 export type CallKind = 'http' | 'websocket' | 'script';
 
 /** One expectation that was not met, with the value actually seen (already redacted and truncated). */
