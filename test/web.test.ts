@@ -1,12 +1,13 @@
 // The status page, the details page, the JSON API on the SQLite history, and the protection of
-// every endpoint (web.auth), over real HTTP on 127.0.0.1 port 0.
+// every endpoint (web.auth) decided per route, the error answers, over real HTTP on 127.0.0.1 port 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Exporter } from '../src/exporter.js';
 import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
-import { accessFor, authorize } from '../src/web/auth.js';
-import { SECRET, startWeb, type WebFixture } from './helpers/web.js';
+import pino from 'pino';
+import { authorize } from '../src/web/auth.js';
+import { SECRET, startWeb, todaysRounds, type WebFixture } from './helpers/web.js';
 
 const TZ = 'Asia/Shanghai';
 
@@ -164,6 +165,97 @@ test('basic auth opens the pages but not the admin actions when a token is set',
   assert.match((await call_(web, ENDPOINTS[0])).challenge ?? '', /^Basic realm="patrol_exporter", charset="UTF-8"$/);
 });
 
+/** The spellings of a path that must not reach a route under another rule. */
+function variants(path: string): string[] {
+  const out = new Set<string>([`${path}/`, path.toUpperCase(), path.replace(/\/(\w)/, (_m, c: string) => `/${c.toUpperCase()}`), path.replace(/([a-z])/, (c) => `%${c.charCodeAt(0).toString(16)}`), `/${path}`, `${path}%2f`, `${path}/.`]);
+  out.delete(path);
+  return [...out];
+}
+
+const CREDENTIALS: { name: string; caller: 'anonymous' | 'viewer' | 'admin'; headers: Record<string, string> }[] = [
+  { name: 'none', caller: 'anonymous', headers: {} },
+  { name: 'viewer basic', caller: 'viewer', headers: basic },
+  { name: 'wrong token', caller: 'anonymous', headers: { authorization: `Bearer ${TOKEN}x` } },
+  { name: 'wrong basic password', caller: 'anonymous', headers: { authorization: `Basic ${Buffer.from('viewer:x').toString('base64')}` } },
+  { name: 'admin token', caller: 'admin', headers: bearer },
+];
+
+test('every route x every credential x every spelling of its path: only the declared level decides', async (t) => {
+  const web = await startWeb(AUTH_CONFIG, AUTH_ENV);
+  t.after(() => web.close());
+  const levels = Object.fromEntries(web.routes.map((r) => [`${r.method.toUpperCase()} ${r.path}`, r.access]));
+  // The declared levels are the contract; a new route must be added here, on purpose.
+  assert.deepEqual(levels, {
+    'GET /metrics': 'scrape',
+    'GET /-/healthy': 'public',
+    'GET /-/ready': 'viewer',
+    'POST /-/reload': 'admin',
+    'GET /api/rounds/latest': 'viewer',
+    'GET /api/rounds': 'viewer',
+    'POST /api/rounds': 'admin',
+    'GET /': 'viewer',
+    'GET /services/:id': 'viewer',
+  });
+  let checked = 0;
+  for (const route of web.routes) {
+    const path = route.path.replace(':id', 'ocr') + (route.path === '/api/rounds' && route.method === 'get' ? '?date=2024-05-01' : '');
+    const methods = route.method === 'get' ? ['GET', 'HEAD'] : ['POST'];
+    for (const method of methods) {
+      for (const c of CREDENTIALS) {
+        const allowed = route.access === 'public' || (route.access === 'admin' ? c.caller === 'admin' : c.caller !== 'anonymous');
+        const r = await call_(web, { method, path }, c.headers);
+        if (allowed) assert.ok(r.status >= 200 && r.status < 300, `${method} ${path} as ${c.name}: ${r.status}`);
+        else assert.equal(r.status, 401, `${method} ${path} as ${c.name}`);
+        checked++;
+        const [bare, query] = path.split('?');
+        for (const v of variants(bare)) {
+          const vr = await call_(web, { method, path: query ? `${v}?${query}` : v }, c.headers);
+          // Another spelling is no route at all: 404 for a caller who may see pages, 401 for a stranger.
+          const expected = c.caller === 'anonymous' ? [401] : [404, 400];
+          assert.ok(expected.includes(vr.status), `${method} ${v} as ${c.name}: ${vr.status}, expected ${expected}`);
+          checked++;
+        }
+      }
+    }
+  }
+  assert.ok(checked > 300, `${checked} requests`);
+  assert.ok(!web.exporter.busy);
+});
+
+test('methods no route has are refused like unknown paths; errors show no stack, no paths', async (t) => {
+  const web = await startWeb(AUTH_CONFIG, AUTH_ENV);
+  t.after(() => web.close());
+  for (const method of ['PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+    assert.equal((await call_(web, { method, path: '/api/rounds' })).status, 401, `${method} as a stranger`);
+    const r = await call_(web, { method, path: '/api/rounds' }, bearer);
+    assert.ok(r.status === 404, `${method} with the token: ${r.status}`);
+  }
+  const open = await startWeb();
+  t.after(() => open.close());
+  for (const path of ['/services/%E0%A4%A', '/services/%', '/services/%ZZ']) {
+    const r = await call_(open, { method: 'GET', path });
+    assert.equal(r.status, 400, path);
+    assert.equal(r.text, 'Bad request.\n');
+    assert.ok(!/\bat \w|\/work\/|node_modules|Error/.test(r.text), `no stack: ${r.text}`);
+  }
+  for (const date of ['2024-02-30', '2023-02-29', '2024-13-01', '2024-00-10', '2024-04-31', '2024-1-1', '']) {
+    const r = await call_(open, { method: 'GET', path: `/api/rounds?date=${date}` });
+    assert.equal(r.status, 400, date);
+  }
+  assert.equal((await call_(open, { method: 'GET', path: '/api/rounds?date=2024-02-29' })).status, 200, 'a leap day exists');
+  assert.equal((await call_(open, { method: 'GET', path: '/api/rounds?date=2024-05-01&date=2024-05-02' })).status, 400, 'two dates');
+});
+
+test('the error details go to the log, not to the client', async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+  const web = await startWeb('', {}, todaysRounds(), { logger });
+  t.after(() => web.close());
+  const r = await call_(web, { method: 'GET', path: '/services/%E0%A4%A' });
+  assert.equal(r.status, 400);
+  assert.ok(lines.some((l) => l.includes('request failed') && l.includes('URIError')), lines.join(''));
+});
+
 test('web.metrics_auth: none leaves /metrics open for scrapers, everything else protected', async (t) => {
   const web = await startWeb(`${AUTH_CONFIG}  metrics_auth: none\n`, AUTH_ENV);
   t.after(() => web.close());
@@ -178,22 +270,20 @@ test('without web.auth everything is open (the default)', async (t) => {
   for (const e of ENDPOINTS) assert.equal((await call_(web, e)).status, e.ok, `${e.method} ${e.path}`);
 });
 
-test('the access rules, one by one', () => {
-  assert.equal(accessFor('GET', '/-/healthy'), 'open');
-  assert.equal(accessFor('HEAD', '/-/healthy'), 'open');
-  assert.equal(accessFor('POST', '/-/healthy'), 'read');
-  assert.equal(accessFor('GET', '/metrics'), 'metrics');
-  assert.equal(accessFor('POST', '/api/rounds'), 'admin');
-  assert.equal(accessFor('GET', '/api/rounds'), 'read');
+test('the access rules, one by one', async () => {
   const web = { auth: { bearer_token: 'only-a-token-here' }, metrics_auth: 'same' as const };
-  assert.deepEqual(authorize(web, 'read', 'Bearer only-a-token-here'), { ok: true });
-  assert.deepEqual(authorize(web, 'read', 'bearer only-a-token-here'), { ok: true }, 'the scheme is case-insensitive');
-  assert.equal(authorize(web, 'read', 'Basic Zm9vOmJhcg==').ok, false);
-  assert.equal(authorize({ auth: { bearer_token: '' }, metrics_auth: 'same' }, 'admin', undefined).ok, true, 'an empty token means no protection');
+  assert.equal((await authorize({ web }, 'viewer', 'Bearer only-a-token-here')).ok, true);
+  assert.equal((await authorize({ web }, 'viewer', 'bearer only-a-token-here')).ok, true, 'the scheme is case-insensitive');
+  assert.equal((await authorize({ web }, 'viewer', 'Basic Zm9vOmJhcg==')).ok, false);
+  assert.equal((await authorize({ web }, 'public', undefined)).ok, true);
+  assert.equal((await authorize({ web }, 'scrape', undefined)).ok, false);
+  assert.equal((await authorize({ web: { ...web, metrics_auth: 'none' } }, 'scrape', undefined)).ok, true);
+  assert.equal((await authorize({ web: { auth: { bearer_token: '' }, metrics_auth: 'same' } }, 'admin', undefined)).ok, true, 'an empty token means no protection');
   // Basic only: the admin actions take the basic credentials.
   const basicOnly = { auth: { bearer_token: '', basic: { username: 'u', password: 'p' } }, metrics_auth: 'same' as const };
-  assert.deepEqual(authorize(basicOnly, 'admin', `Basic ${Buffer.from('u:p').toString('base64')}`), { ok: true });
-  assert.equal(authorize(basicOnly, 'admin', undefined).ok, false);
+  assert.equal((await authorize({ web: basicOnly }, 'admin', `Basic ${Buffer.from('u:p').toString('base64')}`)).ok, true);
+  assert.equal((await authorize({ web: basicOnly }, 'admin', undefined)).ok, false);
+  assert.equal((await authorize({ web: basicOnly }, 'admin', 'Bearer p')).ok, false);
 });
 
 test('stores without SQL (run-once\'s memory store) get the same page figures from their rounds', async () => {

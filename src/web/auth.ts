@@ -1,21 +1,39 @@
-// Protection of the HTTP endpoints (web.auth), in the manner of Prometheus's web config: a bearer
-// token and/or basic auth for every endpoint; /metrics can be left open for scrapers
-// (web.metrics_auth: none); the admin actions (POST /api/rounds, POST /-/reload) always need the
-// bearer token when one is set; GET /-/healthy stays open so liveness probes need no credential.
-// Credentials are compared in constant time and never echoed.
+// Who may do what on the HTTP endpoints. Every route states its access level where it is declared
+// (src/web/server.ts), and the guard for that route decides from the level and the caller's
+// credentials alone: a request that reaches a route has already been matched by the router, so no
+// spelling of a path (case, trailing slash, percent-encoding) can pick another rule.
+//
+// Credentials come from two places (docs/security.md says how they combine):
+// - the patrol config's `web.auth`: a bearer token (admin) and/or one basic-auth user (viewer);
+// - the web config file's `basic_auth_users` (bcrypt hashes, exporter-toolkit format): viewers.
+// When nothing is configured every endpoint is open. Credentials are compared in constant time and
+// never echoed.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { WebConfig } from '../config/schema.js';
 
-/** What an endpoint needs. */
-export type Access = 'open' | 'metrics' | 'read' | 'admin';
+/**
+ * What a route needs.
+ * - public: anyone (liveness probes);
+ * - scrape: a viewer, or anyone when `web.metrics_auth: none` (the telemetry path);
+ * - viewer: any accepted credential (pages, read-only API);
+ * - admin: the bearer token when one is configured, otherwise any accepted credential.
+ */
+export type Access = 'public' | 'scrape' | 'viewer' | 'admin';
 
-export function accessFor(method: string, path: string): Access {
-  const m = method.toUpperCase();
-  if ((m === 'GET' || m === 'HEAD') && path === '/-/healthy') return 'open';
-  if (path === '/metrics') return 'metrics';
-  if (m === 'POST' && (path === '/api/rounds' || path === '/-/reload')) return 'admin';
-  return 'read';
+/** Who the caller proved to be. */
+export type Caller = 'anonymous' | 'viewer' | 'admin';
+
+/** Checks a basic-auth user of the web config file (bcrypt, cached); absent when there is none. */
+export interface BasicUsers {
+  /** True when at least one user is configured. */
+  readonly active: boolean;
+  verify(username: string, password: string): Promise<boolean>;
+}
+
+export interface Credentials {
+  web: WebConfig | null | undefined;
+  users?: BasicUsers;
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -25,46 +43,63 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-export type AuthOutcome = { ok: true } | { ok: false; challenge: string };
+export type AuthOutcome = { ok: true; caller: Caller } | { ok: false; challenge: string };
 
 const REALM = 'patrol_exporter';
+const BEARER_CHALLENGE = `Bearer realm="${REALM}"`;
+const BASIC_CHALLENGE = `Basic realm="${REALM}", charset="UTF-8"`;
 
-/** The decision for one request. `auth` absent or empty: everything is open. */
-export function authorize(web: WebConfig | null | undefined, access: Access, authorization: string | undefined): AuthOutcome {
-  const token = web?.auth.bearer_token ?? '';
-  const basic = web?.auth.basic;
-  if (token === '' && !basic) return { ok: true };
-  if (access === 'open') return { ok: true };
-  if (access === 'metrics' && web?.metrics_auth === 'none') return { ok: true };
-
+/** Who the Authorization header proves the caller to be. */
+export async function identify(creds: Credentials, authorization: string | undefined): Promise<Caller> {
+  const token = creds.web?.auth.bearer_token ?? '';
+  const basic = creds.web?.auth.basic;
   const header = authorization ?? '';
   const bearer = /^Bearer +(\S+)\s*$/i.exec(header);
-  const bearerOk = token !== '' && bearer !== null && sameSecret(bearer[1], token);
-  let basicOk = false;
+  if (bearer) return token !== '' && sameSecret(bearer[1], token) ? 'admin' : 'anonymous';
   const basicMatch = /^Basic +([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (basic && basicMatch) {
-    const decoded = Buffer.from(basicMatch[1], 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon >= 0) {
-      // Both compared every time, so a wrong user name takes as long as a wrong password.
-      const userOk = sameSecret(decoded.slice(0, colon), basic.username);
-      const passOk = sameSecret(decoded.slice(colon + 1), basic.password);
-      basicOk = userOk && passOk;
-    }
+  if (!basicMatch) return 'anonymous';
+  const decoded = Buffer.from(basicMatch[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return 'anonymous';
+  const user = decoded.slice(0, colon);
+  const password = decoded.slice(colon + 1);
+  if (basic) {
+    // Both compared every time, so a wrong user name takes as long as a wrong password.
+    const userOk = sameSecret(user, basic.username);
+    const passOk = sameSecret(password, basic.password);
+    if (userOk && passOk) return 'viewer';
   }
-
-  const bearerChallenge = `Bearer realm="${REALM}"`;
-  const basicChallenge = `Basic realm="${REALM}", charset="UTF-8"`;
-  if (access === 'admin' && token !== '') return bearerOk ? { ok: true } : { ok: false, challenge: bearerChallenge };
-  if (bearerOk || basicOk) return { ok: true };
-  // A browser shows a login box only for a Basic challenge: offer it when basic auth is configured.
-  return { ok: false, challenge: basic ? basicChallenge : bearerChallenge };
+  if (creds.users?.active && (await creds.users.verify(user, password))) return 'viewer';
+  return 'anonymous';
 }
 
-/** Express middleware; reads the config on every request, so a reload changes the credentials. */
-export function requireAuth(webConfig: () => WebConfig | null | undefined) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const outcome = authorize(webConfig(), accessFor(req.method, req.path), req.get('authorization'));
+/** The decision for one request to a route of the given access level. */
+export async function authorize(creds: Credentials, access: Access, authorization: string | undefined): Promise<AuthOutcome> {
+  const token = creds.web?.auth.bearer_token ?? '';
+  const basicConfigured = !!creds.web?.auth.basic || !!creds.users?.active;
+  // Nothing configured: every endpoint is open, and every caller may do everything.
+  if (token === '' && !basicConfigured) return { ok: true, caller: 'admin' };
+  if (access === 'public') return { ok: true, caller: 'anonymous' };
+  if (access === 'scrape' && creds.web?.metrics_auth === 'none') return { ok: true, caller: 'anonymous' };
+
+  const caller = await identify(creds, authorization);
+  if (access === 'admin') {
+    // With a token, only the token may act; without one, the basic users are the highest level there is.
+    const ok = token !== '' ? caller === 'admin' : caller !== 'anonymous';
+    return ok ? { ok: true, caller } : { ok: false, challenge: token !== '' ? BEARER_CHALLENGE : BASIC_CHALLENGE };
+  }
+  if (caller !== 'anonymous') return { ok: true, caller };
+  // A browser shows a login box only for a Basic challenge: offer it when basic auth is configured.
+  return { ok: false, challenge: basicConfigured ? BASIC_CHALLENGE : BEARER_CHALLENGE };
+}
+
+/**
+ * The guard a route is declared with. Reads the credentials on every request, so a reload of the
+ * patrol config or a change of the web config file changes them.
+ */
+export function guard(access: Access, creds: () => Credentials): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const outcome = await authorize(creds(), access, req.get('authorization'));
     if (outcome.ok) {
       next();
       return;

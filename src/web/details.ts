@@ -13,6 +13,8 @@ import { esc, layout } from './html.js';
 export interface DetailsOptions {
   timezone: string;
   locale?: Locale;
+  /** --web.telemetry-path, for the link (default /metrics). */
+  telemetryPath?: string;
   redact?: (text: string) => string;
 }
 
@@ -63,7 +65,7 @@ ${s.authChecks.length ? `<table class="auth"><thead><tr><th>auth check</th><th>o
 <p class="muted">round <code>${e(roundId)}</code></p>
 </section>`;
   });
-  const body = `<nav><a href="/">← status</a><a href="/metrics">/metrics</a><a href="/api/rounds/latest">/api/rounds/latest</a></nav>
+  const body = `<nav><a href="/">← status</a><a href="${esc(opts.telemetryPath ?? '/metrics')}">${esc(opts.telemetryPath ?? '/metrics')}</a><a href="/api/rounds/latest">/api/rounds/latest</a></nav>
 <h1>${e(name, 200)} <small>${e(serviceId, 200)}</small></h1>
 <p class="muted">${e(l.timezoneNote(tz))} Last ${entries.length} verdict(s), newest first.</p>
 ${sections.join('\n') || '<p>No verdict recorded for this service.</p>'}`;

@@ -15,6 +15,8 @@ import { esc, layout } from './html.js';
 export interface StatusExtras {
   timezone: string;
   locale?: Locale;
+  /** --web.telemetry-path, for the link (default /metrics). */
+  telemetryPath?: string;
   /** Per service: today's success and recent verdicts (RoundStore.overview). */
   services?: ServiceOverview[];
   redact?: (text: string) => string;
@@ -30,7 +32,7 @@ export function statusPage(round: RoundResult | null, progress: { done: number; 
   const todayDay = dayIn(tz, Date.now());
 
   const parts: string[] = ['<h1>patrol_exporter</h1>'];
-  parts.push(`<nav><a href="/metrics">/metrics</a><a href="/api/rounds/latest">/api/rounds/latest</a><a href="/api/rounds?date=${e(todayDay)}">/api/rounds?date=${e(todayDay)}</a><a href="/-/healthy">/-/healthy</a><a href="/-/ready">/-/ready</a></nav>`);
+  parts.push(`<nav><a href="${e(extras.telemetryPath ?? '/metrics')}">${e(extras.telemetryPath ?? '/metrics')}</a><a href="/api/rounds/latest">/api/rounds/latest</a><a href="/api/rounds?date=${e(todayDay)}">/api/rounds?date=${e(todayDay)}</a><a href="/-/healthy">/-/healthy</a><a href="/-/ready">/-/ready</a></nav>`);
   if (progress) parts.push(`<p class="running">A round is running: ${e(progress.done)}/${e(progress.total || '?')} services done.</p>`);
 
   if (!round) {

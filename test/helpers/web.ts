@@ -8,7 +8,8 @@ import { PatrolMetrics } from '../../src/metrics.js';
 import { Redactor } from '../../src/redact.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { RoundResult } from '../../src/types.js';
-import { createApp, listen } from '../../src/web/server.js';
+import { createApp, listen, routes, type Route } from '../../src/web/server.js';
+import type { WebConfigFile } from '../../src/web/webconfig.js';
 import { ocrConfig } from './harness.js';
 import { call, round } from './rounds.js';
 
@@ -21,6 +22,8 @@ export interface WebFixture {
   exporter: Exporter;
   redactor: Redactor;
   rounds: RoundResult[];
+  /** The app's route table (every endpoint with its access level). */
+  routes: Route[];
   close: () => Promise<void>;
 }
 
@@ -50,22 +53,29 @@ export function todaysRounds(now = Date.now()): RoundResult[] {
   ];
 }
 
+export interface WebOptions {
+  telemetryPath?: string;
+  webConfig?: WebConfigFile;
+  logger?: pino.Logger;
+}
+
 /** An exporter (no schedule) on a SQLite store holding `rounds`, served on 127.0.0.1:0. */
-export async function startWeb(extraConfig = '', env: NodeJS.ProcessEnv = {}, rounds = todaysRounds()): Promise<WebFixture> {
+export async function startWeb(extraConfig = '', env: NodeJS.ProcessEnv = {}, rounds = todaysRounds(), options: WebOptions = {}): Promise<WebFixture> {
   const text = `${ocrConfig()}\n${extraConfig}`;
   const store = new SqliteStore(':memory:');
   for (const r of rounds) store.save(r);
   const redactor = new Redactor([SECRET]);
-  const logger = pino({ level: 'silent' });
+  const logger = options.logger ?? pino({ level: 'silent' });
   const metrics = new PatrolMetrics(new Registry(), 'test');
   const exporter = new Exporter({ configText: () => text, loadOptions: { env }, logger, metrics, store, redactor });
   await exporter.start(false);
-  const { server, url } = await listen(createApp({ exporter, metrics, store, logger, redactor }), '127.0.0.1:0');
+  const deps = { exporter, metrics, store, logger, redactor, telemetryPath: options.telemetryPath, webConfig: options.webConfig };
+  const { server, url } = await listen(createApp(deps), '127.0.0.1:0', options.webConfig, logger);
   const close = async () => {
     await closeServer(server);
     await exporter.stop();
   };
-  return { url, store, exporter, redactor, rounds, close };
+  return { url, store, exporter, redactor, rounds, routes: routes(deps), close };
 }
 
 function closeServer(server: Server): Promise<void> {
