@@ -18,7 +18,8 @@ import type { SqliteStore } from './store/sqlite.js';
 import type { RoundResult } from './types.js';
 import { parseDuration } from './util/duration.js';
 import { VERSION } from './version.js';
-import { createApp, listen } from './web/server.js';
+import { checkTelemetryPath, createApp, listen } from './web/server.js';
+import { WebConfigFile } from './web/webconfig.js';
 import { renderTable } from './table.js';
 import { inShard, parseShard } from './shard.js';
 
@@ -39,6 +40,9 @@ interface ServeOptions {
   shard?: string;
   /** --storage.path: overrides the config's storage.path. */
   storagePath?: string;
+  /** --web.telemetry-path and --web.config.file (src/web/). */
+  telemetryPath?: string;
+  webConfigFile?: string;
   onStop?: () => Promise<void>;
 }
 
@@ -75,6 +79,12 @@ async function serve(opts: ServeOptions): Promise<void> {
   const redactor = new Redactor();
   const logger = createLogger(redactor, opts.logLevel);
   const metrics = new PatrolMetrics(new Registry(), VERSION);
+  const telemetryPath = opts.telemetryPath ?? '/metrics';
+  const badPath = checkTelemetryPath(telemetryPath);
+  if (badPath) fail(badPath);
+  const web = opts.webConfigFile ? WebConfigFile.load(opts.webConfigFile, logger) : null;
+  if (web && !web.ok) fail(web.error);
+  const webConfig = web?.ok ? web.web : undefined;
   const loaded = configOrFail(opts.configFile, opts.vars);
   const store = historyOrFail(loaded, opts.configFile, redactor, opts.storagePath);
   const jobs = new DigestJobs({ store, metrics, logger, redactor });
@@ -82,7 +92,7 @@ async function serve(opts: ServeOptions): Promise<void> {
   await exporter.start(true, loaded);
   let listening;
   try {
-    listening = await listen(createApp({ exporter, metrics, store, logger, redactor }), opts.listen);
+    listening = await listen(createApp({ exporter, metrics, store, logger, redactor, telemetryPath, webConfig }), opts.listen, webConfig, logger);
   } catch (err) {
     await exporter.stop();
     fail(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
@@ -118,6 +128,8 @@ const configOption = () => new Option('--config.file <path>', 'configuration fil
 const listenOption = () => new Option('--web.listen-address <addr>', 'address to serve /metrics and the pages on').default(DEFAULT_LISTEN);
 const logOption = () => new Option('--log.level <level>', 'debug, info, warn or error').default(process.env.PATROL_LOG_LEVEL ?? 'info');
 const storageOption = () => new Option('--storage.path <file>', "SQLite history file (default: the config's storage.path, relative to the config file)");
+const telemetryOption = () => new Option('--web.telemetry-path <path>', 'path of the metrics endpoint').default('/metrics');
+const webConfigOption = () => new Option('--web.config.file <path>', 'web configuration file (exporter-toolkit format): TLS, basic_auth_users, response headers; see docs/security.md');
 const shardOption = () => new Option('--shard <i/N>', 'inspect only the services of shard i of N (stable hash of the service id)');
 
 program
@@ -125,11 +137,13 @@ program
   .description('run inspection rounds on the schedule and serve /metrics')
   .addOption(configOption())
   .addOption(listenOption())
+  .addOption(telemetryOption())
+  .addOption(webConfigOption())
   .addOption(logOption())
   .addOption(shardOption())
   .addOption(storageOption())
   .action(async (o: Record<string, string>) => {
-    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], shard: o.shard, storagePath: o['storage.path'] });
+    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], shard: o.shard, storagePath: o['storage.path'], telemetryPath: o['web.telemetryPath'], webConfigFile: o['web.config.file'] });
   });
 
 program
@@ -213,6 +227,8 @@ program
   .addOption(listenOption())
   .addOption(new Option('--sim.listen-address <addr>', 'address of the simulated platform').default('127.0.0.1:9799'))
   .addOption(new Option('--sim.lag <duration>', 'how late the simulated platform meters each call').default('2s'))
+  .addOption(telemetryOption())
+  .addOption(webConfigOption())
   // The demo's history goes to the temp directory: always writable (a read-only image, a checkout), and kept across restarts.
   .addOption(storageOption().default(path.join(os.tmpdir(), 'patrol-demo.db')))
   .addOption(logOption())
@@ -230,6 +246,8 @@ program
       logLevel: o['log.level'],
       vars: { platform_url: sim.url },
       storagePath: o['storage.path'],
+      telemetryPath: o['web.telemetryPath'],
+      webConfigFile: o['web.config.file'],
       onStop: () => sim.close(),
     });
   });

@@ -218,6 +218,8 @@ export class WebConfigFile implements BasicUsers {
   /** Compared against for unknown users, so an unknown name costs what a wrong password costs. */
   private readonly dummyHash = bcrypt.hashSync('patrol-no-such-user', 10);
   private readonly listeners: ((c: WebFileConfig) => void)[] = [];
+  /** bcrypt comparisons made (the cache keeps this far below the number of requests). */
+  bcryptRuns = 0;
 
   private constructor(
     readonly file: string,
@@ -287,6 +289,7 @@ export class WebConfigFile implements BasicUsers {
     const key = createHash('sha256').update(`${username}\0${password}\0${hash ?? ''}`).digest('base64');
     const known = this.cache.get(key);
     if (known !== undefined) return known;
+    this.bcryptRuns++;
     const ok = await bcrypt.compare(password, hash ?? this.dummyHash);
     const result = ok && hash !== undefined;
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();

@@ -1,6 +1,9 @@
 // A status page to test: an exporter (no schedule) on a SQLite store holding today's rounds,
 // served on 127.0.0.1 port 0. Shared by web.test.ts and browser.test.ts.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Exporter } from '../../src/exporter.js';
@@ -81,4 +84,36 @@ export async function startWeb(extraConfig = '', env: NodeJS.ProcessEnv = {}, ro
 function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export interface Certificates {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  /** A client certificate from another CA, which the server must refuse. */
+  rogueCert: string;
+  rogueKey: string;
+}
+
+/** A CA, a server certificate for 127.0.0.1 and client certificates, made by openssl in `dir`. */
+export function makeCertificates(dir: string): Certificates {
+  const f = (name: string) => path.join(dir, name);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const ca = (name: string, cn: string) =>
+    ssl('req', '-x509', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`), '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  const leaf = (name: string, cn: string, caName: string, ext: string) => {
+    ssl('req', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
+    writeFileSync(f(`${name}.ext`), ext);
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${caName}.crt`), '-CAkey', f(`${caName}.key`), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`));
+  };
+  ca('ca', 'patrol test CA');
+  ca('rogue-ca', 'someone else');
+  leaf('server', '127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  leaf('client', 'scraper', 'ca', 'subjectAltName=DNS:scraper\nextendedKeyUsage=clientAuth\n');
+  leaf('rogue', 'scraper', 'rogue-ca', 'subjectAltName=DNS:scraper\nextendedKeyUsage=clientAuth\n');
+  return { dir, ca: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key'), rogueCert: f('rogue.crt'), rogueKey: f('rogue.key') };
 }
