@@ -248,6 +248,35 @@ test('the file is re-read on change: new connections use it; a bad new file keep
   assert.equal(await attempt(`${web.url}/metrics`, { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey, auth }), 200);
 });
 
+test('the other client_auth_types and client_allowed_sans, connection by connection', async (t) => {
+  const { certs, webConfig, file, hash } = setup(t);
+  const web = await startWeb('', {}, undefined, { webConfig });
+  t.after(() => web.close());
+  const auth = basicAuth(USER, PASSWORD);
+  const none = { ca: certs.ca, auth };
+  const ours = { ...none, cert: certs.clientCert, key: certs.clientKey };
+  const rogue = { ...none, cert: certs.rogueCert, key: certs.rogueKey };
+  const outcome = async (o: Parameters<typeof request>[1]) => {
+    const r = await attempt(`${web.url}/metrics`, o);
+    return r === 200 ? 'served' : typeof r === 'string' ? 'refused' : `status ${r}`;
+  };
+  const expectations: [string, string, [string, string, string]][] = [
+    ['RequestClientCert', '', ['served', 'served', 'served']],
+    ['RequireAnyClientCert', '', ['refused', 'served', 'served']],
+    ['VerifyClientCertIfGiven', '', ['served', 'served', 'refused']],
+    ['RequireAndVerifyClientCert', '', ['refused', 'served', 'refused']],
+    ['RequireAndVerifyClientCert', '  client_allowed_sans: [scraper]\n', ['refused', 'served', 'refused']],
+    ['RequireAndVerifyClientCert', '  client_allowed_sans: [someone-else]\n', ['refused', 'refused', 'refused']],
+  ];
+  for (const [type, extra, [withNone, withOurs, withRogue]] of expectations) {
+    writeFileSync(file, webConfigText(certs, hash, type).replace('  min_version: TLS12\n', `  min_version: TLS12\n${extra}`));
+    const label = `${type} ${extra.trim()}`;
+    assert.equal(await outcome(none), withNone, `${label}: no certificate`);
+    assert.equal(await outcome(ours), withOurs, `${label}: our CA's certificate`);
+    assert.equal(await outcome(rogue), withRogue, `${label}: another CA's certificate`);
+  }
+});
+
 test('a real Prometheus scrapes over HTTPS with a client certificate and basic auth (up == 1); without the certificate up == 0', async (t) => {
   const prometheusBin = requireTool(t, 'prometheus');
   if (!prometheusBin) return;
