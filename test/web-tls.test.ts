@@ -172,8 +172,8 @@ test('patrol refuses what it does not support, by name', () => {
 });
 
 test('HTTPS with RequireAndVerifyClientCert: no client certificate or another CA refused, ours accepted; bcrypt users are viewers; headers set', async (t) => {
-  const { certs, webConfig, lines } = setup(t);
-  const web = await startWeb(AUTH_CONFIG, { PATROL_WEB_TOKEN: TOKEN }, undefined, { webConfig, logger: pino({ level: 'silent' }) });
+  const { certs, webConfig, lines, logger } = setup(t);
+  const web = await startWeb(AUTH_CONFIG, { PATROL_WEB_TOKEN: TOKEN }, undefined, { webConfig, logger });
   t.after(() => web.close());
   assert.match(web.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   const good = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
@@ -196,8 +196,11 @@ test('HTTPS with RequireAndVerifyClientCert: no client certificate or another CA
   assert.equal((await request(`${web.url}/-/reload`, { ...good, auth, method: 'POST' })).status, 401);
   assert.equal((await request(`${web.url}/-/reload`, { ...good, auth: `Bearer ${TOKEN}`, method: 'POST' })).status, 200);
   assert.equal((await request(`${web.url}/-/healthy`, good)).status, 200, 'liveness needs no login (but the certificate, as every connection)');
-  // The password is never logged.
-  assert.ok(!lines.join('').includes(PASSWORD));
+  // A failing request is logged, without any credential.
+  assert.equal((await request(`${web.url}/services/%E0%A4%A`, { ...good, auth })).status, 400);
+  const log = lines.join('');
+  assert.match(log, /request failed/);
+  for (const secret of [PASSWORD, TOKEN, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')]) assert.ok(!log.includes(secret), 'no credential in the log');
 });
 
 test('a scraper costs one bcrypt, not one per scrape', async (t) => {
