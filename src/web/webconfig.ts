@@ -215,8 +215,8 @@ export class WebConfigFile implements BasicUsers {
   /** The fingerprint of a bad version already logged, so it is logged once, not per request. */
   private refused = '';
   private readonly cache = new Map<string, boolean>();
-  /** Compared against for unknown users, so an unknown name costs what a wrong password costs. */
-  private readonly dummyHash = bcrypt.hashSync('patrol-no-such-user', 10);
+  /** Compared against for unknown users, so an unknown name costs what a wrong password costs (made when first needed). */
+  private dummyHash: string | null = null;
   private readonly listeners: ((c: WebFileConfig) => void)[] = [];
   /** bcrypt comparisons made (the cache keeps this far below the number of requests). */
   bcryptRuns = 0;
@@ -290,7 +290,7 @@ export class WebConfigFile implements BasicUsers {
     const known = this.cache.get(key);
     if (known !== undefined) return known;
     this.bcryptRuns++;
-    const ok = await bcrypt.compare(password, hash ?? this.dummyHash);
+    const ok = await bcrypt.compare(password, hash ?? (this.dummyHash ??= await bcrypt.hash('patrol-no-such-user', 10)));
     const result = ok && hash !== undefined;
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(key, result);
