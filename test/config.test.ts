@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/config/load.js';
+import { duration } from '../src/config/schema.js';
+import { MAX_TIMER_MS } from '../src/util/duration.js';
 
 const dir = 'test/fixtures/config';
 
@@ -30,6 +32,36 @@ const fixtures: Record<string, [string, number | undefined, RegExp][]> = {
   'bad-yaml.yml': [['', 3, /^YAML: Flow sequence in block collection must be sufficiently indented/]],
   'bad-two-bodies.yml': [['services[0].calls[0].http', 13, /give at most one of json, form, body/]],
   'bad-assertion-no-operator.yml': [['services[0].calls[0].expect.json[0]', 14, /an assertion needs at least one of equals/]],
+  // Every duration is bounded where the schema reads it: no timer past 2^31-1 ms, and a sensible limit per field.
+  'bad-duration-bounds.yml': [
+    ['global.round_timeout', 3, /^"100d" is too long: at most 6h$/],
+    ['global.call_timeout', 4, /^"30d" is too long: at most 10m$/],
+    ['global.settle.timeout', 5, /^"2h" is too long: at most 1h$/],
+    ['global.settle.poll_interval', 5, /^"10m" is too long: at most 5m$/],
+    ['global.settle.quiet_period', 5, /^"2h" is too long: at most 1h$/],
+    ['platforms.console.session.max_age', 11, /^"2d" is too long: at most 24h$/],
+    ['platforms.console.counter.http.timeout', 13, /^1e\+300 \(seconds\) is too long: at most 10m$/],
+    ['services[0].metering.settle.timeout', 18, /^"61m" is too long: at most 1h$/],
+    ['services[0].calls[0].http.timeout', 21, /^"11m" is too long: at most 10m$/],
+    ['services[0].calls[0].sign.date_offset', 22, /^"-2d" is too far: at most 1d either way$/],
+    ['services[0].calls[0].expect.max_duration', 23, /^601 \(seconds\) is too long: at most 10m$/],
+    ['services[0].calls[1].websocket.send[0].wait', 28, /^"61s" is too long: at most 1m$/],
+    ['services[0].calls[1].websocket.send[1].stream.interval', 29, /^"2m" is too long: at most 1m$/],
+    ['services[0].calls[1].websocket.timeout', 30, /^"1d" is too long: at most 10m$/],
+    ['services[0].calls[1].expect.frames.max_first_frame', 31, /^"1h" is too long: at most 10m$/],
+    ['services[0].calls[2].script.timeout', 33, /^"24d21h" is too long: at most 10m$/],
+    ['services[0].auth_checks[0].sign.time_offset', 37, /^"25h" is too far: at most 1d either way$/],
+    ['storage.retention', 38, /^"36501d" is too long: at most 36500d$/],
+    ['digest.retry.backoff', 39, /^"2h" is too long: at most 1h$/],
+    ['digest.retry.max_backoff', 39, /^"25h" is too long: at most 24h$/],
+    ['smtp.timeout', 40, /^"1h" is too long: at most 10m$/],
+  ],
+  'bad-duration-short.yml': [
+    ['global.call_timeout', 3, /^0 \(seconds\) is too short: at least 1ms$/],
+    ['global.settle.poll_interval', 4, /^"0s" is too short: at least 1ms$/],
+    ['platforms.console.session.max_age', 10, /^"500ms" is too short: at least 1s$/],
+    ['storage.retention', 20, /^"59m" is too short: at least 1h$/],
+  ],
   'bad-console-expect.yml': [
     ['platforms.console.login.expect.exit_code', 5, /^unknown key$/],
     ['platforms.console.counter.expect.frames', 9, /^unknown key$/],
@@ -54,6 +86,44 @@ for (const [file, expected] of Object.entries(fixtures)) {
     });
   });
 }
+
+test('every duration bound is inclusive: the longest allowed values load', () => {
+  const text = readFileSync(`${dir}/bad-duration-bounds.yml`, 'utf8')
+    .replace('round_timeout: 100d', 'round_timeout: 6h')
+    .replace('call_timeout: 30d', 'call_timeout: 10m')
+    .replace('{ timeout: 2h, poll_interval: 10m, quiet_period: 2h }', '{ timeout: 1h, poll_interval: 5m, quiet_period: 1h }')
+    .replace('max_age: 2d', 'max_age: 24h')
+    .replace('timeout: 1e300', 'timeout: 600')
+    .replace('timeout: 61m', 'timeout: 60m')
+    .replace('timeout: 11m', 'timeout: 10m')
+    .replace('date_offset: -2d', 'date_offset: -1d')
+    .replace('max_duration: 601', 'max_duration: 600')
+    .replace('wait: 61s', 'wait: 60s')
+    .replace('interval: 2m', 'interval: 1m')
+    .replace('timeout: 1d', 'timeout: 10m')
+    .replace('max_first_frame: 1h', 'max_first_frame: 10m')
+    .replace('timeout: 24d21h', 'timeout: 9m60s')
+    .replace('time_offset: 25h', 'time_offset: 24h')
+    .replace('retention: 36501d', 'retention: 36500d')
+    .replace('{ backoff: 2h, max_backoff: 25h }', '{ backoff: 1h, max_backoff: 24h }')
+    .replace('timeout: 1h }', 'timeout: 10m }');
+  // Only the files the calls name are missing now: every duration passed.
+  const err = (() => {
+    try {
+      parseConfig(text, 'inline', { env: {}, baseDir: dir });
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(err instanceof ConfigError);
+  assert.deepEqual(err.problems.map((p) => p.path), ['services[0].calls[1].websocket.send[1].stream.file', 'services[0].calls[2].script.command[0]'], err.message);
+});
+
+test('a duration bound longer than a timer can wait is a programming error', () => {
+  assert.throws(() => duration({ max: '25d' }), /longer than a timer can wait/);
+  assert.equal(duration({ max: '30d', notATimer: true }).parse('30d'), 30 * 86_400_000);
+  assert.equal(MAX_TIMER_MS, 2_147_483_647);
+});
 
 test('the good fixture loads with defaults filled in', () => {
   const { config } = loadConfigFile(`${dir}/good.yml`, { env: {} });

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
-import { parseDuration } from '../util/duration.js';
+import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
 
 // Leaf checks live in the schema so that they are reported together with every other problem.
 
@@ -47,15 +47,45 @@ export const urlTemplate = z.string().min(1).superRefine((url, ctx) => {
   }
 });
 
-/** A duration ("10s", "1m30s", or a number of seconds), parsed to milliseconds. */
-export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (typeof ms === 'string') {
-    ctx.addIssue({ code: 'custom', message: ms });
-    return z.NEVER;
-  }
+/**
+ * A duration ("10s", "1m30s", or a number of seconds), parsed to milliseconds, within bounds given
+ * where the field is declared. Every duration has an upper bound: a timer past 2^31-1 ms fires at
+ * once in Node, so "30d" as a call timeout would fail every call instead of waiting.
+ */
+export function duration(bounds: { max: string; min?: string; notATimer?: true }) {
+  const max = boundMs(bounds.max);
+  const min = bounds.min === undefined ? 0 : boundMs(bounds.min);
+  // A programming error, caught by every test that loads the schema.
+  if (max > MAX_TIMER_MS && !bounds.notATimer) throw new Error(`duration bound ${bounds.max} is longer than a timer can wait`);
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (typeof ms === 'string') {
+      ctx.addIssue({ code: 'custom', message: ms });
+      return z.NEVER;
+    }
+    const shown = typeof value === 'string' ? `"${value}"` : `${value} (seconds)`;
+    if (ms > max) {
+      ctx.addIssue({ code: 'custom', message: `${shown} is too long: at most ${bounds.max}` });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.addIssue({ code: 'custom', message: `${shown} is too short: at least ${bounds.min}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+function boundMs(text: string): number {
+  const ms = parseDuration(text);
+  if (typeof ms === 'string') throw new Error(ms);
   return ms;
-});
+}
+
+// The bounds shared by several fields. A single call (or its wait for a first frame) past 10 minutes
+// is not a patrol any more; a pause inside a call is shorter still.
+const CALL_MAX = '10m';
+const PAUSE_MAX = '1m';
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -103,7 +133,7 @@ export const frameExpectation = z.strictObject({
   /** At least this many answer frames. */
   min: z.number().int().min(0).default(1),
   /** Time from connecting to the first answer frame. */
-  max_first_frame: duration.optional(),
+  max_first_frame: duration({ max: CALL_MAX }).optional(),
 });
 
 export const expectation = z.strictObject({
@@ -115,7 +145,7 @@ export const expectation = z.strictObject({
   json: z.array(jsonAssertion).default([]),
   body_regex: regex.optional(),
   body_not_regex: regex.optional(),
-  max_duration: duration.optional(),
+  max_duration: duration({ max: CALL_MAX }).optional(),
 });
 export type Expectation = z.infer<typeof expectation>;
 
@@ -138,7 +168,7 @@ export const httpRequest = z
     json: z.unknown().optional(),
     form: stringMap.optional(),
     body: z.string().optional(),
-    timeout: duration.optional(),
+    timeout: duration({ min: '1ms', max: CALL_MAX }).optional(),
     tls: tlsOptions.optional(),
     max_body_bytes: z.number().int().positive().optional(),
   })
@@ -147,12 +177,17 @@ export const httpRequest = z
   });
 export type HttpRequest = z.infer<typeof httpRequest>;
 
-/** A signed duration ("-10m", "+30s", or seconds): a clock offset. */
+/** A signed duration ("-10m", "+30s", or seconds): a clock offset, at most a day either way. */
+const OFFSET_MAX_MS = 86_400_000;
 const offset = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const negative = typeof value === 'string' ? value.trim().startsWith('-') : value < 0;
   const ms = parseDuration(typeof value === 'string' ? value.trim().replace(/^[-+]/, '') : Math.abs(value));
   if (typeof ms === 'string') {
     ctx.addIssue({ code: 'custom', message: ms });
+    return z.NEVER;
+  }
+  if (ms > OFFSET_MAX_MS) {
+    ctx.addIssue({ code: 'custom', message: `${typeof value === 'string' ? `"${value}"` : `${value} (seconds)`} is too far: at most 1d either way` });
     return z.NEVER;
   }
   return negative ? -ms : ms;
@@ -193,7 +228,7 @@ export const wsStream = z.strictObject({
   /** Relative paths start at the config file's folder. */
   file: z.string().min(1),
   chunk_bytes: z.number().int().min(1).max(1_048_576).default(1280),
-  interval: duration.default(40),
+  interval: duration({ max: PAUSE_MAX }).default(40),
   /** The frame of the first chunk (default: middle). */
   first: jsonObject.optional(),
   middle: jsonObject,
@@ -208,7 +243,7 @@ export const wsStep = z
     json: z.unknown().optional(),
     text: z.string().optional(),
     stream: wsStream.optional(),
-    wait: duration.optional(),
+    wait: duration({ max: PAUSE_MAX }).optional(),
   })
   .refine((f) => [f.json, f.text, f.stream, f.wait].filter((x) => x !== undefined).length === 1, {
     message: 'a send step is exactly one of json, text, stream, wait',
@@ -223,7 +258,7 @@ export const websocketRequest = z.strictObject({
   send: z.array(wsStep).default([]),
   /** Stop (close normally) once an answer frame meets these; without it, wait for the server to close. */
   until: z.array(jsonAssertion).default([]),
-  timeout: duration.optional(),
+  timeout: duration({ min: '1ms', max: CALL_MAX }).optional(),
   tls: tlsOptions.optional(),
   max_frames: z.number().int().min(1).max(100_000).default(1000),
   max_frame_bytes: z.number().int().positive().default(1_048_576),
@@ -236,7 +271,7 @@ export const scriptRequest = z.strictObject({
   /** Relative paths start at the config file's folder, which is also the default. */
   cwd: z.string().optional(),
   env: stringMap.default({}),
-  timeout: duration.optional(),
+  timeout: duration({ min: '1ms', max: CALL_MAX }).optional(),
   /** Per stream (stdout, stderr); the rest is read and dropped. */
   max_output_bytes: z.number().int().min(1024).max(16_777_216).default(65_536),
 });
@@ -306,7 +341,7 @@ export const platformSchema = z.strictObject({
       headers: stringMap.default({}),
       query: stringMap.default({}),
       /** Log in again after this long even if the platform has not said so. */
-      max_age: duration.default(1_800_000),
+      max_age: duration({ min: '1s', max: '24h' }).default(1_800_000),
     })
     .default({ headers: {}, query: {}, max_age: 1_800_000 }),
   /** An answer that means "log in again": checked on every counter read. */
@@ -328,13 +363,13 @@ export type PlatformConfig = z.infer<typeof platformSchema>;
 
 export const settleSchema = z.strictObject({
   /** Give up waiting for the expected delta after this long. */
-  timeout: duration.default(60_000),
-  poll_interval: duration.refine((ms) => ms > 0, 'must be greater than 0').default(1_000),
+  timeout: duration({ max: '1h' }).default(60_000),
+  poll_interval: duration({ min: '1ms', max: '5m' }).default(1_000),
   /** Reads that must still show the expected delta after it first appeared ("and stays there"). */
   confirm_reads: z.number().int().min(0).max(10).default(1),
   /** When nothing should have been charged, wait at least this long for an unexpected charge.
    *  Default: the settle time learnt from this service's earlier rounds, or the timeout. */
-  quiet_period: duration.optional(),
+  quiet_period: duration({ max: '1h' }).optional(),
 });
 export type SettleConfig = z.infer<typeof settleSchema>;
 
@@ -368,8 +403,10 @@ export const globalSchema = z.strictObject({
   run_on_start: z.boolean().default(true),
   /** Requests in flight at once across services (waiting for metering does not hold a slot). */
   concurrency: z.number().int().min(1).max(10_000).default(8),
-  round_timeout: duration.default(240_000),
-  call_timeout: duration.default(15_000),
+  /** The whole round's deadline. */
+  round_timeout: duration({ min: '1ms', max: '6h' }).default(240_000),
+  /** Each call's deadline unless the call sets its own timeout. */
+  call_timeout: duration({ min: '1ms', max: CALL_MAX }).default(15_000),
   /** Reuse connections between calls (like a real SDK client) or open one per call (like blackbox). */
   keep_alive: z.boolean().default(true),
   max_body_bytes: z.number().int().positive().default(1_048_576),
@@ -385,7 +422,7 @@ export const storageSchema = z.strictObject({
   /** SQLite file; a relative path starts in the working directory. ":memory:" keeps nothing (tests only). */
   path: z.string().min(1).default('patrol.db'),
   /** Rounds that started longer ago than this are deleted. */
-  retention: duration.refine((ms) => ms >= 3_600_000, { message: 'retention must be at least 1h' }).default(30 * 86_400_000),
+  retention: duration({ min: '1h', max: '36500d', notATimer: true }).default(30 * 86_400_000),
   /** When history is pruned and undelivered digests are retried (cron, in global.timezone). */
   maintenance_schedule: cronExpr.default('17 * * * *'),
 });
@@ -409,8 +446,8 @@ export const digestSchema = z.strictObject({
   retry: z
     .strictObject({
       attempts: z.number().int().min(1).max(20).default(5),
-      backoff: duration.default(30_000),
-      max_backoff: duration.default(600_000),
+      backoff: duration({ max: '1h' }).default(30_000),
+      max_backoff: duration({ max: '24h' }).default(600_000),
     })
     .prefault({}),
 });
@@ -430,7 +467,7 @@ export const smtpSchema = z
     from: z.string().min(1),
     to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
     cc: z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v])).default([]),
-    timeout: duration.default(30_000),
+    timeout: duration({ min: '1ms', max: CALL_MAX }).default(30_000),
   })
   .refine((s) => (s.username === '') === (s.password === ''), { message: 'give both username and password, or neither' });
 export type SmtpConfig = z.infer<typeof smtpSchema>;
