@@ -62,6 +62,24 @@ const fixtures: Record<string, [string, number | undefined, RegExp][]> = {
     ['platforms.console.session.max_age', 10, /^"500ms" is too short: at least 1s$/],
     ['storage.retention', 20, /^"59m" is too short: at least 1h$/],
   ],
+  // Config that used to pass and then send something other than what was written.
+  'bad-vars.yml': [
+    ['vars.b', 5, /^\{\{ vars\.a \}\} makes a cycle: vars\.a -> vars\.b -> vars\.a$/],
+    ['vars.c', 6, /^unknown template variable \{\{vars\.nope\}\} \(vars: base, api, a, b, c, d\)$/],
+    ['vars.d', 7, /^\{\{app_id\}\}: vars can only use other vars/],
+  ],
+  'bad-name-reference.yml': [
+    ['services[0].calls[0].http.headers.${HEADER_NAME}', 17, /^"\$\{HEADER_NAME\}": \$\{\.\.\.\} is replaced in values only, not in names/],
+    ['services[0].calls[0].http.headers.X-{{app_id}}', 18, /^"X-\{\{app_id\}\}": \{\{\.\.\.\}\} templates are filled in values only, not in names/],
+  ],
+  'bad-missing-platforms.yml': [['platforms', undefined, /^required \(a mapping of platform names to their login and counter\)$/]],
+  'bad-missing-keys.yml': [
+    ['platforms.console.counter.value', 7, /^required \(a string\)$/],
+    ['services[0].id', 9, /^required \(a string\)$/],
+    ['smtp.to', 14, /^required$/],
+  ],
+  'bad-yaml-alias-bomb.yml': [['', 3, /^YAML: aliases expand to too many copies \(more than 100\)/]],
+  'bad-yaml-deep.yml': [['', 2, /^YAML: nested more than 64 levels deep$/]],
   'bad-console-expect.yml': [
     ['platforms.console.login.expect.exit_code', 5, /^unknown key$/],
     ['platforms.console.counter.expect.frames', 9, /^unknown key$/],
@@ -72,7 +90,7 @@ for (const [file, expected] of Object.entries(fixtures)) {
   test(`${file} is refused with its path and reason`, () => {
     let error: unknown;
     try {
-      loadConfigFile(`${dir}/${file}`, { env: {} });
+      loadConfigFile(`${dir}/${file}`, { env: { HEADER_NAME: 'X-Name' } });
     } catch (err) {
       error = err;
     }
@@ -123,6 +141,28 @@ test('a duration bound longer than a timer can wait is a programming error', () 
   assert.throws(() => duration({ max: '25d' }), /longer than a timer can wait/);
   assert.equal(duration({ max: '30d', notATimer: true }).parse('30d'), 30 * 86_400_000);
   assert.equal(MAX_TIMER_MS, 2_147_483_647);
+});
+
+test('vars build on other vars, in any order, and an override of vars flows through them', () => {
+  const text = readFileSync(`${dir}/good.yml`, 'utf8')
+    .replace('platforms:', 'vars:\n  login: "{{vars.api}}/login"\n  api: "{{ vars.base }}/v1"\n  base: "http://127.0.0.1:9"\nplatforms:')
+    .replace('"http://127.0.0.1:9/login"', '"{{vars.login}}"');
+  const { config } = parseConfig(text, 'inline', { env: {} });
+  assert.deepEqual(config.vars, { login: 'http://127.0.0.1:9/v1/login', api: 'http://127.0.0.1:9/v1', base: 'http://127.0.0.1:9' });
+  const moved = parseConfig(text, 'inline', { env: {}, vars: { base: 'http://127.0.0.1:4000' } });
+  assert.equal(moved.config.vars.login, 'http://127.0.0.1:4000/v1/login');
+});
+
+test('5,000 levels of block nesting are one problem with its line, not a stack overflow', () => {
+  for (const [text, line] of [
+    ['x:\n' + Array.from({ length: 5000 }, (_, i) => `${' '.repeat(i + 1)}a:\n`).join('') + 'platforms: {}\n', 65],
+    ['# a comment\n' + '- '.repeat(5000) + 'x\n', 2],
+  ] as const) {
+    assert.throws(
+      () => parseConfig(text, 'inline', { env: {} }),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 1 && err.problems[0].line === line && /nested more than 64 levels/.test(err.problems[0].message),
+    );
+  }
 });
 
 test('the good fixture loads with defaults filled in', () => {
