@@ -165,6 +165,15 @@ test('5,000 levels of block nesting are one problem with its line, not a stack o
   }
 });
 
+test("a service's settle overrides only the keys it sets; the rest come from global.settle", () => {
+  const text = readFileSync(`${dir}/good.yml`, 'utf8')
+    .replace('platforms:', 'global: { settle: { timeout: 2m, poll_interval: 5s } }\nplatforms:')
+    .replace('app_id: a1', 'app_id: a1\n    metering: { settle: { confirm_reads: 2 } }');
+  const { config } = parseConfig(text, 'inline', { env: {} });
+  assert.deepEqual(config.services[0].metering.settle, { confirm_reads: 2 });
+  assert.deepEqual(config.global.settle, { timeout: 120_000, poll_interval: 5_000, confirm_reads: 1 });
+});
+
 test('the good fixture loads with defaults filled in', () => {
   const { config } = loadConfigFile(`${dir}/good.yml`, { env: {} });
   assert.equal(config.global.schedule, '*/5 * * * *');

@@ -361,17 +361,34 @@ export const platformSchema = z.strictObject({
 });
 export type PlatformConfig = z.infer<typeof platformSchema>;
 
-export const settleSchema = z.strictObject({
+const settleFields = {
   /** Give up waiting for the expected delta after this long. */
-  timeout: duration({ max: '1h' }).default(60_000),
-  poll_interval: duration({ min: '1ms', max: '5m' }).default(1_000),
+  timeout: duration({ max: '1h' }),
+  poll_interval: duration({ min: '1ms', max: '5m' }),
   /** Reads that must still show the expected delta after it first appeared ("and stays there"). */
-  confirm_reads: z.number().int().min(0).max(10).default(1),
+  confirm_reads: z.number().int().min(0).max(10),
+};
+
+export const settleSchema = z.strictObject({
+  timeout: settleFields.timeout.default(60_000),
+  poll_interval: settleFields.poll_interval.default(1_000),
+  confirm_reads: settleFields.confirm_reads.default(1),
   /** When nothing should have been charged, wait at least this long for an unexpected charge.
    *  Default: the settle time learnt from this service's earlier rounds, or the timeout. */
   quiet_period: duration({ max: '1h' }).optional(),
 });
 export type SettleConfig = z.infer<typeof settleSchema>;
+
+/**
+ * A service's own settle values: only the keys it sets override global.settle. No defaults here
+ * (a default would silently replace the global value for every key the service did not set).
+ */
+const settleOverride = z.strictObject({
+  timeout: settleFields.timeout.optional(),
+  poll_interval: settleFields.poll_interval.optional(),
+  confirm_reads: settleFields.confirm_reads.optional(),
+  quiet_period: settleSchema.shape.quiet_period,
+});
 
 const settleDefaults = { timeout: 60_000, poll_interval: 1_000, confirm_reads: 1 };
 
@@ -387,7 +404,7 @@ export const serviceSchema = z.strictObject({
     .strictObject({
       /** `exact`: delta == expected. `at_least`: other traffic shares this app id, so delta >= expected. */
       mode: z.enum(['exact', 'at_least']).default('exact'),
-      settle: settleSchema.partial().default({}),
+      settle: settleOverride.default({}),
     })
     .default({ mode: 'exact', settle: {} }),
   calls: z.array(callSchema).min(1, 'a service needs at least one call'),
