@@ -80,6 +80,10 @@ const fixtures: Record<string, [string, number | undefined, RegExp][]> = {
   ],
   'bad-yaml-alias-bomb.yml': [['', 3, /^YAML: aliases expand to too many copies \(more than 100\)/]],
   'bad-yaml-deep.yml': [['', 2, /^YAML: nested more than 64 levels deep$/]],
+  'bad-env-form.yml': [
+    ['services[0].params.region', 12, /^\$\{env:REGION\} is not a reference this file understands: write \$\{VAR\}, \$\{VAR:-default\}, \$\{plain:VAR\}/],
+    ['services[0].params.port', 12, /^environment variable PATROL_FIXTURE_UNSET_PORT is not set \(write \$\{plain:PATROL_FIXTURE_UNSET_PORT:-default\}/],
+  ],
   'bad-console-expect.yml': [
     ['platforms.console.login.expect.exit_code', 5, /^unknown key$/],
     ['platforms.console.counter.expect.frames', 9, /^unknown key$/],
@@ -205,6 +209,21 @@ test('${VAR}, ${VAR:-default}, ${file:...} and $$ are substituted, and the value
   assert.ok(loaded.secrets.includes('the-secret-value'));
   assert.ok(loaded.secrets.includes('file-secret-contents'));
   assert.ok(!loaded.secrets.includes('fallback-value'), 'a default written in the file is not a secret');
+});
+
+test('${plain:VAR} takes a value from the environment that is not a secret', () => {
+  const text = readFileSync(`${dir}/good.yml`, 'utf8')
+    .replace('http://127.0.0.1:9/ocr', 'http://127.0.0.1:${plain:PATROL_PORT}/ocr')
+    .replace('app_id: a1', 'app_id: a1\n    params: { region: "${plain:PATROL_REGION:-cn-east}", key: "${PATROL_K}" }');
+  const loaded = parseConfig(text, 'inline', { env: { PATROL_PORT: '8443', PATROL_K: 'the-secret-value' } });
+  assert.equal(loaded.config.services[0].calls[0].http?.url, 'http://127.0.0.1:8443/ocr');
+  assert.deepEqual(loaded.config.services[0].params, { region: 'cn-east', key: 'the-secret-value' });
+  assert.deepEqual(loaded.secrets, ['the-secret-value'], 'only ${VAR} is a secret');
+  // A plain value may be quoted in a problem; a secret one may not.
+  assert.throws(
+    () => parseConfig(text.replace('expect: { status: 200 }', 'expect: { status: 200, max_duration: "${plain:PATROL_PORT}" }'), 'inline', { env: { PATROL_PORT: '8443', PATROL_K: 'k' } }),
+    /max_duration \(line \d+\): invalid duration "8443"/,
+  );
 });
 
 test('an environment value never shows up in a problem message', () => {

@@ -52,16 +52,26 @@ export function formatPath(steps: readonly PropertyKey[]): string {
   return out;
 }
 
-const ENV_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*|file:[^}]+)(?::-([^}]*))?\}/g;
+// ${VAR}, ${plain:VAR} (either with :-default), ${file:PATH}, $$; and any other ${...}, so that a
+// misspelt form is refused instead of being sent as written.
+const ENV_REF = /\$\$|\$\{((?:plain:)?[A-Za-z_][A-Za-z0-9_]*|file:[^}]+)(?::-([^}]*))?\}|\$\{[^}]*\}/g;
 
-/** Replace ${VAR}, ${VAR:-default} and ${file:PATH} inside every string of the tree. `$$` is a literal `$`. */
+/**
+ * Replace ${VAR}, ${VAR:-default}, ${plain:VAR}, ${plain:VAR:-default} and ${file:PATH} inside every
+ * string of the tree. `$$` is a literal `$`. Values from ${VAR} and ${file:...} are secrets;
+ * ${plain:VAR} is for what differs per environment but is no secret (a port, a URL).
+ */
 function substitute(value: unknown, steps: (string | number)[], opts: Required<Pick<LoadOptions, 'env' | 'baseDir'>>, secrets: Set<string>, problems: ConfigProblem[]): unknown {
   if (typeof value === 'string') {
     if (!value.includes('$')) return value;
     return value.replace(ENV_REF, (whole, ref: string | undefined, fallback: string | undefined) => {
       if (whole === '$$') return '$';
-      if (ref!.startsWith('file:')) {
-        const file = path.resolve(opts.baseDir, ref!.slice(5));
+      if (ref === undefined) {
+        problems.push({ path: formatPath(steps), message: `${whole} is not a reference this file understands: write \${VAR}, \${VAR:-default}, \${plain:VAR}, \${file:path}, or $$ for a literal $` });
+        return whole;
+      }
+      if (ref.startsWith('file:')) {
+        const file = path.resolve(opts.baseDir, ref.slice(5));
         try {
           const text = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
           secrets.add(text);
@@ -71,13 +81,16 @@ function substitute(value: unknown, steps: (string | number)[], opts: Required<P
           return '';
         }
       }
-      const v = opts.env[ref!];
+      const plain = ref.startsWith('plain:');
+      const name = plain ? ref.slice(6) : ref;
+      const v = opts.env[name];
       if (v !== undefined && v !== '') {
-        secrets.add(v);
+        if (!plain) secrets.add(v);
         return v;
       }
       if (fallback !== undefined) return fallback;
-      problems.push({ path: formatPath(steps), message: `environment variable ${ref} is not set (write \${${ref}:-default} to give a default)` });
+      const form = plain ? `plain:${name}` : name;
+      problems.push({ path: formatPath(steps), message: `environment variable ${name} is not set (write \${${form}:-default} to give a default)` });
       return '';
     });
   }
