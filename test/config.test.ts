@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/config/load.js';
 import { duration } from '../src/config/schema.js';
 import { MAX_TIMER_MS } from '../src/util/duration.js';
+import { REFERENCE_FILE, SCHEMA_FILE, configJsonSchemaText, configReferenceMarkdown } from '../src/config/reference.js';
+import { parse as parseYaml } from 'yaml';
 
 const dir = 'test/fixtures/config';
 
@@ -250,4 +252,65 @@ test('patrol check-config prints every problem and exits 1; a good file exits 0'
   assert.match(bad.stderr, /global\.timezone \(line 3\): unknown timezone/);
   const good = execFileSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/good.yml`], { encoding: 'utf8', timeout: 30_000 });
   assert.match(good, /OK \(1 platform\(s\), 1 service\(s\)\)/);
+});
+
+test('schema/patrol.schema.json and docs/config.md are what `npm run gen:config-docs` makes from the schema', () => {
+  // Compared without printing both texts: the message says what to do.
+  assert.ok(readFileSync(SCHEMA_FILE, 'utf8') === configJsonSchemaText(), `${SCHEMA_FILE} is stale: run npm run gen:config-docs`);
+  assert.ok(readFileSync(REFERENCE_FILE, 'utf8') === configReferenceMarkdown(), `${REFERENCE_FILE} is stale: run npm run gen:config-docs`);
+  const check = spawnSync('npx', ['tsx', 'scripts/gen-config-docs.ts', '--check'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(check.status, 0, check.stderr);
+});
+
+type JsonNode = Record<string, unknown>;
+
+/**
+ * The keys of a YAML value an editor would flag against the JSON Schema: unknown keys, missing
+ * required keys, wrong basic types. A small walker of the subset the generated schema uses.
+ */
+function schemaProblems(root: JsonNode, node: JsonNode, value: unknown, at: string, out: string[]): string[] {
+  const ref = node.$ref as string | undefined;
+  if (ref) return schemaProblems(root, (root.$defs as Record<string, JsonNode>)[ref.replace('#/$defs/', '')], value, at, out);
+  const union = (node.anyOf ?? node.oneOf) as JsonNode[] | undefined;
+  if (union) {
+    const tries = union.map((branch) => schemaProblems(root, branch, value, at, []));
+    if (!tries.some((t) => t.length === 0)) out.push(...tries.reduce((a, b) => (a.length <= b.length ? a : b)));
+    return out;
+  }
+  if (node.const !== undefined && value !== node.const) out.push(`${at}: expected ${String(node.const)}`);
+  if (Array.isArray(node.enum) && !node.enum.includes(value)) out.push(`${at}: not one of ${node.enum.join(', ')}`);
+  const type = node.type as string | undefined;
+  const isObject = value !== null && typeof value === 'object' && !Array.isArray(value);
+  if (type === 'object') {
+    if (!isObject) return [...out, `${at}: expected a mapping`];
+    const props = (node.properties as Record<string, JsonNode> | undefined) ?? {};
+    for (const key of (node.required as string[] | undefined) ?? []) if (!(key in value)) out.push(`${at}.${key}: required`);
+    for (const [key, v] of Object.entries(value)) {
+      if (props[key]) schemaProblems(root, props[key], v, `${at}.${key}`, out);
+      else if (node.additionalProperties === false) out.push(`${at}.${key}: unknown key`);
+      else if (node.additionalProperties) schemaProblems(root, node.additionalProperties as JsonNode, v, `${at}.${key}`, out);
+    }
+  } else if (type === 'array') {
+    if (!Array.isArray(value)) return [...out, `${at}: expected a list`];
+    value.forEach((v, i) => schemaProblems(root, (node.items as JsonNode) ?? {}, v, `${at}[${i}]`, out));
+  } else if (type === 'string') {
+    if (typeof value !== 'string') out.push(`${at}: expected a string`);
+    else if (typeof node.pattern === 'string' && !new RegExp(node.pattern).test(value)) out.push(`${at}: does not match ${node.pattern}`);
+  } else if (type === 'number' || type === 'integer') {
+    if (typeof value !== 'number') out.push(`${at}: expected a number`);
+  } else if (type === 'boolean' && typeof value !== 'boolean') out.push(`${at}: expected true or false`);
+  return out;
+}
+
+test('an editor using schema/patrol.schema.json accepts the shipped examples and flags a misspelt key', () => {
+  const root = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as JsonNode;
+  for (const file of ['examples/demo.yml', 'examples/xfyun.yml', `${dir}/good.yml`]) {
+    const text = readFileSync(file, 'utf8');
+    if (file.startsWith('examples/')) assert.match(text, /^# yaml-language-server: \$schema=\.\.\/schema\/patrol\.schema\.json\n/, `${file} names the schema`);
+    assert.deepEqual(schemaProblems(root, root, parseYaml(text), '', []), [], file);
+  }
+  const bad = parseYaml(readFileSync(`${dir}/bad-unknown-key.yml`, 'utf8'));
+  assert.deepEqual(schemaProblems(root, root, bad, '', []), ['.services[0].calls[0].expect.stauts: unknown key']);
+  const longTimeout = parseYaml(readFileSync(`${dir}/good.yml`, 'utf8').replace('platforms:', 'global: { call_timeout: 10 parsecs }\nplatforms:'));
+  assert.equal(schemaProblems(root, root, longTimeout, '', []).length, 1);
 });

@@ -145,9 +145,9 @@ export const exitCodeList = z
 /** Expectations on the answer frames of a WebSocket call (each frame is parsed as JSON). */
 export const frameExpectation = z
   .strictObject({
-    each: z.array(jsonAssertion).default([]).meta(doc('Every answer frame meets these.', [{ path: 'code', equals: 0 }])),
-    final: z.array(jsonAssertion).default([]).meta(doc('The last answer frame meets these.', [{ path: 'data.status', equals: 2 }])),
-    any: z.array(jsonAssertion).default([]).meta(doc('At least one answer frame meets all of these.', [{ path: 'data.result', exists: true }])),
+    each: z.array(jsonAssertion).prefault([]).meta(doc('Every answer frame meets these.', [{ path: 'code', equals: 0 }])),
+    final: z.array(jsonAssertion).prefault([]).meta(doc('The last answer frame meets these.', [{ path: 'data.status', equals: 2 }])),
+    any: z.array(jsonAssertion).prefault([]).meta(doc('At least one answer frame meets all of these.', [{ path: 'data.result', exists: true }])),
     min: z.number().int().min(0).default(1).meta(doc('At least this many answer frames.')),
     max_first_frame: duration({ max: CALL_MAX }).optional().meta(doc('Time from connecting to the first answer frame.', '3s')),
   })
@@ -157,8 +157,8 @@ export const expectation = z
   .strictObject({
     frames: frameExpectation.optional().meta(doc('WebSocket calls only: the answer frames.')),
     exit_code: exitCodeList.optional().meta(doc('Script calls only: the exit codes that count as success (default 0).', 0)),
-    status: statusList.optional().meta(doc('HTTP calls: the answer status (default: any 2xx).', 200)),
-    json: z.array(jsonAssertion).default([]).meta(doc('Conditions on the JSON answer (a script: its stdout).', [{ path: 'code', equals: 0 }])),
+    status: statusList.optional().meta(doc("The answer status. A call without it accepts any status; the console's login and counter accept 2xx unless they say otherwise.", 200)),
+    json: z.array(jsonAssertion).prefault([]).meta(doc('Conditions on the JSON answer (a script: its stdout).', [{ path: 'code', equals: 0 }])),
     body_regex: regex.optional().meta(doc('The answer body (a script: its stdout) matches this regular expression.', '"ok"')),
     body_not_regex: regex.optional().meta(doc('The answer body does not match this regular expression.', 'error')),
     max_duration: duration({ max: CALL_MAX }).optional().meta(doc('The call took at most this long.', '2s')),
@@ -183,8 +183,8 @@ export const httpRequest = z
   .strictObject({
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET').meta(doc('The HTTP method.')),
     url: urlTemplate.meta(doc('http:// or https:// URL; a template.', 'https://api.example.com/v1/ocr?app={{app_id}}')),
-    headers: stringMap.default({}).meta(doc('Request headers: name -> value. Values are templates; names are written literally.', { 'X-Appid': '{{app_id}}' })),
-    query: stringMap.default({}).meta(doc('Query parameters added to the URL: name -> value (templates).', { appid: '{{app_id}}' })),
+    headers: stringMap.prefault({}).meta(doc('Request headers: name -> value. Values are templates; names are written literally.', { 'X-Appid': '{{app_id}}' })),
+    query: stringMap.prefault({}).meta(doc('Query parameters added to the URL: name -> value (templates).', { appid: '{{app_id}}' })),
     json: z.unknown().optional().meta(doc('A JSON body (any YAML value; every string in it is a template).', { text: 'hello' })),
     form: stringMap.optional().meta(doc('A form body (application/x-www-form-urlencoded): name -> value (templates).', { user: '{{params.user}}' })),
     body: z.string().optional().meta(doc('A raw text body (a template).', 'ping')),
@@ -227,7 +227,7 @@ export const signSchema = z
         type: z.literal('xfyun-hmac'),
         api_key: z.string().min(1).meta(doc('The API key (a template).', '{{params.api_key}}')),
         api_secret: z.string().min(1).meta(doc('The API secret (a template).', '{{params.api_secret}}')),
-        date_offset: offset.default(0).meta(doc('Added to the clock for the signed date: an auth check with "-10m" is outside the platform\'s 300 s skew.', '-10m')),
+        date_offset: offset.prefault(0).meta(doc('Added to the clock for the signed date: an auth check with "-10m" is outside the platform\'s 300 s skew.', '-10m')),
         host: z.string().min(1).optional().meta(doc('The host to sign (default: the URL\'s host as sent in the Host header, with the port when it is not the default one).', 'iat-api.xfyun.cn')),
       })
       .meta(doc('iFLYTEK HMAC-SHA256 over host, date and request line, sent as the query parameters authorization, date and host.')),
@@ -236,8 +236,8 @@ export const signSchema = z
         type: z.literal('xfyun-checksum'),
         app_id: z.string().default('{{app_id}}').meta(doc('The X-Appid header (a template).')),
         api_key: z.string().min(1).meta(doc('The API key (a template).', '{{params.api_key}}')),
-        param: z.union([z.string(), jsonObject]).default({}).meta(doc('The parameters: an object (sent as JSON) or a JSON string; base64 in X-Param.', { engine_type: 'cloud' })),
-        time_offset: offset.default(0).meta(doc('Added to the clock for X-CurTime (an auth check: "-10m").', '-10m')),
+        param: z.union([z.string(), jsonObject]).prefault({}).meta(doc('The parameters: an object (sent as JSON) or a JSON string; base64 in X-Param.', { engine_type: 'cloud' })),
+        time_offset: offset.prefault(0).meta(doc('Added to the clock for X-CurTime (an auth check: "-10m").', '-10m')),
       })
       .meta(doc('iFLYTEK REST: headers X-Appid, X-CurTime, X-Param (base64 JSON) and X-CheckSum = md5(APIKey + CurTime + X-Param).')),
     z
@@ -282,11 +282,11 @@ export const wsStep = z
 export const websocketRequest = z
   .strictObject({
     url: urlTemplate.meta(doc('ws://, wss://, or http(s):// (sent as ws(s)://); a template.', 'wss://iat-api.xfyun.cn/v2/iat')),
-    headers: stringMap.default({}).meta(doc('Handshake headers: name -> value (templates).')),
-    query: stringMap.default({}).meta(doc('Query parameters added to the URL (templates).')),
-    subprotocols: z.array(z.string().min(1)).default([]).meta(doc('Sec-WebSocket-Protocol values to offer.', ['chat'])),
-    send: z.array(wsStep).default([]).meta(doc('What to send, in order.')),
-    until: z.array(jsonAssertion).default([]).meta(doc('Close normally once an answer frame meets these; without them, wait for the server to close.', [{ path: 'data.status', equals: 2 }])),
+    headers: stringMap.prefault({}).meta(doc('Handshake headers: name -> value (templates).')),
+    query: stringMap.prefault({}).meta(doc('Query parameters added to the URL (templates).')),
+    subprotocols: z.array(z.string().min(1)).prefault([]).meta(doc('Sec-WebSocket-Protocol values to offer.', ['chat'])),
+    send: z.array(wsStep).prefault([]).meta(doc('What to send, in order.')),
+    until: z.array(jsonAssertion).prefault([]).meta(doc('Close normally once an answer frame meets these; without them, wait for the server to close.', [{ path: 'data.status', equals: 2 }])),
     timeout: duration({ min: '1ms', max: CALL_MAX }).optional().meta(doc('The whole conversation (default: global.call_timeout).', '15s')),
     tls: tlsOptions.optional(),
     max_frames: z.number().int().min(1).max(100_000).default(1000).meta(doc('Stop reading after this many answer frames.')),
@@ -299,7 +299,7 @@ export const scriptRequest = z
   .strictObject({
     command: z.array(z.string().min(1)).min(1).meta(doc('The program and its arguments (argv, each a template), never a shell string.', ['./scripts/ocr.sh', '{{app_id}}'])),
     cwd: z.string().optional().meta(doc("The working folder; a relative path starts at the config file's folder, which is also the default.", 'scripts')),
-    env: stringMap.default({}).meta(doc('Extra environment variables (templates), besides the PATROL_* values (docs/clients.md).', { API_KEY: '{{params.api_key}}' })),
+    env: stringMap.prefault({}).meta(doc('Extra environment variables (templates), besides the PATROL_* values (docs/clients.md).', { API_KEY: '{{params.api_key}}' })),
     timeout: duration({ min: '1ms', max: CALL_MAX }).optional().meta(doc('Kill the process group after this long (default: global.call_timeout).', '30s')),
     max_output_bytes: z.number().int().min(1024).max(16_777_216).default(65_536).meta(doc('Per stream (stdout, stderr); the rest is read and dropped.')),
   })
@@ -320,8 +320,8 @@ export const callSchema = z
     websocket: websocketRequest.optional(),
     script: scriptRequest.optional(),
     sign: signSchema.optional().meta(doc('How the call is signed (HTTP and WebSocket calls).')),
-    expect: expectation.default({ json: [] }).meta(doc('What makes the call a success.')),
-    extract: z.record(z.string(), jsonPath).default({}).meta(doc('Values for later calls ({{extracted.NAME}}): name -> JSON path in the answer.', { sid: 'sid' })),
+    expect: expectation.prefault({}).meta(doc('What makes the call a success.')),
+    extract: z.record(z.string(), jsonPath).prefault({}).meta(doc('Values for later calls ({{extracted.NAME}}): name -> JSON path in the answer.', { sid: 'sid' })),
     units: z.number().int().min(0).default(1).meta(doc('Metered units a successful call adds to the counter.')),
   })
   .refine(exactlyOneKind.check, { message: exactlyOneKind.message })
@@ -331,8 +331,8 @@ export type CallConfig = z.infer<typeof callSchema>;
 /** What counts as "the bad credential was refused". Default: status 401 or 403. */
 export const rejection = z
   .strictObject({
-    status: statusList.optional().meta(doc('The refusal status (with no status, json or body_regex: 401 or 403).', [401, 403])),
-    json: z.array(jsonAssertion).default([]).meta(doc('Conditions on the JSON refusal.', [{ path: 'code', equals: 10105 }])),
+    status: statusList.optional().meta(doc('The refusal status. Without rejected_when it is 401 or 403; a rejected_when without status accepts any status for HTTP, and 401 or 403 for a refused WebSocket handshake.', [401, 403])),
+    json: z.array(jsonAssertion).prefault([]).meta(doc('Conditions on the JSON refusal.', [{ path: 'code', equals: 10105 }])),
     body_regex: regex.optional().meta(doc('The refusal body matches this regular expression.', 'unauthorized')),
     first_frame: z.array(jsonAssertion).optional().meta(doc('WebSocket: the handshake was accepted and the first answer frame meets these.', [{ path: 'code', equals: 10313 }])),
     exit_code: exitCodeList.optional().meta(doc('Script: the process ended with one of these codes.', 3)),
@@ -347,7 +347,7 @@ export const authCheckSchema = z
     script: scriptRequest.optional(),
     sign: signSchema.optional().meta(doc('How the request is signed, usually with a wrong secret, key or date.')),
     app_id: z.string().min(1).optional().meta(doc("Use this app id instead of the service's ({{app_id}} in templates): the unknown-app-id check.", 'no-such-app')),
-    rejected_when: rejection.default({ status: [401, 403], json: [] }).meta(doc('What counts as refused (default: status 401 or 403).')),
+    rejected_when: rejection.prefault({ status: [401, 403] }).meta(doc('What counts as refused (default: status 401 or 403).')),
   })
   .refine(exactlyOneKind.check, { message: exactlyOneKind.message })
   .meta({ id: 'AuthCheck', ...doc('A request with a bad credential that must be refused (and must not be billed): exactly one of http, websocket, script.') });
@@ -359,7 +359,7 @@ export const platformSchema = z
     login: z
       .strictObject({
         http: httpRequest.meta(doc('The login request; templates can use vars.X.')),
-        expect: httpExpectation.default({ json: [] }).meta(doc('What a successful login answer meets.')),
+        expect: httpExpectation.prefault({}).meta(doc('What a successful login answer meets.')),
         extract: stringMap
           .refine((m) => Object.keys(m).length > 0, 'extract at least one session value')
           .meta(doc('Session values ({{session.NAME}}): name -> JSON path in the login answer, or cookie:NAME for a Set-Cookie value.', { sso: 'data.sid', jsession: 'cookie:JSESSIONID' })),
@@ -367,8 +367,8 @@ export const platformSchema = z
       .meta(doc("How to log in to the platform's console.")),
     session: z
       .strictObject({
-        headers: stringMap.default({}).meta(doc('Headers added to counter reads and session-signed calls (templates with session.X).', { Cookie: 'SSO={{session.sso}}' })),
-        query: stringMap.default({}).meta(doc('Query parameters added likewise.', { token: '{{session.token}}' })),
+        headers: stringMap.prefault({}).meta(doc('Headers added to counter reads and session-signed calls (templates with session.X).', { Cookie: 'SSO={{session.sso}}' })),
+        query: stringMap.prefault({}).meta(doc('Query parameters added likewise.', { token: '{{session.token}}' })),
         max_age: duration({ min: '1s', max: '24h' }).prefault('30m').meta(doc('Log in again after this long even if the platform has not said so.')),
       })
       .prefault({})
@@ -376,15 +376,15 @@ export const platformSchema = z
     not_logged_in: z
       .strictObject({
         status: statusList.optional().meta(doc('Statuses that mean "log in again" (when not given: 401 and 403).', [401, 403])),
-        json: z.array(jsonAssertion).default([]).meta(doc('A JSON answer meeting all of these means "log in again".', [{ path: 'code', equals: 11201 }])),
+        json: z.array(jsonAssertion).prefault([]).meta(doc('A JSON answer meeting all of these means "log in again".', [{ path: 'code', equals: 11201 }])),
         body_regex: regex.optional().meta(doc('A body matching this means "log in again".', 'login\\.html')),
       })
-      .default({ status: [401, 403], json: [] })
+      .prefault({ status: [401, 403] })
       .meta(doc('An answer to a counter read that means "log in again, then read once more". Any one of status, json (all its conditions) or body_regex is enough.')),
     counter: z
       .strictObject({
         http: httpRequest.meta(doc("The request that reads a service's count for today; a template with the service's values and session.X.")),
-        expect: httpExpectation.default({ json: [] }).meta(doc('What a good counter answer meets.')),
+        expect: httpExpectation.prefault({}).meta(doc('What a good counter answer meets.')),
         value: jsonPath.meta(doc("JSON path of today's count in the answer.", 'data.usedCount')),
       })
       .meta(doc("How to read a service's usage counter.")),
@@ -435,16 +435,16 @@ export const serviceSchema = z
     platform: z.string().optional().meta(doc('The platform (a key of platforms) whose counter and session this service uses; required when more than one platform is configured.', 'console')),
     app_id: z.string().default('').meta(doc('The app id ({{app_id}}).', 'a1b2c3d4')),
     business_id: z.string().default('').meta(doc('The business id ({{business_id}}), if the platform has one.', 'ocr_general')),
-    params: stringMap.default({}).meta(doc('Free values for templates ({{params.X}}); put credentials here as ${ENV_VAR}.', { api_key: '${OCR_API_KEY}' })),
+    params: stringMap.prefault({}).meta(doc('Free values for templates ({{params.X}}); put credentials here as ${ENV_VAR}.', { api_key: '${OCR_API_KEY}' })),
     metering: z
       .strictObject({
         mode: z.enum(['exact', 'at_least']).default('exact').meta(doc('exact: the counter delta equals the units called; at_least: other traffic shares this app id, so delta >= units.')),
-        settle: settleOverride.default({}),
+        settle: settleOverride.prefault({}),
       })
       .prefault({})
       .meta(doc('How the counter is judged.')),
     calls: z.array(callSchema).min(1, 'a service needs at least one call').meta(doc('The billed calls, made in order.')),
-    auth_checks: z.array(authCheckSchema).default([]).meta(doc('Requests with bad credentials that must be refused and not billed.')),
+    auth_checks: z.array(authCheckSchema).prefault([]).meta(doc('Requests with bad credentials that must be refused and not billed.')),
     enabled: z.boolean().default(true).meta(doc('false: skip this service in rounds.')),
   })
   .meta({ id: 'Service', ...doc('One service on a platform: its calls, auth checks and how its metering is judged.') });
@@ -514,7 +514,7 @@ export const smtpSchema = z
     password: z.string().default('').meta(doc('Given together with username.', '${SMTP_PASSWORD}')),
     from: z.string().min(1).meta(doc('The sender.', 'patrol@example.com')),
     to: recipients.meta(doc('One recipient or a list.', ['ops@example.com'])),
-    cc: z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v])).default([]).meta(doc('Copies: one address or a list.', 'lead@example.com')),
+    cc: z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v])).prefault([]).meta(doc('Copies: one address or a list.', 'lead@example.com')),
     timeout: duration({ min: '1ms', max: CALL_MAX }).prefault('30s').meta(doc('Per SMTP connection and command.')),
   })
   .refine((s) => (s.username === '') === (s.password === ''), { message: 'give both username and password, or neither' })
@@ -544,7 +544,7 @@ export type WebConfig = z.infer<typeof webSchema>;
 export const configSchema = z
   .strictObject({
     global: globalSchema.prefault({}),
-    vars: stringMap.default({}).meta(doc('Plain values for templates ({{vars.X}}): base URLs and the like, not secrets. A var may use other vars ({{vars.base}}/v1).', { base: 'https://api.example.com' })),
+    vars: stringMap.prefault({}).meta(doc('Plain values for templates ({{vars.X}}): base URLs and the like, not secrets. A var may use other vars ({{vars.base}}/v1).', { base: 'https://api.example.com' })),
     platforms: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'platform names are ASCII letters, digits, _ . -'), platformSchema)
       .meta(doc('The platforms: name (ASCII letters, digits, _ . -) -> its console login and counter.')),
