@@ -78,7 +78,7 @@ function typeOf(node: Json): string {
   const name = refName(node);
   if (name) return `[${name}](#${anchor(name)})`;
   const dur = node['x-duration'] as { min?: string; max: string; signed?: boolean } | undefined;
-  if (dur) return dur.signed ? `signed duration, at most ${dur.max} either way` : `duration${dur.min ? ` ${dur.min}` : ''} … ${dur.max}`;
+  if (dur) return dur.signed ? `signed duration, at most ${dur.max} either way` : dur.min ? `duration ${dur.min}–${dur.max}` : `duration ≤ ${dur.max}`;
   if (Array.isArray(node.enum)) return node.enum.map((v) => code(JSON.stringify(v))).join(' \\| ');
   if (node.const !== undefined) return code(JSON.stringify(node.const));
   const union = (node.anyOf ?? node.oneOf) as Json[] | undefined;
@@ -175,7 +175,9 @@ with its path and line.
 # yaml-language-server: $schema=../schema/patrol.schema.json
 \`\`\`
 
-(the path is relative to the config file). The examples in \`examples/\` carry it.
+(the path is relative to the config file). Complete files to start from: [examples/xfyun.yml](../examples/xfyun.yml)
+(a real console, WebSocket calls, auth checks) and [examples/demo.yml](../examples/demo.yml) (the
+simulated platform: every kind of call); both carry that line.
 
 **Values.**
 - Unknown keys are refused everywhere: a misspelt key is a problem, not a silently missing check.
