@@ -9,6 +9,12 @@ import { duration } from '../src/config/schema.js';
 import { MAX_TIMER_MS } from '../src/util/duration.js';
 import { REFERENCE_FILE, SCHEMA_FILE, configJsonSchemaText, configReferenceMarkdown } from '../src/config/reference.js';
 import { parse as parseYaml } from 'yaml';
+import { Registry } from 'prom-client';
+import { Exporter } from '../src/exporter.js';
+import { PatrolMetrics } from '../src/metrics.js';
+import { Redactor } from '../src/redact.js';
+import { MemoryStore } from '../src/store/memory.js';
+import { silentLogger } from './helpers/harness.js';
 
 const dir = 'test/fixtures/config';
 
@@ -242,6 +248,29 @@ test('an environment value never shows up in a problem message', () => {
       /global\.schedule \(line 2\): invalid cron expression "<redacted>"/.test(err.message) &&
       /max_duration \(line \d+\): invalid duration "<redacted>"/.test(err.message),
   );
+});
+
+test('a reload of an alias bomb or of deep nesting fails with one problem and keeps the running config', async () => {
+  let text = readFileSync(`${dir}/good.yml`, 'utf8');
+  const exporter = new Exporter({ configText: () => text, logger: silentLogger, metrics: new PatrolMetrics(new Registry(), 'test'), store: new MemoryStore(), redactor: new Redactor() });
+  await exporter.start(false);
+  try {
+    for (const [file, line, reason] of [
+      ['bad-yaml-alias-bomb.yml', 3, /aliases expand to too many copies/],
+      ['bad-yaml-deep.yml', 2, /nested more than 64 levels deep/],
+    ] as const) {
+      text = readFileSync(`${dir}/${file}`, 'utf8');
+      const outcome = await exporter.reload();
+      assert.equal(outcome.ok, false);
+      const error = outcome.ok ? '' : outcome.error;
+      assert.match(error, /^config: 1 problem\n/, error);
+      assert.equal(error.split('\n').length, 2, error);
+      assert.match(error, new RegExp(`\\(line ${line}\\): YAML: ${reason.source}`));
+    }
+    assert.equal(exporter.config?.services[0].id, 'ocr', 'the running config stays');
+  } finally {
+    await exporter.stop();
+  }
 });
 
 test('patrol check-config prints every problem and exits 1; a good file exits 0', () => {
