@@ -76,6 +76,10 @@ const fixtures: Record<string, [string, number | undefined, RegExp][]> = {
     ['vars.c', 6, /^unknown template variable \{\{vars\.nope\}\} \(vars: base, api, a, b, c, d\)$/],
     ['vars.d', 7, /^\{\{app_id\}\}: vars can only use other vars/],
   ],
+  'bad-service-values.yml': [
+    ['services[0].business_id', 13, /^unknown template variable \{\{vars\.missing\}\} \(vars: app\)$/],
+    ['services[0].params.signed', 14, /^\{\{app_id\}\}: a service's app_id, business_id, name and params can only use \{\{vars\.X\}\}/],
+  ],
   'bad-name-reference.yml': [
     ['services[0].calls[0].http.headers.${HEADER_NAME}', 17, /^"\$\{HEADER_NAME\}": \$\{\.\.\.\} is replaced in values only, not in names/],
     ['services[0].calls[0].http.headers.X-{{app_id}}', 18, /^"X-\{\{app_id\}\}": \{\{\.\.\.\}\} templates are filled in values only, not in names/],
@@ -163,6 +167,10 @@ test('vars build on other vars, in any order, and an override of vars flows thro
   assert.deepEqual(config.vars, { login: 'http://127.0.0.1:9/v1/login', api: 'http://127.0.0.1:9/v1', base: 'http://127.0.0.1:9' });
   const moved = parseConfig(text, 'inline', { env: {}, vars: { base: 'http://127.0.0.1:4000' } });
   assert.equal(moved.config.vars.login, 'http://127.0.0.1:4000/v1/login');
+  // A service's values may use vars too (they are filled once, at load).
+  const withApp = parseConfig(text.replace('app_id: a1', 'app_id: "{{vars.base}}"\n    params: { region: "{{ vars.api }}" }'), 'inline', { env: {} });
+  assert.equal(withApp.config.services[0].app_id, 'http://127.0.0.1:9');
+  assert.deepEqual(withApp.config.services[0].params, { region: 'http://127.0.0.1:9/v1' });
 });
 
 test('5,000 levels of block nesting are one problem with its line, not a stack overflow', () => {

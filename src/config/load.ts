@@ -145,6 +145,30 @@ function resolveVars(vars: Record<string, string>, add: Add): void {
   }
 }
 
+/**
+ * A service's own values (app_id, business_id, name, params.X) are what templates are filled
+ * with; they are not templates themselves, so a {{...}} in one would be sent as written. {{vars.X}}
+ * is filled here (vars are resolved by then); anything else is refused.
+ */
+function fillServiceValues(config: Config, add: Add): void {
+  const vars = config.vars;
+  const fill = (steps: (string | number)[], value: string): string =>
+    replaceRefs(value, (ref, whole) => {
+      const name = ref.startsWith('vars.') ? ref.slice(5) : null;
+      if (name !== null && Object.hasOwn(vars, name)) return vars[name];
+      add(steps, name !== null
+        ? `unknown template variable ${whole} (vars: ${Object.keys(vars).join(', ') || 'none'})`
+        : `${whole}: a service's app_id, business_id, name and params can only use {{vars.X}}; they are the values templates are filled with`);
+      return whole;
+    });
+  config.services.forEach((s, si) => {
+    s.app_id = fill(['services', si, 'app_id'], s.app_id);
+    s.business_id = fill(['services', si, 'business_id'], s.business_id);
+    if (s.name !== undefined) s.name = fill(['services', si, 'name'], s.name);
+    for (const k of Object.keys(s.params)) s.params[k] = fill(['services', si, 'params', k], s.params[k]);
+  });
+}
+
 /** Nesting deeper than any config needs: refused before the YAML composer recurses into it. */
 const MAX_YAML_DEPTH = 64;
 /** Alias expansions allowed (yaml's own guard against "billion laughs"). */
@@ -444,6 +468,7 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
     }
   } else {
     resolveVars(parsed.data.vars, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
+    fillServiceValues(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     checkSemantics(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     resolveClientFiles(parsed.data, baseDir, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
   }

@@ -435,7 +435,7 @@ export const serviceSchema = z
     platform: z.string().optional().meta(doc('The platform (a key of platforms) whose counter and session this service uses; required when more than one platform is configured.', 'console')),
     app_id: z.string().default('').meta(doc('The app id ({{app_id}}).', 'a1b2c3d4')),
     business_id: z.string().default('').meta(doc('The business id ({{business_id}}), if the platform has one.', 'ocr_general')),
-    params: stringMap.prefault({}).meta(doc('Free values for templates ({{params.X}}); put credentials here as ${ENV_VAR}.', { api_key: '${OCR_API_KEY}' })),
+    params: stringMap.prefault({}).meta(doc('Free values for templates ({{params.X}}); put credentials here as ${ENV_VAR}. Like app_id, business_id and name, a value may use {{vars.X}} (filled at load) and no other template.', { api_key: '${OCR_API_KEY}' })),
     metering: z
       .strictObject({
         mode: z.enum(['exact', 'at_least']).default('exact').meta(doc('exact: the counter delta equals the units called; at_least: other traffic shares this app id, so delta >= units.')),
