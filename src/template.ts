@@ -29,10 +29,15 @@ function resolve(ctx: TemplateContext, name: string): string {
   return String(cur);
 }
 
+/** Replace each `{{ name }}` with what `fill` gives for it (`whole` is the tag as written). */
+export function replaceRefs(template: string, fill: (name: string, whole: string) => string): string {
+  if (!template.includes('{{')) return template;
+  return template.replace(TAG, (whole: string, name: string) => fill(name, whole));
+}
+
 /** Fill a string; throws TemplateError for an unknown name (callers turn it into a failed call). */
 export function render(template: string, ctx: TemplateContext): string {
-  if (!template.includes('{{')) return template;
-  return template.replace(TAG, (_, name: string) => resolve(ctx, name));
+  return replaceRefs(template, (name) => resolve(ctx, name));
 }
 
 /** Fill every string inside a JSON-like value. */

@@ -2,10 +2,10 @@
 // Every problem is collected and reported at once, each with its path (and line) in the file.
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { Lexer, LineCounter, parseDocument } from 'yaml';
 import { CALL_KINDS, configSchema, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
-import { collectTemplates, templateRefs } from '../template.js';
+import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
 
 export interface ConfigProblem {
@@ -52,16 +52,26 @@ export function formatPath(steps: readonly PropertyKey[]): string {
   return out;
 }
 
-const ENV_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*|file:[^}]+)(?::-([^}]*))?\}/g;
+// ${VAR}, ${plain:VAR} (either with :-default), ${file:PATH}, $$; and any other ${...}, so that a
+// misspelt form is refused instead of being sent as written.
+const ENV_REF = /\$\$|\$\{((?:plain:)?[A-Za-z_][A-Za-z0-9_]*|file:[^}]+)(?::-([^}]*))?\}|\$\{[^}]*\}/g;
 
-/** Replace ${VAR}, ${VAR:-default} and ${file:PATH} inside every string of the tree. `$$` is a literal `$`. */
+/**
+ * Replace ${VAR}, ${VAR:-default}, ${plain:VAR}, ${plain:VAR:-default} and ${file:PATH} inside every
+ * string of the tree. `$$` is a literal `$`. Values from ${VAR} and ${file:...} are secrets;
+ * ${plain:VAR} is for what differs per environment but is no secret (a port, a URL).
+ */
 function substitute(value: unknown, steps: (string | number)[], opts: Required<Pick<LoadOptions, 'env' | 'baseDir'>>, secrets: Set<string>, problems: ConfigProblem[]): unknown {
   if (typeof value === 'string') {
     if (!value.includes('$')) return value;
     return value.replace(ENV_REF, (whole, ref: string | undefined, fallback: string | undefined) => {
       if (whole === '$$') return '$';
-      if (ref!.startsWith('file:')) {
-        const file = path.resolve(opts.baseDir, ref!.slice(5));
+      if (ref === undefined) {
+        problems.push({ path: formatPath(steps), message: `${whole} is not a reference this file understands: write \${VAR}, \${VAR:-default}, \${plain:VAR}, \${file:path}, or $$ for a literal $` });
+        return whole;
+      }
+      if (ref.startsWith('file:')) {
+        const file = path.resolve(opts.baseDir, ref.slice(5));
         try {
           const text = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
           secrets.add(text);
@@ -71,23 +81,144 @@ function substitute(value: unknown, steps: (string | number)[], opts: Required<P
           return '';
         }
       }
-      const v = opts.env[ref!];
+      const plain = ref.startsWith('plain:');
+      const name = plain ? ref.slice(6) : ref;
+      const v = opts.env[name];
       if (v !== undefined && v !== '') {
-        secrets.add(v);
+        if (!plain) secrets.add(v);
         return v;
       }
       if (fallback !== undefined) return fallback;
-      problems.push({ path: formatPath(steps), message: `environment variable ${ref} is not set (write \${${ref}:-default} to give a default)` });
+      const form = plain ? `plain:${name}` : name;
+      problems.push({ path: formatPath(steps), message: `environment variable ${name} is not set (write \${${form}:-default} to give a default)` });
       return '';
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => substitute(v, [...steps, i], opts, secrets, problems));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substitute(v, [...steps, k], opts, secrets, problems);
+    for (const [k, v] of Object.entries(value)) {
+      // Keys are names (a header, a query parameter, a JSON field): neither ${...} nor {{...}} is
+      // filled in them, so one written there would be sent as it stands.
+      if (/\$\{[^}]*\}/.test(k)) problems.push({ path: formatPath([...steps, k]), message: `"${k}": \${...} is replaced in values only, not in names; write the name itself` });
+      else if (k.includes('{{')) problems.push({ path: formatPath([...steps, k]), message: `"${k}": {{...}} templates are filled in values only, not in names; write the name itself` });
+      out[k] = substitute(v, [...steps, k], opts, secrets, problems);
+    }
     return out;
   }
   return value;
+}
+
+/**
+ * `vars` may build on each other (`api: "{{vars.base}}/v1"`): filled here, once, in any order.
+ * A var may refer only to other vars (it is shared by every service, so {{app_id}} means nothing
+ * there), a reference to an unknown var or a cycle is a problem, and nothing is left to send as
+ * written. Recursion is bounded: a chain holds each var at most once.
+ */
+function resolveVars(vars: Record<string, string>, add: Add): void {
+  const names = Object.keys(vars);
+  const done = new Map<string, string | null>();
+  const visit = (name: string, chain: string[]): string | null => {
+    if (done.has(name)) return done.get(name)!;
+    let failed = false;
+    const value = replaceRefs(vars[name], (ref, whole) => {
+      const target = ref.startsWith('vars.') ? ref.slice(5) : null;
+      if (target === null) {
+        add(['vars', name], `${whole}: vars can only use other vars ({{vars.X}}); they are shared by every service`);
+      } else if (!Object.hasOwn(vars, target)) {
+        add(['vars', name], `unknown template variable ${whole} (vars: ${names.join(', ')})`);
+      } else if (chain.includes(target)) {
+        add(['vars', name], `${whole} makes a cycle: ${[...chain.slice(chain.indexOf(target)), target].map((n) => `vars.${n}`).join(' -> ')}`);
+      } else {
+        const filled = visit(target, [...chain, target]);
+        if (filled !== null) return filled;
+      }
+      failed = true;
+      return whole;
+    });
+    done.set(name, failed ? null : value);
+    return done.get(name)!;
+  };
+  for (const name of names) {
+    const value = visit(name, [name]);
+    if (value !== null) vars[name] = value;
+  }
+}
+
+/**
+ * A service's own values (app_id, business_id, name, params.X) are what templates are filled
+ * with; they are not templates themselves, so a {{...}} in one would be sent as written. {{vars.X}}
+ * is filled here (vars are resolved by then); anything else is refused.
+ */
+function fillServiceValues(config: Config, add: Add): void {
+  const vars = config.vars;
+  const fill = (steps: (string | number)[], value: string): string =>
+    replaceRefs(value, (ref, whole) => {
+      const name = ref.startsWith('vars.') ? ref.slice(5) : null;
+      if (name !== null && Object.hasOwn(vars, name)) return vars[name];
+      add(steps, name !== null
+        ? `unknown template variable ${whole} (vars: ${Object.keys(vars).join(', ') || 'none'})`
+        : `${whole}: a service's app_id, business_id, name and params can only use {{vars.X}}; they are the values templates are filled with`);
+      return whole;
+    });
+  config.services.forEach((s, si) => {
+    s.app_id = fill(['services', si, 'app_id'], s.app_id);
+    s.business_id = fill(['services', si, 'business_id'], s.business_id);
+    if (s.name !== undefined) s.name = fill(['services', si, 'name'], s.name);
+    for (const k of Object.keys(s.params)) s.params[k] = fill(['services', si, 'params', k], s.params[k]);
+  });
+}
+
+/** Nesting deeper than any config needs: refused before the YAML composer recurses into it. */
+const MAX_YAML_DEPTH = 64;
+/** Alias expansions allowed (yaml's own guard against "billion laughs"). */
+const MAX_YAML_ALIASES = 100;
+
+/**
+ * How deep the YAML nests and where its first alias is, from the lexer's tokens (the lexer keeps
+ * no stack; yaml's parser and composer recurse and overflow on thousands of levels). The depth is
+ * an estimate: open block indentations, plus `-`/`?` indicators on the current line, plus open
+ * flow brackets. A real config stays below 20; what matters is that thousands of levels are
+ * refused before anything recurses.
+ */
+function scanYaml(text: string): { tooDeep?: number; firstAlias?: number } {
+  const out: { tooDeep?: number; firstAlias?: number } = {};
+  const indents: number[] = [];
+  let line = 1;
+  let flow = 0;
+  let indicators = 0;
+  let indent = 0;
+  let atLineStart = true;
+  let placed = false;
+  for (const token of new Lexer().lex(text)) {
+    const tokenLine = line;
+    for (const ch of token) if (ch === '\n') line++;
+    if (/^[ \t]+$/.test(token)) {
+      if (atLineStart) indent = token.length;
+      continue;
+    }
+    if (token.trim() === '' || (token.length === 1 && token < ' ') || token.startsWith('#')) {
+      if (token.includes('\n')) [atLineStart, indent, indicators, placed] = [true, 0, 0, false];
+      continue;
+    }
+    atLineStart = false;
+    if (!placed && flow === 0) {
+      while (indents.length > 0 && indents[indents.length - 1] > indent) indents.pop();
+      if (indents.length === 0 || indents[indents.length - 1] < indent) indents.push(indent);
+      placed = true;
+    }
+    if (flow === 0 && (token === '-' || token === '?')) indicators++;
+    else if (token === '[' || token === '{') flow++;
+    else if ((token === ']' || token === '}') && flow > 0) flow--;
+    else if (token.startsWith('*')) out.firstAlias ??= tokenLine;
+    if (indents.length + indicators + flow > MAX_YAML_DEPTH) {
+      out.tooDeep = tokenLine;
+      break;
+    }
+    // A block scalar's text ends with its last newline: the next token starts a line.
+    if (token.endsWith('\n')) [atLineStart, indent, indicators, placed] = [true, 0, 0, false];
+  }
+  return out;
 }
 
 /** Which kind of call a (validated) call or auth check is. */
@@ -258,8 +389,27 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
   });
 }
 
+const REQUIRED = 'required';
+const KIND_WORDS: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list', string: 'a string', number: 'a number', boolean: 'true or false' };
+const REQUIRED_HINTS: Record<string, string> = {
+  platforms: 'a mapping of platform names to their login and counter',
+  services: 'a list of services, each with an id and its calls',
+};
+
+/** "required (a string)" for a missing key instead of zod's "expected string, received undefined". */
+function requiredMessage(issue: { code?: string; input?: unknown; path?: PropertyKey[]; expected?: unknown }): string | undefined {
+  if (issue.input !== undefined || (issue.code !== 'invalid_type' && issue.code !== 'invalid_union')) return undefined;
+  const where = formatPath((issue.path ?? []).filter((p): p is string | number => typeof p !== 'symbol'));
+  const hint = REQUIRED_HINTS[where] ?? (typeof issue.expected === 'string' ? KIND_WORDS[issue.expected] : undefined);
+  return hint ? `${REQUIRED} (${hint})` : REQUIRED;
+}
+
 /** Parse and validate config text. Throws ConfigError listing every problem. */
 export function parseConfig(text: string, source = 'config', options: LoadOptions = {}): LoadedConfig {
+  const scan = scanYaml(text);
+  if (scan.tooDeep !== undefined) {
+    throw new ConfigError(source, [{ path: '', message: `YAML: nested more than ${MAX_YAML_DEPTH} levels deep`, line: scan.tooDeep }]);
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   const lineOf = (steps: (string | number)[]): number | undefined => {
@@ -270,12 +420,27 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
     return undefined;
   };
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      source,
-      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, line: e.linePos?.[0]?.line })),
-    );
+    // One problem per distinct message and line: a broken construct can be reported again for
+    // every level it is nested in.
+    const seen = new Set<string>();
+    const yamlProblems: ConfigProblem[] = [];
+    for (const e of doc.errors) {
+      const p = { path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, line: e.linePos?.[0]?.line };
+      if (seen.has(`${p.line}:${p.message}`)) continue;
+      seen.add(`${p.line}:${p.message}`);
+      yamlProblems.push(p);
+    }
+    throw new ConfigError(source, yamlProblems);
   }
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new ConfigError(source, [
+      { path: '', message: `YAML: aliases expand to too many copies (more than ${MAX_YAML_ALIASES}); write the values out or use fewer nested aliases`, line: scan.firstAlias },
+    ]);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(source, [{ path: '', message: 'the file must be a YAML mapping with platforms and services' }]);
   }
@@ -288,17 +453,22 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
   for (const p of problems) p.line ??= lineOf(p.path.split(/\.|\[|\]/).filter(Boolean).map((x) => (/^\d+$/.test(x) ? Number(x) : x)));
   if (options.vars) substituted.vars = { ...((substituted.vars as Record<string, string>) ?? {}), ...options.vars };
 
-  const parsed = configSchema.safeParse(substituted);
+  const parsed = configSchema.safeParse(substituted, { error: requiredMessage });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const steps = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) problems.push({ path: formatPath([...steps, key]), message: 'unknown key', line: lineOf([...steps, key]) });
+      } else if (issue.message === REQUIRED || issue.message.startsWith(`${REQUIRED} (`)) {
+        // A missing key has no line of its own: the line is its parent's (none at the top level).
+        problems.push({ path: formatPath(steps), message: issue.message, line: steps.length > 1 ? lineOf(steps.slice(0, -1)) : undefined });
       } else {
         problems.push({ path: formatPath(steps), message: issue.message, line: lineOf(steps) });
       }
     }
   } else {
+    resolveVars(parsed.data.vars, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
+    fillServiceValues(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     checkSemantics(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     resolveClientFiles(parsed.data, baseDir, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
   }

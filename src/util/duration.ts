@@ -3,7 +3,10 @@
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 
-/** Milliseconds, or an error message. */
+/** The longest delay a Node timer keeps (2^31-1 ms, about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Milliseconds, or an error message. No upper bound here: each config field states its own (schema.ts). */
 export function parseDuration(input: string | number): number | string {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) return `invalid duration ${input}: must be a non-negative number of seconds`;
