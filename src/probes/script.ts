@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
 import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
-import { excerpt } from '../redact.js';
+import { excerpt, type Redact } from '../redact.js';
 import { render, type TemplateContext } from '../template.js';
 import type { CallResult, FailedExpectation } from '../types.js';
 import { extractValues, finishCall } from './finish.js';
@@ -27,6 +27,8 @@ export interface ScriptRun {
   stdout: string;
   stderr: string;
   truncated: boolean;
+  /** Which stream was cut at max_output_bytes: its end may hold the beginning of a secret. */
+  cut: { stdout: boolean; stderr: boolean };
   durationMs: number;
   timedOut: boolean;
   /** Could not start, or aborted. */
@@ -75,14 +77,14 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
     env = scriptEnv(spec, ctx.vars, callName);
     argv = spec.command.map((a) => render(a, ctx.vars));
   } catch (err) {
-    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false, error: (err as Error).message });
+    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false, error: (err as Error).message });
   }
   if (ctx.signal.aborted) {
-    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false, error: 'not run: round aborted' });
+    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false, error: 'not run: round aborted' });
   }
   const started = performance.now();
   return new Promise<ScriptRun>((resolve) => {
-    const run: ScriptRun = { exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false };
+    const run: ScriptRun = { exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false };
     // detached: the child leads a new process group, so kill(-pid) reaches everything it starts.
     const child = spawn(argv[0], argv.slice(1), { cwd: spec.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     run.pid = child.pid;
@@ -91,13 +93,14 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
     const sizes = { out: 0, err: 0 };
     const collect = (which: 'out' | 'err', into: Buffer[]) => (chunk: Buffer) => {
       const room = spec.max_output_bytes - sizes[which];
-      // Past the limit the output is still read (a full pipe would block the script) but dropped.
-      if (room <= 0) {
+      const cut = () => {
         run.truncated = true;
-        return;
-      }
+        run.cut[which === 'out' ? 'stdout' : 'stderr'] = true;
+      };
+      // Past the limit the output is still read (a full pipe would block the script) but dropped.
+      if (room <= 0) return cut();
       into.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-      if (chunk.length > room) run.truncated = true;
+      if (chunk.length > room) cut();
       sizes[which] += Math.min(chunk.length, room);
     };
     child.stdout.on('data', collect('out', out));
@@ -151,11 +154,16 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
   });
 }
 
+/** How one stream is redacted for people: a stream cut at its limit may end with a secret's start. */
+function redactFor(run: ScriptRun, stream: 'stdout' | 'stderr', ctx: ProbeContext): Redact {
+  return run.cut[stream] ? (t) => ctx.redactor.redactCut(t) : (t) => ctx.redactor.redact(t);
+}
+
 function outputExcerpt(run: ScriptRun, ctx: ProbeContext): string {
   const status = run.exitCode !== null ? `exit code ${run.exitCode}` : run.signal ? `killed by ${run.signal}` : 'no exit code';
   const parts = [status + (run.truncated ? ' (output truncated)' : '')];
-  if (run.stdout) parts.push(`--- stdout ---\n${excerpt(run.stdout, EXCERPT / 2)}`);
-  if (run.stderr) parts.push(`--- stderr ---\n${excerpt(run.stderr, EXCERPT / 2)}`);
+  if (run.stdout) parts.push(`--- stdout ---\n${excerpt(run.stdout, EXCERPT / 2, redactFor(run, 'stdout', ctx))}`);
+  if (run.stderr) parts.push(`--- stderr ---\n${excerpt(run.stderr, EXCERPT / 2, redactFor(run, 'stderr', ctx))}`);
   return ctx.redactor.redact(parts.join('\n'));
 }
 
@@ -187,17 +195,19 @@ export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
   const failures: FailedExpectation[] = [];
   const codes = call.expect.exit_code ?? [0];
   if (run.exitCode === null || !codes.includes(run.exitCode)) {
-    const tail = run.stderr.trim().split('\n').slice(-1)[0] ?? '';
+    // The last line of stderr, redacted whole before it is cut (and its end hidden if stderr was cut).
+    const tail = redactFor(run, 'stderr', ctx)(run.stderr).trim().split('\n').slice(-1)[0] ?? '';
     failures.push({
       check: 'exit code',
       expected: codes.join(' or '),
-      actual: `${run.exitCode ?? `killed by ${run.signal}`}${tail ? ` (stderr: ${excerpt(tail, 160)})` : ''}`,
+      actual: `${run.exitCode ?? `killed by ${run.signal}`}${tail ? ` (stderr: ${ctx.redactor.excerpt(tail, 160)})` : ''}`,
     });
   }
   failures.push(
     ...evaluate(
       { json: call.expect.json, body_regex: call.expect.body_regex, body_not_regex: call.expect.body_not_regex, max_duration: call.expect.max_duration },
       { body: run.stdout, durationMs: run.durationMs },
+      redactFor(run, 'stdout', ctx),
     ),
   );
   if (Object.keys(call.extract).length > 0) {
@@ -219,9 +229,9 @@ export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) =>
   if (rw.json.length > 0) {
     const doc = parseJson(run.stdout);
     if (!doc.ok) unmet.push({ check: 'json', expected: 'JSON on stdout', actual: doc.reason });
-    else unmet.push(...checkJson(doc.value, rw.json));
+    else unmet.push(...checkJson(doc.value, rw.json, redactFor(run, 'stdout', ctx)));
   }
-  unmet.push(...evaluate({ body_regex: rw.body_regex }, { body: run.stdout, durationMs: run.durationMs }));
+  unmet.push(...evaluate({ body_regex: rw.body_regex }, { body: run.stdout, durationMs: run.durationMs }, redactFor(run, 'stdout', ctx)));
   if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
   return { ...base, outcome: 'accepted', reason: `bad credential accepted: ${ctx.redactor.redact(describeFailures(unmet))}` };
 };
