@@ -17,15 +17,37 @@ function show(value: unknown, redact: Redact): string {
   return excerpt(text, 200, redact);
 }
 
-/** Parse a body as JSON without throwing. */
-export function parseJson(body: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+/** Parse a body as JSON without throwing; `got` says what the body was instead ("an empty body"). */
+export function parseJson(body: string): { ok: true; value: unknown } | { ok: false; got: string } {
   try {
     return { ok: true, value: JSON.parse(body) };
   } catch {
     const start = body.trimStart().slice(0, 1);
-    const what = start === '<' ? 'HTML or XML' : body.trim() === '' ? 'an empty body' : 'text that is not JSON';
-    return { ok: false, reason: `expected JSON, got ${what}` };
+    const got = start === '<' ? 'HTML or XML' : body.trim() === '' ? 'an empty body' : 'text that is not JSON';
+    return { ok: false, got };
   }
+}
+
+/** What a body that is not JSON was, with its beginning: `text that is not JSON: abc…`. */
+export function notJson(got: string, body: string, redact: Redact, max = 120): string {
+  return body.trim() === '' ? got : `${got}: ${excerpt(body, max, redact)}`;
+}
+
+/**
+ * The answer's own words: the value at `path` (an expectation's `message_path`, e.g. a platform's
+ * error message), redacted and short. Undefined when there is no path, or no text at it.
+ */
+export function answerMessage(doc: unknown, path: string | undefined, redact: Redact): string | undefined {
+  if (path === undefined) return undefined;
+  const found = lookup(doc, path);
+  if (!found.found || found.value === null || typeof found.value === 'object') return undefined;
+  const text = String(found.value).trim();
+  return text === '' ? undefined : excerpt(text, 160, redact);
+}
+
+/** A reason led by the answer's own words, when there are some: what a person acts on first. */
+export function withMessage(reason: string, message: string | undefined): string {
+  return message === undefined ? reason : `the answer says ${JSON.stringify(message)}; ${reason}`;
 }
 
 /** Check JSON assertions against a parsed document. The values seen are shown redacted. */
@@ -95,7 +117,7 @@ export function evaluate(expect: Expect, seen: Observed, redact: Redact): Failed
   }
   if (expect.json && expect.json.length > 0) {
     const doc = parseJson(seen.body);
-    if (!doc.ok) failures.push({ check: 'json', expected: 'a JSON body', actual: `${doc.reason}: ${excerpt(seen.body, 120, redact)}` });
+    if (!doc.ok) failures.push({ check: 'json', expected: 'a JSON body', actual: notJson(doc.got, seen.body, redact) });
     else failures.push(...checkJson(doc.value, expect.json, redact));
   }
   if (expect.body_regex !== undefined && !new RegExp(expect.body_regex).test(seen.body)) {

@@ -119,12 +119,17 @@ export class Redactor {
 }
 
 /**
- * The only way to shorten text for people: redact the whole text, then cut it to at most `max`
- * characters, saying how much was left out. The other order would leave the first characters of a
- * secret that straddles the cut, which the redactor can no longer recognise.
+ * The only way to shorten text for people: redact the whole text, then cut it to `max` characters,
+ * saying how much was left out. The other order would leave the first characters of a secret that
+ * straddles the cut, which the redactor can no longer recognise. A `<redacted>` marker is kept whole
+ * (the cut moves past it), so it still says that a secret was there.
  */
 export function excerpt(text: string, max: number, redact: Redact): string {
   const clean = redact(text);
   if (clean.length <= max) return clean;
-  return `${clean.slice(0, max)}… [${clean.length - max} more characters]`;
+  let cut = max;
+  const marker = clean.lastIndexOf(REDACTED, max - 1);
+  if (marker >= 0 && marker + REDACTED.length > max) cut = marker + REDACTED.length;
+  if (cut >= clean.length) return clean;
+  return `${clean.slice(0, cut)}… [${clean.length - cut} more characters]`;
 }

@@ -58,11 +58,14 @@ test('excerpt redacts the whole text before it cuts', () => {
     const text = `${'a'.repeat(100 - k)}${SECRET} and more`;
     const cut = excerpt(text, 100, (t) => r.redact(t));
     assert.ok(!cut.includes(SECRET.slice(0, k)), cut);
-    assert.ok(cut.length <= 100 + ' … [999 more characters]'.length);
+    assert.ok(cut.length <= 100 + '<redacted>… [999 more characters]'.length, cut);
     assert.equal(r.excerpt(text, 100), cut);
   }
   assert.equal(excerpt('short', 100, (t) => t), 'short');
   assert.equal(excerpt('abcdef', 3, (t) => t), 'abc… [3 more characters]');
+  // The cut never splits the marker that stands for a secret.
+  assert.equal(r.excerpt(`ab${SECRET}cdef`, 5), 'ab<redacted>… [4 more characters]');
+  assert.equal(r.excerpt(`ab${SECRET}`, 5), 'ab<redacted>');
 });
 
 test('HTTP call: a secret across the request, response and failure cuts does not leak', async () => {

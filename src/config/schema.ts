@@ -116,6 +116,8 @@ export const expectation = z.strictObject({
   body_regex: regex.optional(),
   body_not_regex: regex.optional(),
   max_duration: duration.optional(),
+  /** JSON path of the answer's own message (e.g. `message`): quoted, redacted, in the reason of a failure. */
+  message_path: jsonPath.optional(),
 });
 export type Expectation = z.infer<typeof expectation>;
 

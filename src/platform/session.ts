@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { PlatformConfig } from '../config/schema.js';
 import { buildHttpRequest, type RequestDefaults } from '../http/build.js';
 import type { HttpClient, HttpOutcome } from '../http/client.js';
-import { describeFailures, evaluate, jsonHolds, parseJson, statusMatches } from '../expect.js';
+import { answerMessage, describeFailures, evaluate, jsonHolds, notJson, parseJson, statusMatches, withMessage } from '../expect.js';
 import { lookup } from '../jsonpath.js';
 import type { Redactor } from '../redact.js';
 import { render as renderTemplate, type TemplateContext } from '../template.js';
@@ -70,9 +70,9 @@ export class PlatformSession {
     if (!res.ok) return `login failed: ${redactor.redact(res.reason)}`;
     const expect = { ...this.cfg.login.expect, status: this.cfg.login.expect.status ?? ['2xx'] };
     const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs }, this.redact);
-    if (unmet.length > 0) return `login failed: ${redactor.redact(describeFailures(unmet))}`;
-    const values: Record<string, string> = {};
     const doc = parseJson(res.body);
+    if (unmet.length > 0) return `login failed: ${redactor.redact(withMessage(describeFailures(unmet), this.message(doc, expect.message_path)))}`;
+    const values: Record<string, string> = {};
     for (const [name, from] of Object.entries(this.cfg.login.extract)) {
       let value: unknown;
       if (from.startsWith('cookie:')) value = cookieValue(res.headers, from.slice(7));
@@ -109,6 +109,11 @@ export class PlatformSession {
   }
 
   private readonly redact = (text: string): string => this.deps.redactor.redact(text);
+
+  /** The answer's own words (expect.message_path), redacted and short. */
+  private message(doc: ReturnType<typeof parseJson>, path: string | undefined): string | undefined {
+    return doc.ok ? answerMessage(doc.value, path, this.redact) : undefined;
+  }
 
   private async session_(signal: AbortSignal, fresh: boolean): Promise<Session | string> {
     const s = this.session;
@@ -157,9 +162,9 @@ export class PlatformSession {
       }
       const expect = { ...this.cfg.counter.expect, status: this.cfg.counter.expect.status ?? ['2xx'] };
       const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs }, this.redact);
-      if (unmet.length > 0) return fail(`counter read failed: ${describeFailures(unmet)}`);
       const doc = parseJson(res.body);
-      if (!doc.ok) return fail(`counter read failed: ${doc.reason} (status ${res.status}): ${redactor.excerpt(res.body, 120)}`);
+      if (unmet.length > 0) return fail(`counter read failed: ${withMessage(describeFailures(unmet), this.message(doc, expect.message_path))}`);
+      if (!doc.ok) return fail(`counter read failed: expected JSON, got ${notJson(doc.got, res.body, this.redact)} (status ${res.status})`);
       const found = lookup(doc.value, this.cfg.counter.value);
       if (!found.found) return fail(`counter read failed: no value at ${this.cfg.counter.value}: ${redactor.excerpt(res.body, 200)}`);
       const v = found.value;

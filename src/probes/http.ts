@@ -2,7 +2,7 @@
 import type { AuthCheckConfig, CallConfig, HttpRequest } from '../config/schema.js';
 import { buildHttpRequest } from '../http/build.js';
 import type { HttpRequestSpec } from '../http/client.js';
-import { describeFailures, evaluate, parseJson } from '../expect.js';
+import { answerMessage, describeFailures, evaluate, parseJson } from '../expect.js';
 import { extractValues, finishCall } from './finish.js';
 import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
 import type { CallResult, FailedExpectation } from '../types.js';
@@ -50,11 +50,11 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
   result.responseExcerpt = ctx.redactor.excerpt(outcome.body, EXCERPT);
   const failures: FailedExpectation[] = evaluate(call.expect, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs }, redact);
 
-  if (Object.keys(call.extract).length > 0) {
-    const doc = parseJson(outcome.body);
-    result.extracted = extractValues(doc.ok ? doc : null, call.extract, '', failures);
-  }
-  return finishCall(result, failures, call.units, ctx);
+  const wanted = Object.keys(call.extract).length > 0 || call.expect.message_path !== undefined;
+  const doc = wanted ? parseJson(outcome.body) : null;
+  if (Object.keys(call.extract).length > 0) result.extracted = extractValues(doc?.ok ? doc : null, call.extract, '', failures);
+  const message = doc?.ok ? answerMessage(doc.value, call.expect.message_path, redact) : undefined;
+  return finishCall(result, failures, call.units, ctx, message);
 };
 
 export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
-import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
+import { answerMessage, checkJson, describeFailures, evaluate, notJson, parseJson } from '../expect.js';
 import { excerpt, type Redact } from '../redact.js';
 import { render, type TemplateContext } from '../template.js';
 import type { CallResult, FailedExpectation } from '../types.js';
@@ -292,11 +292,11 @@ export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
       redactFor(run, 'stdout', ctx),
     ),
   );
-  if (Object.keys(call.extract).length > 0) {
-    const doc = parseJson(run.stdout);
-    result.extracted = extractValues(doc.ok ? doc : null, call.extract, ' in stdout', failures);
-  }
-  return finishCall(result, failures, call.units, ctx);
+  const wanted = Object.keys(call.extract).length > 0 || call.expect.message_path !== undefined;
+  const doc = wanted ? parseJson(run.stdout) : null;
+  if (Object.keys(call.extract).length > 0) result.extracted = extractValues(doc?.ok ? doc : null, call.extract, ' in stdout', failures);
+  const message = doc?.ok ? answerMessage(doc.value, call.expect.message_path, redactFor(run, 'stdout', ctx)) : undefined;
+  return finishCall(result, failures, call.units, ctx, message);
 };
 
 export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
@@ -310,7 +310,7 @@ export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) =>
   }
   if (rw.json.length > 0) {
     const doc = parseJson(run.stdout);
-    if (!doc.ok) unmet.push({ check: 'json', expected: 'JSON on stdout', actual: doc.reason });
+    if (!doc.ok) unmet.push({ check: 'json', expected: 'JSON on stdout', actual: notJson(doc.got, run.stdout, redactFor(run, 'stdout', ctx)) });
     else unmet.push(...checkJson(doc.value, rw.json, redactFor(run, 'stdout', ctx)));
   }
   unmet.push(...evaluate({ body_regex: rw.body_regex }, { body: run.stdout, durationMs: run.durationMs }, redactFor(run, 'stdout', ctx)));

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { AuthCheckConfig, CallConfig, JsonAssertion, SignConfig, WebsocketRequest } from '../config/schema.js';
-import { checkJson, describeFailures, evaluate, jsonHolds, parseJson } from '../expect.js';
+import { answerMessage, checkJson, describeFailures, evaluate, jsonHolds, notJson, parseJson } from '../expect.js';
 import { describeNetworkError } from '../http/client.js';
 import { applySigner, redactUrl } from '../signers.js';
 import { render, renderDeep } from '../template.js';
@@ -374,12 +374,12 @@ export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
   const docs = t.frames.map((f) => parseJson(f.text));
   docs.forEach((doc, i) => {
     if (fx.each.length === 0) return;
-    if (!doc.ok) failures.push({ check: `frame #${i + 1}`, expected: 'a JSON frame', actual: `${doc.reason}: ${ctx.redactor.excerpt(t.frames[i].text, 120)}` });
+    if (!doc.ok) failures.push({ check: `frame #${i + 1}`, expected: 'a JSON frame', actual: notJson(doc.got, t.frames[i].text, redact) });
     else failures.push(...checkJson(doc.value, fx.each, redact, `frame #${i + 1}`));
   });
   const last = docs[docs.length - 1];
   if (fx.final.length > 0 && last) {
-    if (!last.ok) failures.push({ check: 'final frame', expected: 'a JSON frame', actual: last.reason });
+    if (!last.ok) failures.push({ check: 'final frame', expected: 'a JSON frame', actual: notJson(last.got, t.frames[t.frames.length - 1].text, redact) });
     else failures.push(...checkJson(last.value, fx.final, redact, 'final frame'));
   }
   if (fx.any.length > 0 && !docs.some((d) => d.ok && checkJson(d.value, fx.any, redact).length === 0)) {
@@ -391,7 +391,9 @@ export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
   failures.push(...evaluate({ max_duration: call.expect.max_duration }, { body: '', durationMs: t.durationMs }, redact));
 
   result.extracted = extractValues(last?.ok ? last : null, call.extract, ' in the final frame', failures);
-  return finishCall(result, failures, call.units, ctx);
+  // The answer's own words: from the last frame that has them (an error frame usually ends the talk).
+  const message = docs.map((d) => (d.ok ? answerMessage(d.value, call.expect.message_path, redact) : undefined)).reverse().find((m) => m !== undefined);
+  return finishCall(result, failures, call.units, ctx, message);
 };
 
 export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
@@ -412,7 +414,7 @@ export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx)
   if (rw.first_frame && rw.first_frame.length > 0) {
     if (first) {
       const doc = parseJson(first.text);
-      const unmet = doc.ok ? checkJson(doc.value, rw.first_frame, redact, 'first frame') : [{ check: 'first frame', expected: 'a JSON frame', actual: doc.reason }];
+      const unmet = doc.ok ? checkJson(doc.value, rw.first_frame, redact, 'first frame') : [{ check: 'first frame', expected: 'a JSON frame', actual: notJson(doc.got, first.text, redact) }];
       if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
       return { ...base, outcome: 'accepted', reason: `bad credential accepted: handshake 101, ${ctx.redactor.redact(describeFailures(unmet))}` };
     }
