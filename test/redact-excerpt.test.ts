@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { WebSocketServer } from 'ws';
 import { callSchema, platformSchema } from '../src/config/schema.js';
+import { sendError } from '../src/digest/mailer.js';
 import { HttpClient } from '../src/http/client.js';
 import { PlatformSession } from '../src/platform/session.js';
 import { httpCall } from '../src/probes/http.js';
@@ -66,6 +67,17 @@ test('excerpt redacts the whole text before it cuts', () => {
   // The cut never splits the marker that stands for a secret.
   assert.equal(r.excerpt(`ab${SECRET}cdef`, 5), 'ab<redacted>… [4 more characters]');
   assert.equal(r.excerpt(`ab${SECRET}`, 5), 'ab<redacted>');
+});
+
+test('a mail error that echoes a secret across its cut does not leak', () => {
+  const r = new Redactor([SECRET]);
+  for (const k of INSIDE) {
+    // "EAUTH 535 " then the server's text: the cut is at 500.
+    const err = Object.assign(new Error(`${'a'.repeat(500 - 'EAUTH 535 '.length - k)}${SECRET} rest`), { code: 'EAUTH', responseCode: 535 });
+    const line = sendError(err, (t) => r.redact(t));
+    assert.match(line, /^EAUTH 535 a+<redacted>/);
+    noPrefix(`mail error, ${k} inside`, line);
+  }
 });
 
 test('HTTP call: a secret across the request, response and failure cuts does not leak', async () => {
