@@ -54,6 +54,13 @@ test('a failed login and counter read quote the answer\'s message_path', async (
     const plain = await read({ login: login('wrong'), session: { headers: { Cookie: 'ssoSessionId={{session.sso}}' } }, counter: counter('5f3a9c01') });
     assert.equal(!plain.ok && plain.reason, 'login failed: status: expected 200, got 401; json code: expected == 0, got 10001');
 
+    // A login answered with 200 and no token, checked by extract alone: the message still leads.
+    const noToken = await read({
+      login: { http: { method: 'POST', url: `${sim.url}/v1/ocr`, headers: { 'X-Appid': '5f3a9c01', 'X-Api-Key': 'demo-api-key-0001' }, json: { text: 'x' } }, expect: { message_path: 'message' }, extract: { sso: 'data.ssoSessionId' } },
+      counter: counter('5f3a9c01'),
+    });
+    assert.equal(!noToken.ok && noToken.reason, 'login failed: the answer says "success"; no session value "sso" at data.ssoSessionId in the answer (status 200)');
+
     // An empty app id: the console answers 400 with its reason.
     const empty = await read({ login: login('demo-password', 'message'), session: { headers: { Cookie: 'ssoSessionId={{session.sso}}' } }, counter: counter('') });
     assert.equal(!empty.ok && empty.reason, 'counter read failed: the answer says "invalid parameter: appid"; status: expected 2xx, got 400; json code: expected == 0, got 10106');

@@ -81,7 +81,8 @@ export class PlatformSession {
         value = found.found ? found.value : undefined;
       }
       if (value === undefined || value === null || value === '' || typeof value === 'object') {
-        return `login failed: no session value "${name}" at ${from} in the answer (status ${res.status})`;
+        // A platform that answers a refused login with 200 often says why in the body.
+        return `login failed: ${withMessage(`no session value "${name}" at ${from} in the answer (status ${res.status})`, this.message(doc, expect.message_path))}`;
       }
       values[name] = String(value);
     }
@@ -166,7 +167,10 @@ export class PlatformSession {
       if (unmet.length > 0) return fail(`counter read failed: ${withMessage(describeFailures(unmet), this.message(doc, expect.message_path))}`);
       if (!doc.ok) return fail(`counter read failed: expected JSON, got ${notJson(doc.got, res.body, this.redact)} (status ${res.status})`);
       const found = lookup(doc.value, this.cfg.counter.value);
-      if (!found.found) return fail(`counter read failed: no value at ${this.cfg.counter.value}: ${redactor.excerpt(res.body, 200)}`);
+      if (!found.found) {
+        const message = this.message(doc, expect.message_path);
+        return fail(`counter read failed: ${message === undefined ? `no value at ${this.cfg.counter.value}: ${redactor.excerpt(res.body, 200)}` : withMessage(`no value at ${this.cfg.counter.value}`, message)}`);
+      }
       const v = found.value;
       const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
       if (!Number.isSafeInteger(n) || n < 0) {
