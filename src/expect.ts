@@ -3,7 +3,7 @@
 import type { JsonAssertion } from './config/schema.js';
 import type { FailedExpectation } from './types.js';
 import { lookup } from './jsonpath.js';
-import { excerpt } from './redact.js';
+import { excerpt, type Redact } from './redact.js';
 
 export type StatusSpec = number | string;
 
@@ -11,34 +11,56 @@ export function statusMatches(status: number, specs: StatusSpec[]): boolean {
   return specs.some((s) => (typeof s === 'number' ? s === status : Math.floor(status / 100) === Number(s[0])));
 }
 
-function show(value: unknown): string {
+function show(value: unknown, redact: Redact): string {
   if (value === undefined) return '(missing)';
   const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
-  return excerpt(text, 200);
+  return excerpt(text, 200, redact);
 }
 
-/** Parse a body as JSON without throwing. */
-export function parseJson(body: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+/** Parse a body as JSON without throwing; `got` says what the body was instead ("an empty body"). */
+export function parseJson(body: string): { ok: true; value: unknown } | { ok: false; got: string } {
   try {
     return { ok: true, value: JSON.parse(body) };
   } catch {
     const start = body.trimStart().slice(0, 1);
-    const what = start === '<' ? 'HTML or XML' : body.trim() === '' ? 'an empty body' : 'text that is not JSON';
-    return { ok: false, reason: `expected JSON, got ${what}` };
+    const got = start === '<' ? 'HTML or XML' : body.trim() === '' ? 'an empty body' : 'text that is not JSON';
+    return { ok: false, got };
   }
 }
 
-/** Check JSON assertions against a parsed document. */
-export function checkJson(doc: unknown, assertions: JsonAssertion[], label = 'json'): FailedExpectation[] {
+/** What a body that is not JSON was, with its beginning: `text that is not JSON: abc…`. */
+export function notJson(got: string, body: string, redact: Redact, max = 120): string {
+  return body.trim() === '' ? got : `${got}: ${excerpt(body, max, redact)}`;
+}
+
+/**
+ * The answer's own words: the value at `path` (an expectation's `message_path`, e.g. a platform's
+ * error message), redacted and short. Undefined when there is no path, or no text at it.
+ */
+export function answerMessage(doc: unknown, path: string | undefined, redact: Redact): string | undefined {
+  if (path === undefined) return undefined;
+  const found = lookup(doc, path);
+  if (!found.found || found.value === null || typeof found.value === 'object') return undefined;
+  const text = String(found.value).trim();
+  return text === '' ? undefined : excerpt(text, 160, redact);
+}
+
+/** A reason led by the answer's own words, when there are some: what a person acts on first. */
+export function withMessage(reason: string, message: string | undefined): string {
+  return message === undefined ? reason : `the answer says ${JSON.stringify(message)}; ${reason}`;
+}
+
+/** Check JSON assertions against a parsed document. The values seen are shown redacted. */
+export function checkJson(doc: unknown, assertions: JsonAssertion[], redact: Redact, label = 'json'): FailedExpectation[] {
   const failures: FailedExpectation[] = [];
   for (const a of assertions) {
     const found = lookup(doc, a.path);
     const actual = found.found ? found.value : undefined;
     const check = `${label} ${a.path}`;
-    const fail = (expected: string) => failures.push({ check, expected, actual: show(actual) });
+    const fail = (expected: string) => failures.push({ check, expected, actual: show(actual, redact) });
     if (a.exists !== undefined && found.found !== a.exists) fail(a.exists ? 'present' : 'absent');
-    if (a.equals !== undefined && !(found.found && looselyEqual(actual, a.equals))) fail(`== ${show(a.equals)}`);
-    if (a.not_equals !== undefined && found.found && looselyEqual(actual, a.not_equals)) fail(`!= ${show(a.not_equals)}`);
+    if (a.equals !== undefined && !(found.found && looselyEqual(actual, a.equals))) fail(`== ${show(a.equals, redact)}`);
+    if (a.not_equals !== undefined && found.found && looselyEqual(actual, a.not_equals)) fail(`!= ${show(a.not_equals, redact)}`);
     if (a.matches !== undefined && !(found.found && actual !== null && typeof actual !== 'object' && new RegExp(a.matches).test(String(actual)))) {
       fail(`matches /${a.matches}/`);
     }
@@ -55,6 +77,11 @@ export function checkJson(doc: unknown, assertions: JsonAssertion[], label = 'js
     }
   }
   return failures;
+}
+
+/** Whether every assertion holds: for decisions only, so nothing seen is kept (or shown). */
+export function jsonHolds(doc: unknown, assertions: JsonAssertion[]): boolean {
+  return checkJson(doc, assertions, () => '').length === 0;
 }
 
 /** Numbers written as strings ("0") equal the number: APIs are not consistent about it. */
@@ -79,22 +106,25 @@ export interface Expect {
   max_duration?: number;
 }
 
-/** Every unmet expectation of one answer. A JSON assertion against a non-JSON body fails once, saying so. */
-export function evaluate(expect: Expect, seen: Observed): FailedExpectation[] {
+/**
+ * Every unmet expectation of one answer, with what was seen redacted (the answer may repeat a secret).
+ * A JSON assertion against a non-JSON body fails once, saying so.
+ */
+export function evaluate(expect: Expect, seen: Observed, redact: Redact): FailedExpectation[] {
   const failures: FailedExpectation[] = [];
   if (expect.status && seen.status !== undefined && !statusMatches(seen.status, expect.status)) {
     failures.push({ check: 'status', expected: expect.status.join(' or '), actual: String(seen.status) });
   }
   if (expect.json && expect.json.length > 0) {
     const doc = parseJson(seen.body);
-    if (!doc.ok) failures.push({ check: 'json', expected: 'a JSON body', actual: `${doc.reason}: ${excerpt(seen.body, 120)}` });
-    else failures.push(...checkJson(doc.value, expect.json));
+    if (!doc.ok) failures.push({ check: 'json', expected: 'a JSON body', actual: notJson(doc.got, seen.body, redact) });
+    else failures.push(...checkJson(doc.value, expect.json, redact));
   }
   if (expect.body_regex !== undefined && !new RegExp(expect.body_regex).test(seen.body)) {
-    failures.push({ check: 'body', expected: `matches /${expect.body_regex}/`, actual: excerpt(seen.body, 200) });
+    failures.push({ check: 'body', expected: `matches /${expect.body_regex}/`, actual: excerpt(seen.body, 200, redact) });
   }
   if (expect.body_not_regex !== undefined && new RegExp(expect.body_not_regex).test(seen.body)) {
-    failures.push({ check: 'body', expected: `does not match /${expect.body_not_regex}/`, actual: excerpt(seen.body, 200) });
+    failures.push({ check: 'body', expected: `does not match /${expect.body_not_regex}/`, actual: excerpt(seen.body, 200, redact) });
   }
   if (expect.max_duration !== undefined && seen.durationMs > expect.max_duration) {
     failures.push({ check: 'duration', expected: `<= ${expect.max_duration}ms`, actual: `${Math.round(seen.durationMs)}ms` });

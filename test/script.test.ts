@@ -81,7 +81,7 @@ test('a hung script is killed at its timeout with its children, even ones that i
   const r = await scriptCall(call, ctx());
   const took = Date.now() - t0;
   assert.equal(r.ok, false);
-  assert.match(r.reason, /^timeout after 400ms: the process group was killed$/);
+  assert.match(r.reason, /^timeout after 400ms: the script and every process it started were killed$/);
   assert.ok(took >= 400 && took < 4000, `took ${took}ms`);
   const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
   assert.ok(child > 0, `no child pid in ${r.responseExcerpt}`);
@@ -90,13 +90,40 @@ test('a hung script is killed at its timeout with its children, even ones that i
   assert.match(r.responseExcerpt ?? '', /killed by SIGKILL/);
 });
 
+test('processes that left the process group (setsid, a double fork) are killed when the script exits', async () => {
+  // One child holds stdout; the other is started by a shell that exits at once (an orphan of init).
+  const script = `setsid sleep 1000 & echo "child=$!"; sh -c 'setsid sleep 1000 >/dev/null 2>&1 & echo "orphan=$!"'; echo done`;
+  const call = callSchema.parse({ name: 'escape', script: { command: ['sh', '-c', script] }, expect: { body_regex: 'done' } });
+  const r = await scriptCall(call, ctx());
+  assert.equal(r.ok, true, r.reason);
+  const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
+  const orphan = Number(/orphan=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
+  assert.ok(child > 0 && orphan > 0, `no pids in ${r.responseExcerpt}`);
+  assert.ok(await eventually(() => gone(child)), `setsid child ${child} still running`);
+  assert.ok(await eventually(() => gone(orphan)), `double-forked ${orphan} still running`);
+});
+
+test('at the timeout, a setsid child and one that cleared its environment go with the script', async () => {
+  // env -i drops the marker; its parent (the script) is alive at the timeout, so it is found as a
+  // descendant of the script.
+  const script = `setsid sleep 1000 & echo "child=$!"; setsid env -i sleep 1000 & echo "bare=$!"; sleep 60`;
+  const call = callSchema.parse({ name: 'escape', script: { command: ['sh', '-c', script], timeout: 0.5 } });
+  const r = await scriptCall(call, ctx());
+  assert.match(r.reason, /^timeout after 500ms/);
+  const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
+  const bare = Number(/bare=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
+  assert.ok(child > 0 && bare > 0, `no pids in ${r.responseExcerpt}`);
+  assert.ok(await eventually(() => gone(child)), `setsid child ${child} still running`);
+  assert.ok(await eventually(() => gone(bare)), `env -i child ${bare} still running`);
+});
+
 test('the round signal kills a running script early', async () => {
   const ac = new AbortController();
   const call = callSchema.parse({ name: 'long', script: { command: ['sleep', '30'], timeout: 60 } });
   setTimeout(() => ac.abort(new Error('shutdown')), 100);
   const t0 = Date.now();
   const r = await scriptCall(call, ctx(ac.signal));
-  assert.match(r.reason, /^aborted: shutdown; the process group was killed$/);
+  assert.match(r.reason, /^aborted: shutdown; the script and every process it started were killed$/);
   assert.ok(Date.now() - t0 < 2500);
 });
 

@@ -162,6 +162,7 @@ export const expectation = z
     body_regex: regex.optional().meta(doc('The answer body (a script: its stdout) matches this regular expression.', '"ok"')),
     body_not_regex: regex.optional().meta(doc('The answer body does not match this regular expression.', 'error')),
     max_duration: duration({ max: CALL_MAX }).optional().meta(doc('The call took at most this long.', '2s')),
+    message_path: jsonPath.optional().meta(doc("JSON path of the answer's own message: quoted (redacted, cut to 160 characters) in the reason of a failure, so the platform's words reach the operator.", 'message')),
   })
   .meta({ id: 'Expectation', ...doc('What makes a call a success. Every condition given must hold.') });
 export type Expectation = z.infer<typeof expectation>;

@@ -3,6 +3,7 @@
 // happened, with a redacted reason, and never throws.
 import nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../config/schema.js';
+import { excerpt } from '../redact.js';
 import type { RoundResult } from '../types.js';
 import { sleep } from '../util/duration.js';
 import { buildDigest, type DigestData } from './build.js';
@@ -103,7 +104,8 @@ export type Delivery = { ok: true; attempts: number } | { ok: false; attempts: n
 export function sendError(err: unknown, redact: (text: string) => string): string {
   const e = err as { message?: string; code?: string; responseCode?: number };
   const text = [e.code, e.responseCode, e.message ?? String(err)].filter((v) => v !== undefined && v !== '').join(' ');
-  return redact(text.replace(/\s+/g, ' ').slice(0, 500));
+  // Redacted whole, then cut: a cut first could leave the beginning of a secret the server echoed.
+  return excerpt(text.replace(/\s+/g, ' '), 500, redact);
 }
 
 /** Try up to `attempts` times, waiting backoff, 2x backoff, ... (capped) in between. */

@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import type { PlatformConfig } from '../config/schema.js';
 import { buildHttpRequest, type RequestDefaults } from '../http/build.js';
 import type { HttpClient, HttpOutcome } from '../http/client.js';
-import { checkJson, describeFailures, evaluate, parseJson, statusMatches } from '../expect.js';
+import { answerMessage, describeFailures, evaluate, jsonHolds, notJson, parseJson, statusMatches, withMessage } from '../expect.js';
 import { lookup } from '../jsonpath.js';
-import { excerpt, type Redactor } from '../redact.js';
+import type { Redactor } from '../redact.js';
 import { render as renderTemplate, type TemplateContext } from '../template.js';
 import type { CounterReading } from '../types.js';
 import { dayIn } from '../util/time.js';
@@ -35,6 +35,8 @@ function cookieValue(headers: Answer['headers'], name: string): string | undefin
 export class PlatformSession {
   private session: Session | null = null;
   private pending: Promise<Session | string> | null = null;
+  /** The sessions whose values the redactor keeps: the current one and the one before it. */
+  private kept: Session[] = [];
   logins = 0;
 
   constructor(
@@ -67,10 +69,10 @@ export class PlatformSession {
     const res = await this.deps.http.send(spec, signal);
     if (!res.ok) return `login failed: ${redactor.redact(res.reason)}`;
     const expect = { ...this.cfg.login.expect, status: this.cfg.login.expect.status ?? ['2xx'] };
-    const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs });
-    if (unmet.length > 0) return `login failed: ${redactor.redact(describeFailures(unmet))}`;
-    const values: Record<string, string> = {};
+    const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs }, this.redact);
     const doc = parseJson(res.body);
+    if (unmet.length > 0) return `login failed: ${redactor.redact(withMessage(describeFailures(unmet), this.message(doc, expect.message_path)))}`;
+    const values: Record<string, string> = {};
     for (const [name, from] of Object.entries(this.cfg.login.extract)) {
       let value: unknown;
       if (from.startsWith('cookie:')) value = cookieValue(res.headers, from.slice(7));
@@ -79,14 +81,39 @@ export class PlatformSession {
         value = found.found ? found.value : undefined;
       }
       if (value === undefined || value === null || value === '' || typeof value === 'object') {
-        return `login failed: no session value "${name}" at ${from} in the answer (status ${res.status})`;
+        // A platform that answers a refused login with 200 often says why in the body.
+        return `login failed: ${withMessage(`no session value "${name}" at ${from} in the answer (status ${res.status})`, this.message(doc, expect.message_path))}`;
       }
       values[name] = String(value);
-      // The session token is a credential: never shown anywhere.
-      redactor.add(values[name]);
     }
+    const session = { values, at: Date.now() };
+    this.remember(session);
     this.deps.logger.debug({ platform: this.name }, 'logged in');
-    return { values, at: Date.now() };
+    return session;
+  }
+
+  /**
+   * Session values are credentials: never shown anywhere. The redactor keeps those of the new session
+   * and of the one before it (requests sent with it may still be answering); older ones are
+   * forgotten, so a long-running exporter does not collect every token it ever had.
+   */
+  private remember(session: Session): void {
+    const { redactor } = this.deps;
+    for (const v of Object.values(session.values)) redactor.learn(v);
+    this.kept.push(session);
+    while (this.kept.length > 2) {
+      const old = this.kept.shift()!;
+      // A platform may hand out the same value again: it stays while a kept session has it.
+      const live = new Set(this.kept.flatMap((k) => Object.values(k.values)));
+      for (const v of Object.values(old.values)) if (!live.has(v)) redactor.forget(v);
+    }
+  }
+
+  private readonly redact = (text: string): string => this.deps.redactor.redact(text);
+
+  /** The answer's own words (expect.message_path), redacted and short. */
+  private message(doc: ReturnType<typeof parseJson>, path: string | undefined): string | undefined {
+    return doc.ok ? answerMessage(doc.value, path, this.redact) : undefined;
   }
 
   private async session_(signal: AbortSignal, fresh: boolean): Promise<Session | string> {
@@ -102,7 +129,7 @@ export class PlatformSession {
     if (statusMatches(res.status, nl.status ?? [401, 403])) return true;
     if (nl.json.length > 0) {
       const doc = parseJson(res.body);
-      if (doc.ok && checkJson(doc.value, nl.json).length === 0) return true;
+      if (doc.ok && jsonHolds(doc.value, nl.json)) return true;
     }
     return nl.body_regex !== undefined && new RegExp(nl.body_regex).test(res.body);
   }
@@ -132,19 +159,22 @@ export class PlatformSession {
           this.deps.logger.info({ platform: this.name }, 'session expired; logging in again');
           continue;
         }
-        return fail(`still not logged in after logging in again (status ${res.status}: ${excerpt(res.body, 120)})`);
+        return fail(`still not logged in after logging in again (status ${res.status}: ${redactor.excerpt(res.body, 120)})`);
       }
       const expect = { ...this.cfg.counter.expect, status: this.cfg.counter.expect.status ?? ['2xx'] };
-      const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs });
-      if (unmet.length > 0) return fail(`counter read failed: ${describeFailures(unmet)}`);
+      const unmet = evaluate(expect, { status: res.status, body: res.body, durationMs: res.durationMs }, this.redact);
       const doc = parseJson(res.body);
-      if (!doc.ok) return fail(`counter read failed: ${doc.reason} (status ${res.status}): ${excerpt(res.body, 120)}`);
+      if (unmet.length > 0) return fail(`counter read failed: ${withMessage(describeFailures(unmet), this.message(doc, expect.message_path))}`);
+      if (!doc.ok) return fail(`counter read failed: expected JSON, got ${notJson(doc.got, res.body, this.redact)} (status ${res.status})`);
       const found = lookup(doc.value, this.cfg.counter.value);
-      if (!found.found) return fail(`counter read failed: no value at ${this.cfg.counter.value}: ${excerpt(res.body, 200)}`);
+      if (!found.found) {
+        const message = this.message(doc, expect.message_path);
+        return fail(`counter read failed: ${message === undefined ? `no value at ${this.cfg.counter.value}: ${redactor.excerpt(res.body, 200)}` : withMessage(`no value at ${this.cfg.counter.value}`, message)}`);
+      }
       const v = found.value;
       const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
       if (!Number.isSafeInteger(n) || n < 0) {
-        return fail(`counter read failed: value at ${this.cfg.counter.value} is ${excerpt(JSON.stringify(v) ?? String(v), 60)}, not a whole number`);
+        return fail(`counter read failed: value at ${this.cfg.counter.value} is ${redactor.excerpt(JSON.stringify(v) ?? String(v), 60)}, not a whole number`);
       }
       const at = Date.now();
       return { ok: true, value: n, at, day: dayIn(this.cfg.timezone, at) };

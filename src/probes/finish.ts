@@ -1,6 +1,6 @@
 // The end every call kind shares: extract values for later calls, then judge the call from its
 // unmet expectations (redacted), so the three probes cannot drift apart on what "ok" means.
-import { describeFailures } from '../expect.js';
+import { describeFailures, withMessage } from '../expect.js';
 import { lookup } from '../jsonpath.js';
 import type { CallResult, FailedExpectation } from '../types.js';
 import type { ProbeContext } from './types.js';
@@ -19,11 +19,14 @@ export function extractValues(doc: { value: unknown } | null, extract: Record<st
   return out;
 }
 
-/** Judge a call from its unmet expectations; a failed call is expected to add no units. */
-export function finishCall(result: CallResult, failures: FailedExpectation[], units: number, ctx: ProbeContext): CallResult {
+/**
+ * Judge a call from its unmet expectations; a failed call is expected to add no units. `message` is
+ * the answer's own words (expect.message_path, already redacted): they lead the reason of a failure.
+ */
+export function finishCall(result: CallResult, failures: FailedExpectation[], units: number, ctx: ProbeContext, message?: string): CallResult {
   result.failures = failures.map((f) => ({ ...f, actual: ctx.redactor.redact(f.actual) }));
   result.ok = failures.length === 0;
-  result.reason = result.ok ? '' : describeFailures(result.failures);
+  result.reason = result.ok ? '' : withMessage(describeFailures(result.failures), message);
   result.units = result.ok ? units : 0;
   return result;
 }

@@ -2,8 +2,7 @@
 import type { AuthCheckConfig, CallConfig, HttpRequest } from '../config/schema.js';
 import { buildHttpRequest } from '../http/build.js';
 import type { HttpRequestSpec } from '../http/client.js';
-import { describeFailures, evaluate, parseJson } from '../expect.js';
-import { excerpt } from '../redact.js';
+import { answerMessage, describeFailures, evaluate, parseJson } from '../expect.js';
 import { extractValues, finishCall } from './finish.js';
 import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
 import type { CallResult, FailedExpectation } from '../types.js';
@@ -15,7 +14,7 @@ const EXCERPT = 2000;
 function requestExcerpt(spec: HttpRequestSpec, ctx: ProbeContext): string {
   const headers = ctx.redactor.headers(spec.headers);
   const head = `${spec.method} ${ctx.redactor.redact(redactUrl(spec.url))}\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n')}`;
-  const body = spec.body === undefined ? '' : `\n\n${ctx.redactor.redact(excerpt(spec.body.toString(), EXCERPT))}`;
+  const body = spec.body === undefined ? '' : `\n\n${ctx.redactor.excerpt(spec.body.toString(), EXCERPT)}`;
   return head + body;
 }
 
@@ -35,6 +34,7 @@ async function build(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): P
 }
 
 export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
+  const redact = (t: string) => ctx.redactor.redact(t);
   const result: CallResult = { name: call.name, kind: 'http', ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {} };
   const spec = await build(call.http!, ctx, call.sign);
   if (typeof spec === 'string') return { ...result, reason: spec };
@@ -47,17 +47,18 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
     result.reason = ctx.redactor.redact(outcome.reason);
     return result;
   }
-  result.responseExcerpt = ctx.redactor.redact(excerpt(outcome.body, EXCERPT));
-  const failures: FailedExpectation[] = evaluate(call.expect, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs });
+  result.responseExcerpt = ctx.redactor.excerpt(outcome.body, EXCERPT);
+  const failures: FailedExpectation[] = evaluate(call.expect, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs }, redact);
 
-  if (Object.keys(call.extract).length > 0) {
-    const doc = parseJson(outcome.body);
-    result.extracted = extractValues(doc.ok ? doc : null, call.extract, '', failures);
-  }
-  return finishCall(result, failures, call.units, ctx);
+  const wanted = Object.keys(call.extract).length > 0 || call.expect.message_path !== undefined;
+  const doc = wanted ? parseJson(outcome.body) : null;
+  if (Object.keys(call.extract).length > 0) result.extracted = extractValues(doc?.ok ? doc : null, call.extract, '', failures);
+  const message = doc?.ok ? answerMessage(doc.value, call.expect.message_path, redact) : undefined;
+  return finishCall(result, failures, call.units, ctx, message);
 };
 
 export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
+  const redact = (t: string) => ctx.redactor.redact(t);
   const spec = await build(check.http!, ctx, check.sign);
   if (typeof spec === 'string') return { name: check.name, outcome: 'error', durationSeconds: 0, reason: spec };
   const outcome = await ctx.http.send(spec, ctx.signal);
@@ -65,8 +66,8 @@ export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
   if (!outcome.ok) {
     return { name: check.name, outcome: 'error', durationSeconds, status: outcome.status, reason: `could not tell: ${ctx.redactor.redact(outcome.reason)}` };
   }
-  const responseExcerpt = ctx.redactor.redact(excerpt(outcome.body, EXCERPT));
-  const unmet = evaluate(check.rejected_when, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs });
+  const responseExcerpt = ctx.redactor.excerpt(outcome.body, EXCERPT);
+  const unmet = evaluate(check.rejected_when, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs }, redact);
   if (unmet.length === 0) {
     return { name: check.name, outcome: 'rejected', durationSeconds, status: outcome.status, reason: '', responseExcerpt };
   }

@@ -1,12 +1,19 @@
 // Script calls and script auth checks: run an external command (argv, never a shell string), so the
 // probe scripts a team already has keep working. Success is the exit code plus optional assertions
-// on stdout (JSON or regex, the same language as HTTP). The process runs in its own process group:
-// at its timeout, or when the round is aborted, the whole group is killed (TERM, then KILL), so a
-// script cannot leave children behind or hang a round. Output is bounded and redacted.
+// on stdout (JSON or regex, the same language as HTTP). Output is bounded and redacted.
+//
+// Nothing a script starts may outlive the call. The process runs in its own process group, and on
+// Linux every process it starts carries a marker in its environment (PATROL_SCRIPT_RUN): at its
+// timeout, when the round is aborted, and when it exits, the group and every marked process (also
+// those that left the group with setsid, or were orphaned by a double fork), together with any
+// descendant still attached to them, get TERM then KILL. A process that drops its environment
+// (env -i) and has been orphaned is out of reach: docs/clients.md states the limit.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
-import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
-import { excerpt } from '../redact.js';
+import { answerMessage, checkJson, describeFailures, evaluate, notJson, parseJson } from '../expect.js';
+import { excerpt, type Redact } from '../redact.js';
 import { render, type TemplateContext } from '../template.js';
 import type { CallResult, FailedExpectation } from '../types.js';
 import { extractValues, finishCall } from './finish.js';
@@ -17,6 +24,10 @@ const EXCERPT = 2000;
 const KILL_GRACE_MS = 1000;
 /** After the process is gone, how long its pipes may stay open (a stray child holding them). */
 const PIPE_WAIT_MS = 1000;
+/** Scans for stray processes after a KILL: a process that forks while being killed is caught by the next. */
+const KILL_PASSES = 4;
+/** The environment variable that marks every process a script run started. */
+export const RUN_MARKER = 'PATROL_SCRIPT_RUN';
 /** Only these of the exporter's own environment reach a script: it holds other services' secrets. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SYSTEMROOT'];
 
@@ -27,6 +38,8 @@ export interface ScriptRun {
   stdout: string;
   stderr: string;
   truncated: boolean;
+  /** Which stream was cut at max_output_bytes: its end may hold the beginning of a secret. */
+  cut: { stdout: boolean; stderr: boolean };
   durationMs: number;
   timedOut: boolean;
   /** Could not start, or aborted. */
@@ -57,13 +70,81 @@ export function scriptEnv(spec: ScriptRequest, vars: TemplateContext, callName: 
   return env;
 }
 
-/** Signal a whole process group; a group already gone is fine. */
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signal a process or a whole process group (negative id); one already gone is fine. */
+function signalQuietly(id: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(id, signal);
   } catch {
-    // ESRCH: nothing left to kill.
+    // ESRCH: nothing left to kill; EPERM: not ours.
   }
+}
+
+/**
+ * The processes of one script run still alive, besides its own group: those whose environment
+ * carries the run's marker, and every descendant of those or of the script (found through the parent
+ * ids in /proc/<pid>/stat, so a child that cleared its environment goes with its parent). Empty where
+ * there is no /proc (the process group is then the only reach).
+ */
+export function runProcesses(marker: string, root: number | undefined): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  const needle = `${RUN_MARKER}=${marker}`;
+  const found = new Set<number>();
+  const children = new Map<number, number[]>();
+  for (const e of entries) {
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue; // already dead, waiting to be reaped
+      const list = children.get(Number(ppid)) ?? [];
+      list.push(pid);
+      children.set(Number(ppid), list);
+      // The environment a process was started with, NUL-separated; unreadable when it is not ours.
+      const environ = readFileSync(`/proc/${e}/environ`, 'latin1');
+      if (environ.split('\0').includes(needle)) found.add(pid);
+    } catch {
+      // Gone meanwhile, or another user's.
+    }
+  }
+  const queue = [...found, ...(root !== undefined ? [root] : [])];
+  for (let i = 0; i < queue.length; i++) {
+    for (const c of children.get(queue[i]) ?? []) {
+      if (!found.has(c)) {
+        found.add(c);
+        queue.push(c);
+      }
+    }
+  }
+  if (root !== undefined) found.delete(root);
+  return [...found];
+}
+
+/**
+ * Signal everything of one run: the script's group, and each stray process and its group. Once the
+ * script has exited (and been reaped) its pid may belong to someone else: then only marked processes
+ * and their descendants are looked for.
+ */
+function signalRun(marker: string, pid: number, alive: boolean, signal: NodeJS.Signals): number {
+  // Looked up before the group is signalled: once the script dies, its children's parent is init.
+  const strays = runProcesses(marker, alive ? pid : undefined);
+  signalQuietly(-pid, signal);
+  for (const p of strays) {
+    signalQuietly(-p, signal);
+    signalQuietly(p, signal);
+  }
+  return strays.length;
+}
+
+/** KILL everything of one run, scanning again while something was still found. */
+function killRun(marker: string, pid: number, alive: boolean): void {
+  for (let pass = 0; pass < KILL_PASSES && signalRun(marker, pid, alive, 'SIGKILL') > 0; pass++);
 }
 
 /** Run the command; never throws, always ends within the timeout plus the kill grace. */
@@ -71,18 +152,20 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
   const timeoutMs = spec.timeout ?? ctx.defaults.timeoutMs;
   let env: Record<string, string>;
   let argv: string[];
+  // Unique to this run: every process it starts inherits it (see runProcesses).
+  const marker = randomBytes(12).toString('hex');
   try {
-    env = scriptEnv(spec, ctx.vars, callName);
+    env = { ...scriptEnv(spec, ctx.vars, callName), [RUN_MARKER]: marker };
     argv = spec.command.map((a) => render(a, ctx.vars));
   } catch (err) {
-    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false, error: (err as Error).message });
+    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false, error: (err as Error).message });
   }
   if (ctx.signal.aborted) {
-    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false, error: 'not run: round aborted' });
+    return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false, error: 'not run: round aborted' });
   }
   const started = performance.now();
   return new Promise<ScriptRun>((resolve) => {
-    const run: ScriptRun = { exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, durationMs: 0, timedOut: false };
+    const run: ScriptRun = { exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false };
     // detached: the child leads a new process group, so kill(-pid) reaches everything it starts.
     const child = spawn(argv[0], argv.slice(1), { cwd: spec.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     run.pid = child.pid;
@@ -91,18 +174,20 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
     const sizes = { out: 0, err: 0 };
     const collect = (which: 'out' | 'err', into: Buffer[]) => (chunk: Buffer) => {
       const room = spec.max_output_bytes - sizes[which];
-      // Past the limit the output is still read (a full pipe would block the script) but dropped.
-      if (room <= 0) {
+      const cut = () => {
         run.truncated = true;
-        return;
-      }
+        run.cut[which === 'out' ? 'stdout' : 'stderr'] = true;
+      };
+      // Past the limit the output is still read (a full pipe would block the script) but dropped.
+      if (room <= 0) return cut();
       into.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-      if (chunk.length > room) run.truncated = true;
+      if (chunk.length > room) cut();
       sizes[which] += Math.min(chunk.length, room);
     };
     child.stdout.on('data', collect('out', out));
     child.stderr.on('data', collect('err', err));
 
+    const alive = () => child.exitCode === null && child.signalCode === null;
     let settled = false;
     const timers = new Set<NodeJS.Timeout>();
     const later = (ms: number, fn: () => void) => timers.add(setTimeout(fn, ms));
@@ -123,14 +208,14 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
       run.error = why;
       run.timedOut = timedOut;
       if (child.pid === undefined) return done();
-      killGroup(child.pid, 'SIGTERM');
+      signalRun(marker, child.pid, alive(), 'SIGTERM');
       later(KILL_GRACE_MS, () => {
-        killGroup(child.pid!, 'SIGKILL');
+        killRun(marker, child.pid!, alive());
         later(PIPE_WAIT_MS, done);
       });
     };
-    later(timeoutMs, () => terminate(`timeout after ${timeoutMs}ms: the process group was killed`, true));
-    const onAbort = () => terminate(`aborted: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'round aborted'}; the process group was killed`, false);
+    later(timeoutMs, () => terminate(`timeout after ${timeoutMs}ms: the script and every process it started were killed`, true));
+    const onAbort = () => terminate(`aborted: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'round aborted'}; the script and every process it started were killed`, false);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
 
     child.on('error', (e: NodeJS.ErrnoException) => {
@@ -143,19 +228,24 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
     child.on('exit', (code, signal) => {
       run.exitCode = code;
       run.signal = signal;
-      // Whatever the script left running in its group goes with it; then give the pipes a moment.
-      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+      // Whatever the script left running goes with it; then give the pipes a moment.
+      if (child.pid !== undefined) killRun(marker, child.pid, false);
       later(PIPE_WAIT_MS, done);
     });
     child.on('close', done);
   });
 }
 
+/** How one stream is redacted for people: a stream cut at its limit may end with a secret's start. */
+function redactFor(run: ScriptRun, stream: 'stdout' | 'stderr', ctx: ProbeContext): Redact {
+  return run.cut[stream] ? (t) => ctx.redactor.redactCut(t) : (t) => ctx.redactor.redact(t);
+}
+
 function outputExcerpt(run: ScriptRun, ctx: ProbeContext): string {
   const status = run.exitCode !== null ? `exit code ${run.exitCode}` : run.signal ? `killed by ${run.signal}` : 'no exit code';
   const parts = [status + (run.truncated ? ' (output truncated)' : '')];
-  if (run.stdout) parts.push(`--- stdout ---\n${excerpt(run.stdout, EXCERPT / 2)}`);
-  if (run.stderr) parts.push(`--- stderr ---\n${excerpt(run.stderr, EXCERPT / 2)}`);
+  if (run.stdout) parts.push(`--- stdout ---\n${excerpt(run.stdout, EXCERPT / 2, redactFor(run, 'stdout', ctx))}`);
+  if (run.stderr) parts.push(`--- stderr ---\n${excerpt(run.stderr, EXCERPT / 2, redactFor(run, 'stderr', ctx))}`);
   return ctx.redactor.redact(parts.join('\n'));
 }
 
@@ -187,24 +277,26 @@ export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
   const failures: FailedExpectation[] = [];
   const codes = call.expect.exit_code ?? [0];
   if (run.exitCode === null || !codes.includes(run.exitCode)) {
-    const tail = run.stderr.trim().split('\n').slice(-1)[0] ?? '';
+    // The last line of stderr, redacted whole before it is cut (and its end hidden if stderr was cut).
+    const tail = redactFor(run, 'stderr', ctx)(run.stderr).trim().split('\n').slice(-1)[0] ?? '';
     failures.push({
       check: 'exit code',
       expected: codes.join(' or '),
-      actual: `${run.exitCode ?? `killed by ${run.signal}`}${tail ? ` (stderr: ${excerpt(tail, 160)})` : ''}`,
+      actual: `${run.exitCode ?? `killed by ${run.signal}`}${tail ? ` (stderr: ${ctx.redactor.excerpt(tail, 160)})` : ''}`,
     });
   }
   failures.push(
     ...evaluate(
       { json: call.expect.json, body_regex: call.expect.body_regex, body_not_regex: call.expect.body_not_regex, max_duration: call.expect.max_duration },
       { body: run.stdout, durationMs: run.durationMs },
+      redactFor(run, 'stdout', ctx),
     ),
   );
-  if (Object.keys(call.extract).length > 0) {
-    const doc = parseJson(run.stdout);
-    result.extracted = extractValues(doc.ok ? doc : null, call.extract, ' in stdout', failures);
-  }
-  return finishCall(result, failures, call.units, ctx);
+  const wanted = Object.keys(call.extract).length > 0 || call.expect.message_path !== undefined;
+  const doc = wanted ? parseJson(run.stdout) : null;
+  if (Object.keys(call.extract).length > 0) result.extracted = extractValues(doc?.ok ? doc : null, call.extract, ' in stdout', failures);
+  const message = doc?.ok ? answerMessage(doc.value, call.expect.message_path, redactFor(run, 'stdout', ctx)) : undefined;
+  return finishCall(result, failures, call.units, ctx, message);
 };
 
 export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
@@ -218,10 +310,10 @@ export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) =>
   }
   if (rw.json.length > 0) {
     const doc = parseJson(run.stdout);
-    if (!doc.ok) unmet.push({ check: 'json', expected: 'JSON on stdout', actual: doc.reason });
-    else unmet.push(...checkJson(doc.value, rw.json));
+    if (!doc.ok) unmet.push({ check: 'json', expected: 'JSON on stdout', actual: notJson(doc.got, run.stdout, redactFor(run, 'stdout', ctx)) });
+    else unmet.push(...checkJson(doc.value, rw.json, redactFor(run, 'stdout', ctx)));
   }
-  unmet.push(...evaluate({ body_regex: rw.body_regex }, { body: run.stdout, durationMs: run.durationMs }));
+  unmet.push(...evaluate({ body_regex: rw.body_regex }, { body: run.stdout, durationMs: run.durationMs }, redactFor(run, 'stdout', ctx)));
   if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
   return { ...base, outcome: 'accepted', reason: `bad credential accepted: ${ctx.redactor.redact(describeFailures(unmet))}` };
 };

@@ -8,9 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { AuthCheckConfig, CallConfig, JsonAssertion, SignConfig, WebsocketRequest } from '../config/schema.js';
-import { checkJson, describeFailures, evaluate, parseJson } from '../expect.js';
+import { answerMessage, checkJson, describeFailures, evaluate, jsonHolds, notJson, parseJson } from '../expect.js';
 import { describeNetworkError } from '../http/client.js';
-import { excerpt } from '../redact.js';
 import { applySigner, redactUrl } from '../signers.js';
 import { render, renderDeep } from '../template.js';
 import { sleep } from '../util/duration.js';
@@ -123,17 +122,17 @@ async function prepare(spec: WebsocketRequest, sign: SignConfig | undefined, ctx
   return { url, headers, steps };
 }
 
-function describeSteps(steps: PreparedStep[]): string {
+function describeSteps(steps: PreparedStep[], ctx: ProbeContext): string {
   return steps
     .map((s) => {
       switch (s.kind) {
         case 'json':
         case 'text':
-          return `send ${s.kind} ${excerpt(s.text, FRAME_EXCERPT)}`;
+          return `send ${s.kind} ${ctx.redactor.excerpt(s.text, FRAME_EXCERPT)}`;
         case 'wait':
           return `wait ${s.ms}ms`;
         case 'stream':
-          return `stream ${path.basename(s.file)} in chunks of ${s.chunkBytes} bytes every ${s.intervalMs}ms: ${excerpt(s.middle.replace(CHUNK_MARK, '<chunk>'), FRAME_EXCERPT)}`;
+          return `stream ${path.basename(s.file)} in chunks of ${s.chunkBytes} bytes every ${s.intervalMs}ms: ${ctx.redactor.excerpt(s.middle.replace(CHUNK_MARK, '<chunk>'), FRAME_EXCERPT)}`;
       }
     })
     .join('\n');
@@ -150,7 +149,7 @@ export async function converse(spec: WebsocketRequest, sign: SignConfig | undefi
   const t: Transcript = {
     ...empty,
     url,
-    requestExcerpt: ctx.redactor.redact(excerpt([`GET ${redactUrl(url)}`, ...headerLines, '', describeSteps(prepared.steps)].join('\n'), EXCERPT)),
+    requestExcerpt: ctx.redactor.excerpt([`GET ${redactUrl(url)}`, ...headerLines, '', describeSteps(prepared.steps, ctx)].join('\n'), EXCERPT),
   };
   if (ctx.signal.aborted) return { ...t, error: `not run: ${abortReason(ctx.signal)}` };
 
@@ -273,7 +272,7 @@ function progress(t: Transcript): string {
 
 function meets(frame: AnswerFrame, assertions: JsonAssertion[]): boolean {
   const doc = parseJson(frame.text);
-  return doc.ok && checkJson(doc.value, assertions).length === 0;
+  return doc.ok && jsonHolds(doc.value, assertions);
 }
 
 /** Send every step in order; stops quietly when the socket is no longer open. Returns an error, or null. */
@@ -322,17 +321,17 @@ async function sendAll(ws: WebSocket, steps: PreparedStep[], t: Transcript, sign
 
 function framesExcerpt(t: Transcript, ctx: ProbeContext): string {
   if (!t.opened) {
-    return ctx.redactor.redact(excerpt(`HTTP ${t.status ?? '-'} (handshake refused)\n${t.refusalBody ?? ''}`, EXCERPT));
+    return ctx.redactor.excerpt(`HTTP ${t.status ?? '-'} (handshake refused)\n${t.refusalBody ?? ''}`, EXCERPT);
   }
-  const lines = t.frames.map((f, i) => `#${i + 1} +${(f.atMs / 1000).toFixed(3)}s ${excerpt(f.text, FRAME_EXCERPT)}`);
+  const lines = t.frames.map((f, i) => `#${i + 1} +${(f.atMs / 1000).toFixed(3)}s ${ctx.redactor.excerpt(f.text, FRAME_EXCERPT)}`);
   if (t.closeCode !== undefined) lines.push(`closed by the ${t.closedBy} (code ${t.closeCode}${t.closeReason ? ` ${t.closeReason}` : ''})`);
-  return ctx.redactor.redact(excerpt(lines.join('\n'), EXCERPT));
+  return ctx.redactor.excerpt(lines.join('\n'), EXCERPT);
 }
 
 /** Why the server's close came too early, or null when it was a normal end. */
-function earlyClose(t: Transcript, spec: WebsocketRequest): string | null {
+function earlyClose(t: Transcript, spec: WebsocketRequest, ctx: ProbeContext): string | null {
   if (t.closedBy !== 'server') return null;
-  const how = `the server closed the connection (code ${t.closeCode}${t.closeReason ? ` "${excerpt(t.closeReason, 80)}"` : ''}) after ${t.frames.length} answer frame${t.frames.length === 1 ? '' : 's'}`;
+  const how = `the server closed the connection (code ${t.closeCode}${t.closeReason ? ` "${ctx.redactor.excerpt(t.closeReason, 80)}"` : ''}) after ${t.frames.length} answer frame${t.frames.length === 1 ? '' : 's'}`;
   if (t.stepsSent < t.stepsTotal) return `${how}, with ${t.stepsSent} of ${t.stepsTotal} send steps done`;
   if (spec.until.length > 0 && !t.untilMet) return `${how}, before a frame met until`;
   // 1000 normal, 1005 no status given: both are an orderly end.
@@ -341,6 +340,7 @@ function earlyClose(t: Transcript, spec: WebsocketRequest): string | null {
 }
 
 export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
+  const redact = (t: string) => ctx.redactor.redact(t);
   const spec = call.websocket!;
   const t = await converse(spec, call.sign, ctx);
   const result: CallResult = {
@@ -362,45 +362,48 @@ export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
     return result;
   }
   if (!t.opened) {
-    result.reason = ctx.redactor.redact(`handshake refused: HTTP ${t.status ?? '-'} ${excerpt((t.refusalBody ?? '').trim(), 200)}`.trim());
+    result.reason = `handshake refused: HTTP ${t.status ?? '-'} ${ctx.redactor.excerpt((t.refusalBody ?? '').trim(), 200)}`.trim();
     return result;
   }
 
   const failures: FailedExpectation[] = [];
-  const early = earlyClose(t, spec);
+  const early = earlyClose(t, spec, ctx);
   if (early) failures.push({ check: 'close', expected: 'the conversation to finish', actual: early });
   const fx = call.expect.frames ?? { each: [], final: [], any: [], min: 1 };
   if (t.frames.length < fx.min) failures.push({ check: 'frames', expected: `at least ${fx.min} answer frame${fx.min === 1 ? '' : 's'}`, actual: String(t.frames.length) });
   const docs = t.frames.map((f) => parseJson(f.text));
   docs.forEach((doc, i) => {
     if (fx.each.length === 0) return;
-    if (!doc.ok) failures.push({ check: `frame #${i + 1}`, expected: 'a JSON frame', actual: `${doc.reason}: ${excerpt(t.frames[i].text, 120)}` });
-    else failures.push(...checkJson(doc.value, fx.each, `frame #${i + 1}`));
+    if (!doc.ok) failures.push({ check: `frame #${i + 1}`, expected: 'a JSON frame', actual: notJson(doc.got, t.frames[i].text, redact) });
+    else failures.push(...checkJson(doc.value, fx.each, redact, `frame #${i + 1}`));
   });
   const last = docs[docs.length - 1];
   if (fx.final.length > 0 && last) {
-    if (!last.ok) failures.push({ check: 'final frame', expected: 'a JSON frame', actual: last.reason });
-    else failures.push(...checkJson(last.value, fx.final, 'final frame'));
+    if (!last.ok) failures.push({ check: 'final frame', expected: 'a JSON frame', actual: notJson(last.got, t.frames[t.frames.length - 1].text, redact) });
+    else failures.push(...checkJson(last.value, fx.final, redact, 'final frame'));
   }
-  if (fx.any.length > 0 && !docs.some((d) => d.ok && checkJson(d.value, fx.any).length === 0)) {
+  if (fx.any.length > 0 && !docs.some((d) => d.ok && checkJson(d.value, fx.any, redact).length === 0)) {
     failures.push({ check: 'any frame', expected: `one frame meeting ${fx.any.map((a) => a.path).join(', ')}`, actual: 'none did' });
   }
   if (fx.max_first_frame !== undefined && t.firstFrameMs !== undefined && t.firstFrameMs > fx.max_first_frame) {
     failures.push({ check: 'first frame', expected: `<= ${fx.max_first_frame}ms`, actual: `${Math.round(t.firstFrameMs)}ms` });
   }
-  failures.push(...evaluate({ max_duration: call.expect.max_duration }, { body: '', durationMs: t.durationMs }));
+  failures.push(...evaluate({ max_duration: call.expect.max_duration }, { body: '', durationMs: t.durationMs }, redact));
 
   result.extracted = extractValues(last?.ok ? last : null, call.extract, ' in the final frame', failures);
-  return finishCall(result, failures, call.units, ctx);
+  // The answer's own words: from the last frame that has them (an error frame usually ends the talk).
+  const message = docs.map((d) => (d.ok ? answerMessage(d.value, call.expect.message_path, redact) : undefined)).reverse().find((m) => m !== undefined);
+  return finishCall(result, failures, call.units, ctx, message);
 };
 
 export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
+  const redact = (t: string) => ctx.redactor.redact(t);
   const t = await converse(check.websocket!, check.sign, ctx);
   const base = { name: check.name, durationSeconds: t.durationMs / 1000, status: t.status, responseExcerpt: t.url !== '' ? framesExcerpt(t, ctx) : undefined };
   const rw = check.rejected_when;
   if (!t.opened) {
     if (t.status === undefined) return { ...base, outcome: 'error', reason: `could not tell: ${ctx.redactor.redact(t.error ?? 'no answer')}` };
-    const unmet = evaluate({ status: rw.status ?? [401, 403], json: rw.json, body_regex: rw.body_regex }, { status: t.status, body: t.refusalBody ?? '', durationMs: t.durationMs });
+    const unmet = evaluate({ status: rw.status ?? [401, 403], json: rw.json, body_regex: rw.body_regex }, { status: t.status, body: t.refusalBody ?? '', durationMs: t.durationMs }, redact);
     if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
     // A refused handshake never lets the caller in, so it is not an acceptance; but it is not the
     // refusal configured either, and someone should look.
@@ -411,12 +414,12 @@ export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx)
   if (rw.first_frame && rw.first_frame.length > 0) {
     if (first) {
       const doc = parseJson(first.text);
-      const unmet = doc.ok ? checkJson(doc.value, rw.first_frame, 'first frame') : [{ check: 'first frame', expected: 'a JSON frame', actual: doc.reason }];
+      const unmet = doc.ok ? checkJson(doc.value, rw.first_frame, redact, 'first frame') : [{ check: 'first frame', expected: 'a JSON frame', actual: notJson(doc.got, first.text, redact) }];
       if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
       return { ...base, outcome: 'accepted', reason: `bad credential accepted: handshake 101, ${ctx.redactor.redact(describeFailures(unmet))}` };
     }
     return { ...base, outcome: 'error', reason: `could not tell: handshake accepted, then ${ctx.redactor.redact(t.error ?? `closed (code ${t.closeCode ?? '-'}) without an answer frame`)}` };
   }
-  const said = first ? `; first answer frame: ${excerpt(first.text, 160)}` : '';
+  const said = first ? `; first answer frame: ${ctx.redactor.excerpt(first.text, 160)}` : '';
   return { ...base, outcome: 'accepted', reason: ctx.redactor.redact(`bad credential accepted: the handshake succeeded (101)${said}`) };
 };

@@ -24,7 +24,7 @@ const MAX_TEXT = 500;
 export function servicePage(serviceId: string, entries: ServiceEntry[], opts: DetailsOptions): string {
   const l = labelsFor(opts.locale ?? 'zh');
   const redact = opts.redact ?? ((t: string) => t);
-  const e = (v: unknown, max = MAX_TEXT) => esc(excerpt(redact(String(v ?? '')), max));
+  const e = (v: unknown, max = MAX_TEXT) => esc(excerpt(String(v ?? ''), max, redact));
   const tz = opts.timezone;
   const name = entries[0]?.result.name ?? serviceId;
   const excerptBlock = (label: string, text: string | undefined) => (text ? `<details><summary>${e(label)}</summary><pre>${e(text, MAX_EXCERPT)}</pre></details>` : '');
@@ -69,5 +69,5 @@ ${s.authChecks.length ? `<table class="auth"><thead><tr><th>auth check</th><th>o
 <h1>${e(name, 200)} <small>${e(serviceId, 200)}</small></h1>
 <p class="muted">${e(l.timezoneNote(tz))} Last ${entries.length} verdict(s), newest first.</p>
 ${sections.join('\n') || '<p>No verdict recorded for this service.</p>'}`;
-  return layout(`${excerpt(redact(name), 100)} · patrol_exporter`, body, opts.locale === 'en' ? 'en' : 'zh-CN');
+  return layout(`${excerpt(name, 100, redact)} · patrol_exporter`, body, opts.locale === 'en' ? 'en' : 'zh-CN');
 }

@@ -27,7 +27,7 @@ const MAX_REASON = 300;
 export function statusPage(round: RoundResult | null, progress: { done: number; total: number } | null, extras: StatusExtras = { timezone: 'UTC' }): string {
   const l = labelsFor(extras.locale ?? 'zh');
   const redact = extras.redact ?? ((t: string) => t);
-  const e = (v: unknown, max = 200) => esc(excerpt(redact(String(v ?? '')), max));
+  const e = (v: unknown, max = 200) => esc(excerpt(String(v ?? ''), max, redact));
   const tz = extras.timezone;
   const todayDay = dayIn(tz, Date.now());
 
