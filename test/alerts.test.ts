@@ -9,12 +9,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { eventually } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -421,6 +424,114 @@ test('alertmanager example: routes by severity, one group per exporter and servi
     for (const b of samples) {
       if (a !== b) assert.ok(!(inhibits(am, a, b) && inhibits(am, b, a)), `${a.alertname} and ${b.alertname} mute each other`);
     }
+  }
+});
+
+async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+interface Notification {
+  receiver: string;
+  status: string;
+  groupLabels: Record<string, string>;
+  alerts: { status: string; labels: Record<string, string> }[];
+}
+
+test('a real Alertmanager with the example routing and inhibitions sends one notification per cause and service', async (t) => {
+  const amBin = requireTool(t, 'alertmanager');
+  if (!amBin) return;
+  // A receiver that records every notification (both of the example's receivers post here).
+  const received: Notification[] = [];
+  const hook = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(JSON.parse(body) as Notification);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}`;
+
+  // The example's route and inhibit rules as they are; receivers pointed at the recorder and
+  // timings shortened so the test does not wait minutes.
+  const example = readYaml<AmConfig & { receivers: { name: string }[] }>(AM_CONFIG);
+  const config = {
+    route: { ...example.route, group_wait: '1s', group_interval: '1s' },
+    inhibit_rules: example.inhibit_rules,
+    receivers: example.receivers.map((r) => ({ name: r.name, webhook_configs: [{ url: `${hookUrl}/${r.name}`, send_resolved: true }] })),
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'patrol-am-'));
+  writeFileSync(join(dir, 'am.yml'), JSON.stringify(config));
+  const port = await freePort();
+  const am = spawn(amBin, [`--config.file=${join(dir, 'am.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  am.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const api = `http://127.0.0.1:${port}/api/v2`;
+  try {
+    await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined), 30_000, `alertmanager ready (${log.slice(-300)})`);
+    const a = (labels: Record<string, string>) => ({ labels: { job: 'patrol', instance: 'exporter:9798', ...labels }, annotations: { summary: labels.alertname } });
+    const alerts = [
+      // ocr: a bad credential accepted, and charged
+      a({ alertname: 'PatrolAuthCheckFailing', severity: 'critical', service_id: 'ocr', check: 'wrong_secret' }),
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'overcharge', service_id: 'ocr' }),
+      // nlp: a failed call that is charged: two facts, one notification
+      a({ alertname: 'PatrolServiceCallFailing', severity: 'critical', service_id: 'nlp' }),
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'overcharge', service_id: 'nlp' }),
+      // tts: late charges, every round
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'undercharge', service_id: 'tts' }),
+      a({ alertname: 'PatrolUnexplainedUsage', severity: 'critical', service_id: 'tts' }),
+      // iat: the counter cannot be read; its last metering result was a mismatch
+      a({ alertname: 'PatrolCountQueryFailing', severity: 'warning', service_id: 'iat' }),
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'undercharge', service_id: 'iat' }),
+      // another exporter is down: its old per-service results and its stale rounds stay quiet
+      a({ alertname: 'PatrolExporterDown', severity: 'critical', instance: 'other:9798' }),
+      a({ alertname: 'PatrolRoundsStale', severity: 'critical', instance: 'other:9798' }),
+      a({ alertname: 'PatrolServiceCallFailing', severity: 'critical', instance: 'other:9798', service_id: 'asr' }),
+    ];
+    const post = await fetch(`${api}/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+    assert.equal(post.status, 200, await post.text());
+
+    const key = (n: Notification) => `${n.receiver} ${n.groupLabels.instance ?? ''} ${n.groupLabels.service_id ?? ''}`;
+    const expected: Record<string, string[]> = {
+      'pager exporter:9798 ocr': ['PatrolAuthCheckFailing'],
+      'pager exporter:9798 nlp': ['PatrolMeteringMismatch', 'PatrolServiceCallFailing'],
+      'pager exporter:9798 tts': ['PatrolMeteringMismatch'],
+      'team-email exporter:9798 iat': ['PatrolCountQueryFailing'],
+      'pager other:9798 ': ['PatrolExporterDown'],
+    };
+    await eventually(async () => (Object.keys(expected).every((k) => received.some((n) => key(n) === k)) ? true : undefined), 30_000, 'a notification for every group');
+    for (const [k, names] of Object.entries(expected)) {
+      const notes = received.filter((n) => key(n) === k);
+      assert.equal(notes.length, 1, `${k}: one notification, got ${notes.length}`);
+      assert.deepEqual(notes[0].alerts.map((x) => x.labels.alertname).sort(), names, k);
+    }
+    // Critical pages also reach the team's mailbox (continue: true), and nothing else is sent: no
+    // notification for a muted alert.
+    const keys = new Set(received.map(key));
+    const expectedKeys = new Set([...Object.keys(expected), ...Object.keys(expected).filter((k) => k.startsWith('pager ')).map((k) => k.replace(/^pager /, 'team-email '))]);
+    assert.deepEqual([...keys].sort(), [...expectedKeys].sort());
+    for (const n of received) for (const x of n.alerts) assert.ok(expected[key(n).replace(/^team-email /, 'pager ')]?.includes(x.labels.alertname) || expected[key(n)]?.includes(x.labels.alertname), `${key(n)} carried ${x.labels.alertname}`);
+
+    // Alertmanager's own view: the muted ones are suppressed by the winner.
+    const state = (await (await fetch(`${api}/alerts`)).json()) as { labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } }[];
+    const suppressed = state.filter((x) => x.status.state === 'suppressed').map((x) => [x.labels.instance, x.labels.service_id, x.labels.alertname].filter(Boolean).join(' ')).sort();
+    assert.deepEqual(suppressed, [
+      'exporter:9798 iat PatrolMeteringMismatch',
+      'exporter:9798 ocr PatrolMeteringMismatch',
+      'exporter:9798 tts PatrolUnexplainedUsage',
+      'other:9798 PatrolRoundsStale',
+      'other:9798 asr PatrolServiceCallFailing',
+    ].sort());
+  } finally {
+    am.kill('SIGTERM');
+    hook.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
