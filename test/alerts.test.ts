@@ -673,7 +673,8 @@ test('deploy/prometheus.yml scrapes the exporter and loads the rules', () => {
   }>(PROM_CONFIG);
   const job = prom.scrape_configs.find((j) => j.job_name === 'patrol');
   assert.ok(job, 'job patrol');
-  assert.equal(job.scrape_interval ?? prom.global.scrape_interval, '30s');
+  // Twice per round of the demo (30 s): the alert rules count rounds and must see each one.
+  assert.equal(job.scrape_interval ?? prom.global.scrape_interval, '15s');
   assert.deepEqual(job.static_configs[0]?.targets, ['exporter:9798']);
   assert.ok(prom.rule_files.some((f) => resolve(dirname(PROM_CONFIG), f) === RULES), 'rule_files loads alerts/patrol.rules.yml');
   assert.deepEqual(prom.alerting.alertmanagers[0]?.static_configs[0]?.targets, ['alertmanager:9093']);
