@@ -628,6 +628,15 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
     assert.ok(used.has(name), `no panel shows ${name}`);
   }
 
+  // A table's per-column settings name columns that exist after the renaming transformation.
+  for (const panel of dataPanels.filter((p) => p.type === 'table')) {
+    const p = panel as Panel & { transformations?: { id: string; options: { renameByName?: Record<string, string> } }[]; fieldConfig?: { overrides?: { matcher: { id: string; options: string } }[] } };
+    const columns = new Set(Object.values(p.transformations?.find((x) => x.id === 'organize')?.options.renameByName ?? {}));
+    for (const o of p.fieldConfig?.overrides ?? []) {
+      if (o.matcher.id === 'byName') assert.ok(columns.has(o.matcher.options), `panel ${panel.id}: override for unknown column ${o.matcher.options}`);
+    }
+  }
+
   // Links to the exporter's own pages: the status page from the dashboard and its panels, a
   // service's details page from every per-service panel.
   assert.ok(dashboard.links.some((l) => l.url === '${exporter_url}/'), 'dashboard links to the status page');
