@@ -72,6 +72,8 @@ const CONTRACT_METRICS = [
   'patrol_digest_outbox_messages',
   'patrol_config_last_reload_successful',
   'patrol_build_info',
+  // prom-client's default metrics (DESIGN.md section 5: process_*)
+  'process_start_time_seconds',
 ];
 
 // ---------------------------------------------------------------- helpers
