@@ -264,6 +264,17 @@ test('at each schedule, every alert has a promtool case where it fires and one w
   }
 });
 
+test('the 15 s and 1 h rule tests run the same cases', () => {
+  const cases = RULE_TESTS.map(({ file }) =>
+    new Set(readYaml<RuleTestFile>(file).tests.filter((g) => (g.alert_rule_test ?? []).length > 0).map((g) => (g.name ?? '').replace(/^(15s|1h) rounds: /, ''))),
+  );
+  const [fast, slow] = cases;
+  // Day-scale digest cases (3 h outbox, 26 h overdue) only run at one-minute evaluations.
+  const dayScale = (name: string) => /outbox for 3h|overdue after 26h/.test(name);
+  for (const name of fast) assert.ok(slow.has(name), `1 h rounds lack the case "${name}"`);
+  for (const name of slow) assert.ok(fast.has(name) || dayScale(name), `15 s rounds lack the case "${name}"`);
+});
+
 test('per-service alerts count rounds: `for` is only a guard shorter than a 15 s round', () => {
   const perService = alertRules.filter((r) => /patrol_(call|auth_check|count_query|metering|service)_/.test(r.expr));
   assert.ok(perService.length >= 8);
