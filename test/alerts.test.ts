@@ -9,17 +9,24 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { eventually } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RULES = join(ROOT, 'alerts', 'patrol.rules.yml');
-const RULE_TESTS = join(ROOT, 'alerts', 'patrol.rules.test.yml');
+/** The same cases at two schedules: the rules count rounds, so both must pass. */
+const RULE_TESTS = [
+  { file: join(ROOT, 'alerts', 'patrol.rules.15s.test.yml'), evaluationInterval: '5s' },
+  { file: join(ROOT, 'alerts', 'patrol.rules.1h.test.yml'), evaluationInterval: '1m' },
+];
 const AM_CONFIG = join(ROOT, 'alerts', 'alertmanager.example.yml');
 const DASHBOARD = join(ROOT, 'grafana', 'dashboards', 'patrol.json');
 const DS_PROVISIONING = join(ROOT, 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
@@ -37,13 +44,17 @@ const CONTRACT_METRICS = [
   'patrol_call_success',
   'patrol_call_duration_seconds',
   'patrol_auth_check_success',
-  'patrol_usage_count',
+  'patrol_usage_calls',
   'patrol_count_query_success',
   'patrol_metering_delta',
   'patrol_metering_expected_delta',
   'patrol_metering_success',
   'patrol_metering_settle_seconds',
   'patrol_service_last_run_timestamp_seconds',
+  'patrol_service_consecutive_failures',
+  'patrol_metering_unexplained_delta',
+  'patrol_metering_unexplained_units_total',
+  'patrol_service_maintenance',
   'patrol_calls_total',
   'patrol_call_failures_total',
   'patrol_metering_checks_total',
@@ -51,13 +62,18 @@ const CONTRACT_METRICS = [
   'patrol_rounds_total',
   'patrol_round_failures_total',
   'patrol_rounds_skipped_total',
+  'patrol_rounds_aborted_total',
+  'patrol_history_write_failures_total',
   'patrol_round_duration_seconds',
   'patrol_last_round_timestamp_seconds',
   'patrol_next_round_timestamp_seconds',
   'patrol_digest_last_success_timestamp_seconds',
   'patrol_digest_failures_total',
+  'patrol_digest_outbox_messages',
   'patrol_config_last_reload_successful',
   'patrol_build_info',
+  // prom-client's default metrics (DESIGN.md section 5: process_*)
+  'process_start_time_seconds',
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -134,6 +150,11 @@ function metricNames(expr: string): string[] {
   return [...names];
 }
 
+/** What Grafana puts in place of the dashboard's variables (All selected, a one-hour range). */
+function grafanaSubstitute(expr: string): string {
+  return expr.replaceAll('$service_id', '.*').replaceAll('$job', '.+').replaceAll('$instance', '.+').replaceAll('$__range', '1h');
+}
+
 function allPanels(panels: Panel[]): Panel[] {
   return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
 }
@@ -143,6 +164,14 @@ const alertRules = rules.groups.flatMap((g) => g.rules.filter((r) => r.alert));
 const alertNames = [...new Set(alertRules.map((r) => r.alert as string))];
 const recordNames = rules.groups.flatMap((g) => g.rules.filter((r) => r.record).map((r) => r.record as string));
 const ALLOWED_METRICS = new Set([...CONTRACT_METRICS, ...recordNames, 'up']);
+/** Recording rules that remember the round in which a condition began (they read themselves). */
+const roundMemory = new Set(recordNames.filter((n) => n.endsWith(':timestamp_seconds')));
+
+function durationSeconds(d: string): number {
+  let total = 0;
+  for (const m of d.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return total;
+}
 
 // ---------------------------------------------------------------- promtool / amtool
 
@@ -154,12 +183,12 @@ test('promtool check rules accepts alerts/patrol.rules.yml', (t) => {
   assert.match(output, /SUCCESS/);
 });
 
-test('promtool test rules passes alerts/patrol.rules.test.yml', (t) => {
+test('promtool test rules passes at both schedules (15 s and 1 h rounds)', (t) => {
   const promtool = requireTool(t, 'promtool');
   if (!promtool) return;
-  const { status, output } = run(promtool, ['test', 'rules', RULE_TESTS], join(ROOT, 'alerts'));
+  const { status, output } = run(promtool, ['test', 'rules', ...RULE_TESTS.map((r) => r.file)], join(ROOT, 'alerts'));
   assert.equal(status, 0, output);
-  assert.match(output, /SUCCESS/);
+  assert.equal(output.match(/SUCCESS/g)?.length, RULE_TESTS.length, output);
 });
 
 test('promtool check config accepts deploy/prometheus.yml and finds the rules', (t) => {
@@ -187,8 +216,7 @@ test('every dashboard query is valid PromQL (parsed by promtool)', (t) => {
     for (const target of panel.targets ?? []) {
       records.push({
         record: `dashboard_check:panel${panel.id}:${target.refId}`,
-        // Grafana replaces $service_id with a regex (allValue .* for "All").
-        expr: String(target.expr).replaceAll('$service_id', '.*'),
+        expr: grafanaSubstitute(String(target.expr)),
       });
     }
   }
@@ -206,29 +234,61 @@ test('every dashboard query is valid PromQL (parsed by promtool)', (t) => {
 
 // ---------------------------------------------------------------- rules vs tests vs runbooks
 
-test('every alert has a promtool case where it fires and one where it stays silent', () => {
-  const tests = readYaml<RuleTestFile>(RULE_TESTS);
-  assert.deepEqual(tests.rule_files, ['patrol.rules.yml']);
-  assert.equal(tests.evaluation_interval, '1m');
-  const fires = new Set<string>();
-  const silent = new Set<string>();
-  for (const group of tests.tests) {
-    for (const c of group.alert_rule_test ?? []) {
-      if ((c.exp_alerts ?? []).length > 0) fires.add(c.alertname);
-      else silent.add(c.alertname);
+test('at each schedule, every alert has a promtool case where it fires and one where it stays silent', () => {
+  const tested = new Set<string>();
+  for (const { file, evaluationInterval } of RULE_TESTS) {
+    const tests = readYaml<RuleTestFile>(file);
+    assert.deepEqual(tests.rule_files, ['patrol.rules.yml']);
+    assert.equal(tests.evaluation_interval, evaluationInterval, file);
+    const fires = new Set<string>();
+    const silent = new Set<string>();
+    for (const group of tests.tests) {
+      for (const c of group.alert_rule_test ?? []) {
+        if ((c.exp_alerts ?? []).length > 0) fires.add(c.alertname);
+        else silent.add(c.alertname);
+      }
+      for (const c of group.promql_expr_test ?? []) for (const name of metricNames(c.expr)) tested.add(name);
+    }
+    for (const name of alertNames) {
+      assert.ok(fires.has(name), `${file}: no promtool test case expects ${name} to fire`);
+      assert.ok(silent.has(name), `${file}: no promtool test case expects ${name} to stay silent`);
+    }
+    for (const name of [...fires, ...silent]) {
+      assert.ok(alertNames.includes(name), `${file}: the tests mention ${name}, which is not an alert in the rules`);
     }
   }
-  for (const name of alertNames) {
-    assert.ok(fires.has(name), `no promtool test case expects ${name} to fire`);
-    assert.ok(silent.has(name), `no promtool test case expects ${name} to stay silent`);
+  // The round memory rules are exercised through the alerts that read them; the dashboard's
+  // ratios have their own expression tests.
+  for (const name of recordNames) {
+    assert.ok(tested.has(name), `recording rule ${name} has no promql_expr_test`);
   }
-  for (const name of [...fires, ...silent]) {
-    assert.ok(alertNames.includes(name), `the tests mention ${name}, which is not an alert in the rules`);
-  }
-  const tested = new Set(
-    tests.tests.flatMap((g) => (g.promql_expr_test ?? []).flatMap((c) => metricNames(c.expr))),
+});
+
+test('the 15 s and 1 h rule tests run the same cases', () => {
+  const cases = RULE_TESTS.map(({ file }) =>
+    new Set(readYaml<RuleTestFile>(file).tests.filter((g) => (g.alert_rule_test ?? []).length > 0).map((g) => (g.name ?? '').replace(/^(15s|1h) rounds: /, ''))),
   );
-  for (const name of recordNames) assert.ok(tested.has(name), `recording rule ${name} has no promql_expr_test`);
+  const [fast, slow] = cases;
+  // Day-scale digest cases (3 h outbox, 26 h overdue) only run at one-minute evaluations.
+  const dayScale = (name: string) => /outbox for 3h|overdue after 26h/.test(name);
+  for (const name of fast) assert.ok(slow.has(name), `1 h rounds lack the case "${name}"`);
+  for (const name of slow) assert.ok(fast.has(name) || dayScale(name), `15 s rounds lack the case "${name}"`);
+});
+
+test('per-service alerts count rounds: `for` is only a guard shorter than a 15 s round', () => {
+  const perService = alertRules.filter((r) => /patrol_(call|auth_check|count_query|metering|service)_/.test(r.expr));
+  assert.ok(perService.length >= 8);
+  for (const rule of perService) {
+    const seconds = durationSeconds(rule.for ?? '0s');
+    // The recurring-mismatch warning is the one windowed alert (episodes in 6h), and has no for.
+    assert.ok(seconds < 15, `${rule.alert}: for ${rule.for} is longer than a round at the fastest schedule`);
+    const countsRounds =
+      rule.expr.includes('patrol_service_consecutive_failures') ||
+      [...roundMemory].some((n) => rule.expr.includes(n)) ||
+      rule.alert === 'PatrolAuthCheckFailing' ||
+      rule.alert === 'PatrolMeteringMismatchesRecurring';
+    assert.ok(countsRounds, `${rule.alert}: neither counts rounds nor is immediate`);
+  }
 });
 
 test('the required alerts exist, with severity, summary, description and a runbook', () => {
@@ -242,6 +302,9 @@ test('the required alerts exist, with severity, summary, description and a runbo
     'PatrolSlowCalls',
     'PatrolDigestFailing',
     'PatrolConfigReloadFailed',
+    'PatrolUnexplainedUsage',
+    'PatrolHistoryWriteFailing',
+    'PatrolServiceFailing',
   ]) {
     assert.ok(alertNames.includes(required), `missing alert ${required}`);
   }
@@ -293,29 +356,195 @@ test('the PromQL metric name extractor finds what it should', () => {
 
 // ---------------------------------------------------------------- Alertmanager example
 
-test('alertmanager example routes by severity and inhibits call failures while the exporter is down', () => {
-  const am = readYaml<{
-    route: { receiver: string; group_by: string[]; routes: { matchers: string[]; receiver: string }[] };
-    inhibit_rules: { source_matchers: string[]; target_matchers: string[] }[];
-    receivers: { name: string; webhook_configs?: unknown[]; email_configs?: unknown[] }[];
-  }>(AM_CONFIG);
-  assert.deepEqual(am.route.group_by, ['alertname', 'service_id']);
+interface AmConfig {
+  route: { receiver: string; group_by: string[]; group_wait?: string; group_interval?: string; routes: { matchers: string[]; receiver: string }[] };
+  inhibit_rules: { source_matchers: string[]; target_matchers: string[]; equal: string[] }[];
+  receivers: { name: string; webhook_configs?: unknown[]; email_configs?: unknown[] }[];
+}
+
+/** Alertmanager's matcher syntax as the example uses it: name="v", name!="v", name=~"re". */
+function matches(matcher: string, labels: Record<string, string>): boolean {
+  const m = /^(\w+)(=~|!=|=)"(.*)"$/.exec(matcher);
+  if (!m) throw new Error(`matcher not understood: ${matcher}`);
+  const value = labels[m[1]] ?? '';
+  if (m[2] === '=') return value === m[3];
+  if (m[2] === '!=') return value !== m[3];
+  return new RegExp(`^(?:${m[3]})$`).test(value);
+}
+
+/** Whether a firing `source` mutes `target` under the example's inhibit rules. */
+function inhibits(am: AmConfig, source: Record<string, string>, target: Record<string, string>): boolean {
+  return am.inhibit_rules.some(
+    (r) =>
+      r.source_matchers.every((m) => matches(m, source)) &&
+      r.target_matchers.every((m) => matches(m, target)) &&
+      r.equal.every((l) => (source[l] ?? '') === (target[l] ?? '')),
+  );
+}
+
+test('alertmanager example: routes by severity, one group per exporter and service, the cause wins', () => {
+  const am = readYaml<AmConfig>(AM_CONFIG);
+  assert.deepEqual(am.route.group_by, ['job', 'instance', 'service_id']);
   const receiver = (name: string) => am.receivers.find((r) => r.name === name);
   const critical = am.route.routes.find((r) => r.matchers.includes('severity="critical"'));
   const warning = am.route.routes.find((r) => r.matchers.includes('severity="warning"'));
   assert.ok(critical && receiver(critical.receiver)?.webhook_configs?.length, 'critical alerts go to a webhook receiver');
   assert.ok(warning && receiver(warning.receiver)?.email_configs?.length, 'warnings go to an email receiver');
-  assert.ok(
-    am.inhibit_rules.some(
-      (r) => r.source_matchers.includes('alertname="PatrolExporterDown"') && r.target_matchers.includes('alertname="PatrolServiceCallFailing"'),
-    ),
-    'PatrolExporterDown inhibits PatrolServiceCallFailing',
-  );
+
+  // Every alert name an inhibit rule mentions exists (regex alternatives included).
   for (const r of am.inhibit_rules) {
     for (const m of [...r.source_matchers, ...r.target_matchers]) {
-      const alert = /^alertname="(.+)"$/.exec(m)?.[1];
-      if (alert) assert.ok(alertNames.includes(alert), `inhibit rule names unknown alert ${alert}`);
+      const names = /^alertname=~?"(.+)"$/.exec(m)?.[1].split('|') ?? [];
+      for (const name of names) assert.ok(alertNames.includes(name), `inhibit rule names unknown alert ${name}`);
     }
+  }
+
+  const at = { job: 'patrol', instance: 'exporter:9798' };
+  const svc = (alertname: string, extra: Record<string, string> = {}) => ({ ...at, service_id: 'iat', alertname, ...extra });
+  const perService = alertNames.filter((n) => !['PatrolExporterDown', 'PatrolRoundsStale', 'PatrolHistoryWriteFailing', 'PatrolDigestFailing', 'PatrolConfigReloadFailed'].includes(n));
+  for (const name of perService) {
+    assert.ok(inhibits(am, { ...at, alertname: 'PatrolExporterDown' }, svc(name)), `PatrolExporterDown mutes ${name}`);
+    assert.ok(inhibits(am, { ...at, alertname: 'PatrolRoundsStale' }, svc(name)), `PatrolRoundsStale mutes ${name}`);
+  }
+  assert.ok(inhibits(am, { ...at, alertname: 'PatrolExporterDown' }, { ...at, alertname: 'PatrolRoundsStale' }));
+  // Only on the same exporter.
+  assert.ok(!inhibits(am, { ...at, alertname: 'PatrolExporterDown' }, { ...svc('PatrolServiceCallFailing'), instance: 'other:9798' }));
+
+  const over = svc('PatrolMeteringMismatch', { direction: 'overcharge' });
+  const under = svc('PatrolMeteringMismatch', { direction: 'undercharge' });
+  const auth = svc('PatrolAuthCheckFailing', { check: 'wrong_secret' });
+  assert.ok(inhibits(am, auth, over), 'an accepted bad credential explains the overcharge');
+  assert.ok(!inhibits(am, auth, under), 'but not an undercharge');
+  assert.ok(!inhibits(am, auth, { ...over, service_id: 'tts' }), 'only for the same service');
+  for (const target of [over, under, svc('PatrolUnexplainedUsage'), svc('PatrolMeteringMismatchesRecurring')]) {
+    assert.ok(inhibits(am, svc('PatrolCountQueryFailing'), target), `count query failing mutes ${target.alertname}`);
+  }
+  assert.ok(inhibits(am, under, svc('PatrolUnexplainedUsage')), 'late charges: the undercharge wins');
+  assert.ok(!inhibits(am, over, svc('PatrolUnexplainedUsage')));
+  assert.ok(inhibits(am, over, svc('PatrolMeteringMismatchesRecurring')));
+  assert.ok(inhibits(am, svc('PatrolServiceCallFailing'), svc('PatrolSlowCalls', { call: 'dictate' })));
+  // A failed call that is also charged is two symptoms, both shown, in one notification (same group).
+  assert.ok(!inhibits(am, svc('PatrolServiceCallFailing'), over) && !inhibits(am, over, svc('PatrolServiceCallFailing')));
+
+  // No two alerts mute each other (both would vanish).
+  const samples = [
+    ...alertNames.map((n) => svc(n)),
+    over, under, auth,
+    { ...at, alertname: 'PatrolDigestFailing', reason: 'delivery_failed' },
+    { ...at, alertname: 'PatrolDigestFailing', reason: 'outbox_backlog' },
+  ];
+  for (const a of samples) {
+    for (const b of samples) {
+      if (a !== b) assert.ok(!(inhibits(am, a, b) && inhibits(am, b, a)), `${a.alertname} and ${b.alertname} mute each other`);
+    }
+  }
+});
+
+async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+interface Notification {
+  receiver: string;
+  status: string;
+  groupLabels: Record<string, string>;
+  alerts: { status: string; labels: Record<string, string> }[];
+}
+
+test('a real Alertmanager with the example routing and inhibitions sends one notification per cause and service', async (t) => {
+  const amBin = requireTool(t, 'alertmanager');
+  if (!amBin) return;
+  // A receiver that records every notification (both of the example's receivers post here).
+  const received: Notification[] = [];
+  const hook = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(JSON.parse(body) as Notification);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}`;
+
+  // The example's route and inhibit rules as they are; receivers pointed at the recorder and
+  // timings shortened so the test does not wait minutes.
+  const example = readYaml<AmConfig & { receivers: { name: string }[] }>(AM_CONFIG);
+  const config = {
+    route: { ...example.route, group_wait: '1s', group_interval: '1s' },
+    inhibit_rules: example.inhibit_rules,
+    receivers: example.receivers.map((r) => ({ name: r.name, webhook_configs: [{ url: `${hookUrl}/${r.name}`, send_resolved: true }] })),
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'patrol-am-'));
+  writeFileSync(join(dir, 'am.yml'), JSON.stringify(config));
+  const port = await freePort();
+  const am = spawn(amBin, [`--config.file=${join(dir, 'am.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  am.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const api = `http://127.0.0.1:${port}/api/v2`;
+  try {
+    await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined), 30_000, `alertmanager ready (${log.slice(-300)})`);
+    const a = (labels: Record<string, string>) => ({ labels: { job: 'patrol', instance: 'exporter:9798', ...labels }, annotations: { summary: labels.alertname } });
+    const alerts = [
+      // ocr: a bad credential accepted, and charged
+      a({ alertname: 'PatrolAuthCheckFailing', severity: 'critical', service_id: 'ocr', check: 'wrong_secret' }),
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'overcharge', service_id: 'ocr' }),
+      // nlp: a failed call that is charged: two facts, one notification
+      a({ alertname: 'PatrolServiceCallFailing', severity: 'critical', service_id: 'nlp' }),
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'overcharge', service_id: 'nlp' }),
+      // tts: late charges, every round
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'undercharge', service_id: 'tts' }),
+      a({ alertname: 'PatrolUnexplainedUsage', severity: 'critical', service_id: 'tts' }),
+      // iat: the counter cannot be read; its last metering result was a mismatch
+      a({ alertname: 'PatrolCountQueryFailing', severity: 'warning', service_id: 'iat' }),
+      a({ alertname: 'PatrolMeteringMismatch', severity: 'critical', direction: 'undercharge', service_id: 'iat' }),
+      // another exporter is down: its old per-service results and its stale rounds stay quiet
+      a({ alertname: 'PatrolExporterDown', severity: 'critical', instance: 'other:9798' }),
+      a({ alertname: 'PatrolRoundsStale', severity: 'critical', instance: 'other:9798' }),
+      a({ alertname: 'PatrolServiceCallFailing', severity: 'critical', instance: 'other:9798', service_id: 'asr' }),
+    ];
+    const post = await fetch(`${api}/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+    assert.equal(post.status, 200, await post.text());
+
+    const key = (n: Notification) => `${n.receiver} ${n.groupLabels.instance ?? ''} ${n.groupLabels.service_id ?? ''}`;
+    const expected: Record<string, string[]> = {
+      'pager exporter:9798 ocr': ['PatrolAuthCheckFailing'],
+      'pager exporter:9798 nlp': ['PatrolMeteringMismatch', 'PatrolServiceCallFailing'],
+      'pager exporter:9798 tts': ['PatrolMeteringMismatch'],
+      'team-email exporter:9798 iat': ['PatrolCountQueryFailing'],
+      'pager other:9798 ': ['PatrolExporterDown'],
+    };
+    await eventually(async () => (Object.keys(expected).every((k) => received.some((n) => key(n) === k)) ? true : undefined), 30_000, 'a notification for every group');
+    for (const [k, names] of Object.entries(expected)) {
+      const notes = received.filter((n) => key(n) === k);
+      assert.equal(notes.length, 1, `${k}: one notification, got ${notes.length}`);
+      assert.deepEqual(notes[0].alerts.map((x) => x.labels.alertname).sort(), names, k);
+    }
+    // Critical pages also reach the team's mailbox (continue: true), and nothing else is sent: no
+    // notification for a muted alert.
+    const keys = new Set(received.map(key));
+    const expectedKeys = new Set([...Object.keys(expected), ...Object.keys(expected).filter((k) => k.startsWith('pager ')).map((k) => k.replace(/^pager /, 'team-email '))]);
+    assert.deepEqual([...keys].sort(), [...expectedKeys].sort());
+    for (const n of received) for (const x of n.alerts) assert.ok(expected[key(n).replace(/^team-email /, 'pager ')]?.includes(x.labels.alertname) || expected[key(n)]?.includes(x.labels.alertname), `${key(n)} carried ${x.labels.alertname}`);
+
+    // Alertmanager's own view: the muted ones are suppressed by the winner.
+    const state = (await (await fetch(`${api}/alerts`)).json()) as { labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } }[];
+    const suppressed = state.filter((x) => x.status.state === 'suppressed').map((x) => [x.labels.instance, x.labels.service_id, x.labels.alertname].filter(Boolean).join(' ')).sort();
+    assert.deepEqual(suppressed, [
+      'exporter:9798 iat PatrolMeteringMismatch',
+      'exporter:9798 ocr PatrolMeteringMismatch',
+      'exporter:9798 tts PatrolUnexplainedUsage',
+      'other:9798 PatrolRoundsStale',
+      'other:9798 asr PatrolServiceCallFailing',
+    ].sort());
+  } finally {
+    am.kill('SIGTERM');
+    hook.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -326,6 +555,8 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
     uid: string;
     schemaVersion: number;
     panels: Panel[];
+    timezone: string;
+    links: { url: string }[];
     templating: { list: { name: string; type: string; query?: unknown; definition?: string; multi?: boolean; includeAll?: boolean }[] };
   };
   assert.equal(dashboard.uid, 'patrol-overview');
@@ -334,11 +565,22 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
   const vars = new Map(dashboard.templating.list.map((v) => [v.name, v]));
   assert.equal(vars.get('datasource')?.type, 'datasource');
   assert.equal(vars.get('datasource')?.query, 'prometheus');
-  const svc = vars.get('service_id');
-  assert.equal(svc?.type, 'query');
-  assert.equal(svc?.definition, 'label_values(patrol_service_info, service_id)');
-  assert.equal(svc?.multi, true);
-  assert.equal(svc?.includeAll, true);
+  // Two exporters (or shards) can be told apart and combined: job and instance variables, and the
+  // services of the selected exporters.
+  assert.deepEqual([...vars.keys()], ['datasource', 'job', 'instance', 'service_id', 'exporter_url']);
+  assert.equal(vars.get('job')?.definition, 'label_values(patrol_build_info, job)');
+  assert.equal(vars.get('instance')?.definition, 'label_values(patrol_build_info{job=~"$job"}, instance)');
+  assert.equal(vars.get('service_id')?.definition, 'label_values(patrol_service_info{job=~"$job", instance=~"$instance"}, service_id)');
+  for (const name of ['job', 'instance', 'service_id']) {
+    assert.equal(vars.get(name)?.type, 'query');
+    assert.equal(vars.get(name)?.multi, true, `${name} is multi-value`);
+    assert.equal(vars.get(name)?.includeAll, true, `${name} has All`);
+  }
+  assert.equal(vars.get('exporter_url')?.type, 'textbox');
+
+  // The counters are the platform's days: the dashboard shows the platform's timezone, and every
+  // "today" panel starts at its midnight.
+  assert.equal(dashboard.timezone, 'Asia/Shanghai');
 
   const panels = allPanels(dashboard.panels);
   const ids = panels.map((p) => p.id);
@@ -357,9 +599,14 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
       const expr = target.expr ?? '';
       assert.ok(expr.trim() !== '', `${where} ${target.refId}: empty expr`);
       assert.equal(target.datasource?.uid, '${datasource}', `${where} ${target.refId}: datasource`);
-      // Only $service_id: every query must run as is against a plain Prometheus.
+      // Only these variables, so every query runs against a plain Prometheus once substituted.
       const vars = expr.match(/\$\{?\w+\}?/g) ?? [];
-      for (const v of vars) assert.equal(v, '$service_id', `${where} ${target.refId}: variable ${v}`);
+      for (const v of vars) assert.ok(['$service_id', '$job', '$instance', '$__range'].includes(v), `${where} ${target.refId}: variable ${v}`);
+      // Every selector follows the job and instance variables (nothing hard-coded like job="patrol").
+      for (const m of expr.matchAll(/\b(up|[a-z_]*:?patrol_[a-z_:0-9]*)(\{[^}]*\})?(?!\s*\()/g)) {
+        assert.ok(m[2]?.includes('job=~"$job"') && m[2].includes('instance=~"$instance"'), `${where} ${target.refId}: ${m[0]} does not follow $job and $instance`);
+      }
+      if (/\$__range/.test(expr)) assert.equal((panel as { timeFrom?: string }).timeFrom, 'now/d', `${where}: a "today" query runs over the platform's day`);
       const names = metricNames(expr);
       assert.ok(names.length > 0, `${where} ${target.refId}: selects no metric`);
       for (const name of names) {
@@ -376,7 +623,7 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
     'patrol_metering_success',
     'patrol_count_query_success',
     'patrol_call_duration_seconds',
-    'patrol_usage_count',
+    'patrol_usage_calls',
     'patrol_metering_delta',
     'patrol_metering_expected_delta',
     'patrol_metering_settle_seconds',
@@ -384,8 +631,39 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
     'patrol_rounds_total',
     'patrol_rounds_skipped_total',
     'patrol_digest_last_success_timestamp_seconds',
+    'patrol_metering_unexplained_units_total',
+    'patrol_metering_unexplained_delta',
+    'patrol_service_consecutive_failures',
+    'patrol_rounds_aborted_total',
+    'patrol_history_write_failures_total',
+    'patrol_digest_outbox_messages',
   ]) {
     assert.ok(used.has(name), `no panel shows ${name}`);
+  }
+
+  // A table's per-column settings name columns that exist after the renaming transformation.
+  for (const panel of dataPanels.filter((p) => p.type === 'table')) {
+    const p = panel as Panel & { transformations?: { id: string; options: { renameByName?: Record<string, string> } }[]; fieldConfig?: { overrides?: { matcher: { id: string; options: string } }[] } };
+    const columns = new Set(Object.values(p.transformations?.find((x) => x.id === 'organize')?.options.renameByName ?? {}));
+    for (const o of p.fieldConfig?.overrides ?? []) {
+      if (o.matcher.id === 'byName') assert.ok(columns.has(o.matcher.options), `panel ${panel.id}: override for unknown column ${o.matcher.options}`);
+    }
+  }
+
+  // Links to the exporter's own pages: the status page from the dashboard and its panels, a
+  // service's details page from every per-service panel.
+  assert.ok(dashboard.links.some((l) => l.url === '${exporter_url}/'), 'dashboard links to the status page');
+  const serviceLink = /^\$\{exporter_url\}\/services\/\$\{__(field\.labels|data\.fields)\.service_id\}$/;
+  for (const panel of dataPanels) {
+    const perService = (panel.targets ?? []).some((t) => (t.expr ?? '').includes('service_id=~"$service_id"'));
+    if (!perService) continue;
+    const p = panel as Panel & { fieldConfig?: { defaults?: { links?: { url: string }[] }; overrides?: { properties: { id: string; value: { url: string }[] }[] }[] } };
+    const urls = [
+      ...(p.fieldConfig?.defaults?.links ?? []),
+      ...(p.fieldConfig?.overrides ?? []).flatMap((o) => o.properties.filter((x) => x.id === 'links').flatMap((x) => x.value)),
+    ].map((l) => l.url);
+    if (panel.type === 'stat') continue; // a sum over services has no single service to link to
+    assert.ok(urls.some((u) => serviceLink.test(u)), `panel ${panel.id} "${panel.title}" links to /services/<id>`);
   }
 });
 
@@ -417,7 +695,8 @@ test('deploy/prometheus.yml scrapes the exporter and loads the rules', () => {
   }>(PROM_CONFIG);
   const job = prom.scrape_configs.find((j) => j.job_name === 'patrol');
   assert.ok(job, 'job patrol');
-  assert.equal(job.scrape_interval ?? prom.global.scrape_interval, '30s');
+  // Twice per round of the demo (30 s): the alert rules count rounds and must see each one.
+  assert.equal(job.scrape_interval ?? prom.global.scrape_interval, '15s');
   assert.deepEqual(job.static_configs[0]?.targets, ['exporter:9798']);
   assert.ok(prom.rule_files.some((f) => resolve(dirname(PROM_CONFIG), f) === RULES), 'rule_files loads alerts/patrol.rules.yml');
   assert.deepEqual(prom.alerting.alertmanagers[0]?.static_configs[0]?.targets, ['alertmanager:9093']);
