@@ -24,7 +24,7 @@ const FAMILIES = {
   patrol_call_success: ['gauge', 'Whether every call met its expectations.' + LAST],
   patrol_call_duration_seconds: ['gauge', 'Duration of each call.' + LAST],
   patrol_auth_check_success: ['gauge', 'Whether the bad credential of each auth check was rejected (0: it was accepted).' + LAST],
-  patrol_usage_count: ['gauge', "The platform's usage counter for the service, read before the calls and after metering settled." + LAST],
+  patrol_usage_calls: ['gauge', "The platform's usage counter for the service, read before the calls and after metering settled." + LAST],
   patrol_count_query_success: ['gauge', 'Whether both counter reads worked.' + LAST],
   patrol_metering_delta: ['gauge', 'Counter after minus counter before.' + LAST],
   patrol_metering_expected_delta: ['gauge', 'Units the successful calls should have added to the counter.' + LAST],
@@ -223,8 +223,8 @@ export class PatrolMetrics {
       for (const a of s.authChecks) {
         if (a.outcome !== 'error') out.patrol_auth_check_success += `patrol_auth_check_success${sid},check="${esc(a.name)}"} ${a.outcome === 'rejected' ? 1 : 0}\n`;
       }
-      if (s.before?.ok) out.patrol_usage_count += `patrol_usage_count${sid},phase="before"} ${s.before.value}\n`;
-      if (s.after?.ok) out.patrol_usage_count += `patrol_usage_count${sid},phase="after"} ${s.after.value}\n`;
+      if (s.before?.ok) out.patrol_usage_calls += `patrol_usage_calls${sid},phase="before"} ${s.before.value}\n`;
+      if (s.after?.ok) out.patrol_usage_calls += `patrol_usage_calls${sid},phase="after"} ${s.after.value}\n`;
       out.patrol_count_query_success += `patrol_count_query_success${sid}} ${s.countQueryOk ? 1 : 0}\n`;
       if (s.delta !== null) out.patrol_metering_delta += `patrol_metering_delta${sid}} ${s.delta}\n`;
       out.patrol_metering_expected_delta += `patrol_metering_expected_delta${sid}} ${s.expectedDelta}\n`;
