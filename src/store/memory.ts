@@ -30,7 +30,7 @@ export class MemoryStore implements RoundStore {
 
   failureStreaks(serviceIds: string[]): Map<string, number> {
     const wanted = new Set(serviceIds);
-    const out = new Map<string, number>();
+    const out = new Map(serviceIds.map((id) => [id, 0]));
     for (const r of this.rounds) {
       for (const s of r.services) if (wanted.has(s.serviceId)) out.set(s.serviceId, failureStreak(out.get(s.serviceId) ?? 0, s.verdict));
     }
