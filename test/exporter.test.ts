@@ -9,6 +9,8 @@ import { startSimulator } from '../src/sim/platform.js';
 import { ocrConfig } from './helpers/harness.js';
 import { eventually, parseMetrics, runPatrol, sample, startPatrol, tempDb } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
+import { buildDigest } from '../src/digest/build.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 
 /** Every metric name of the contract (DESIGN.md section 5). */
 export const CONTRACT = [
@@ -20,6 +22,8 @@ export const CONTRACT = [
   'patrol_round_failures_total', 'patrol_rounds_skipped_total', 'patrol_round_duration_seconds',
   'patrol_last_round_timestamp_seconds', 'patrol_digest_last_success_timestamp_seconds',
   'patrol_digest_failures_total', 'patrol_config_last_reload_successful', 'patrol_build_info',
+  'patrol_service_consecutive_failures', 'patrol_metering_unexplained_units_total', 'patrol_rounds_aborted_total',
+  'patrol_history_write_failures_total', 'patrol_digest_outbox_messages',
 ];
 
 async function scrape(url: string, accept?: string): Promise<string> {
@@ -220,6 +224,107 @@ test('run-once prints the table, and exits 1 when a verdict is not ok; --json fo
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /global\.schedule \(line 2\)/);
   } finally {
+    await sim.close();
+  }
+});
+
+/** A second service on its own counter, next to ocrConfig's. */
+const NLP_SERVICE = `
+  - id: nlp
+    name: 自然语言处理
+    app_id: 5f3a9c01
+    business_id: nlp
+    params: { api_key: demo-api-key-0001 }
+    calls:
+      - name: analyse
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/nlp"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+`;
+
+interface ApiRound { id: string; aborted: boolean; services: { serviceId: string; verdict: string; reason: string }[]; abortedServices?: { serviceId: string; reason: string }[] }
+
+async function latestRound(url: string): Promise<ApiRound | undefined> {
+  const r = await fetch(`${url}/api/rounds/latest`);
+  return r.status === 200 ? ((await r.json()) as ApiRound) : undefined;
+}
+
+test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not failed, in the history, the digest and /metrics after restart', async () => {
+  const sim = await startSimulator({ lagMs: 200 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
+  const file = path.join(dir, 'patrol.yml');
+  const db = tempDb();
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE }).replace('http://127.0.0.1:1', sim.url));
+  const args = ['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${db}`];
+  let p = await startPatrol(args);
+  try {
+    // Round 1: ocr fails (a failure streak of 1), nlp is ok.
+    sim.setFaults('ocr', { error5xx: true });
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    const first = await eventually(() => latestRound(p.url), 30_000, 'round 1');
+    assert.deepEqual(first.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'call_failed'], ['nlp', 'ok']]);
+
+    // Round 2: ocr's call hangs; nlp finishes; then the exporter is stopped.
+    sim.setFaults('ocr', { slowMs: 20_000 });
+    const calls = sim.stats().calls.ocr ?? 0;
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    await eventually(async () => ((sim.stats().calls.ocr ?? 0) > calls && /A round is running: 1\/2 services done/.test(await (await fetch(`${p.url}/`)).text()) ? true : undefined), 30_000, 'nlp done, ocr in flight');
+    assert.equal(await p.stop('SIGTERM'), 0);
+    assert.doesNotMatch(p.stderr(), /not settled: shutdown/);
+
+    // The history: round 2 holds nlp's verdict and ocr as aborted, never as a failure.
+    const store = new SqliteStore(db);
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+    let data;
+    try {
+      const rounds = store.byDay(day, 'Asia/Shanghai');
+      assert.equal(rounds.length, 2);
+      const cut = rounds[1];
+      assert.equal(cut.aborted, true);
+      assert.deepEqual(cut.services.map((s) => [s.serviceId, s.verdict]), [['nlp', 'ok']]);
+      assert.deepEqual(cut.abortedServices?.map((a) => [a.serviceId, a.reason]), [['ocr', 'not finished: shutdown']]);
+      assert.equal(store.db.prepare("SELECT count(*) FROM verdicts WHERE reason LIKE '%shutdown%'").pluck().get(), 0);
+      // The digest: 2 rounds, 1 with a failure (round 1), 1 cut short; ocr 1 round (failed), nlp 2 (ok).
+      data = store.digestData(day, 'Asia/Shanghai');
+      assert.deepEqual(data, buildDigest(rounds, day, 'Asia/Shanghai'));
+    } finally {
+      store.close();
+    }
+    assert.deepEqual([data.rounds, data.failedRounds, data.abortedRounds], [2, 1, 1]);
+    assert.deepEqual(data.services.map((s) => [s.serviceId, s.rounds, s.ok]), [['nlp', 2, 2], ['ocr', 1, 0]]);
+    assert.deepEqual([data.latest?.run, data.latest?.ok, data.latest?.failed, data.latest?.aborted], [1, 1, 0, 1]);
+
+    // Between the two lives, someone else uses the ocr service with valid credentials.
+    sim.clearFaults();
+    const used = sim.usage('5f3a9c01', 'ocr');
+    const other = await fetch(`${sim.url}/v1/ocr`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: '{"text":"x"}' });
+    assert.equal(other.status, 200);
+    await eventually(async () => (sim.usage('5f3a9c01', 'ocr') === used + 1 ? true : undefined), 10_000, 'the other call metered');
+
+    // Second life: the failure streak is restored (the abort did not move it), and the first round
+    // compares with the last reads in the history.
+    p = await startPatrol(args);
+    let m = parseMetrics(await scrape(p.url));
+    assert.equal(sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), 1);
+    assert.equal(sample(m, 'patrol_service_consecutive_failures', { service_id: 'nlp' }), 0);
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    const third = await eventually(async () => {
+      const r = await latestRound(p.url);
+      return r && r.id !== first.id && !r.aborted ? r : undefined;
+    }, 30_000, 'round 3');
+    assert.deepEqual(third.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'ok'], ['nlp', 'ok']], third.services.map((s) => s.reason).join(' | '));
+    m = parseMetrics(await scrape(p.url));
+    assert.equal(sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), 0);
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'ocr' }), 1, 'the other call, seen across the restart');
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), 0);
+    assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'ocr' }), 1);
+    assert.equal(sample(m, 'patrol_rounds_aborted_total'), 0);
+    assert.equal(sample(m, 'patrol_rounds_total'), 1);
+    assert.equal(await p.stop('SIGTERM'), 0);
+  } finally {
+    await p.stop('SIGKILL');
     await sim.close();
   }
 });
