@@ -11,6 +11,10 @@ import { eventually, parseMetrics, runPatrol, sample, startPatrol, tempDb } from
 import { requireTool } from './helpers/tools.js';
 import { buildDigest } from '../src/digest/build.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { Registry } from 'prom-client';
+import { parseConfig } from '../src/config/load.js';
+import { PatrolMetrics } from '../src/metrics.js';
+import { round } from './helpers/rounds.js';
 
 /** Every metric name of the contract (DESIGN.md section 5). */
 export const CONTRACT = [
@@ -327,4 +331,31 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
     await p.stop('SIGKILL');
     await sim.close();
   }
+});
+
+test('metrics: a service a round did not finish keeps its previous values and counts; failure streaks count completed rounds', async () => {
+  const metrics = new PatrolMetrics(new Registry(), 'test');
+  metrics.setServices(parseConfig(ocrConfig({ serviceExtra: NLP_SERVICE }), 'test.yml').config.services);
+  const at = Date.parse('2024-05-01T08:00:00+08:00');
+  const read = async () => parseMetrics(await metrics.exposition(false));
+  metrics.recordRound(round(at, [{ id: 'ocr', unexplained: { units: 0 } }, { id: 'nlp', verdict: 'call_failed' }]));
+  metrics.recordRound(round(at + 60_000, [{ id: 'ocr', verdict: 'metering_mismatch', unexplained: { units: 2 } }], undefined, ['nlp']));
+  let m = await read();
+  assert.equal(sample(m, 'patrol_rounds_total'), 1);
+  assert.equal(sample(m, 'patrol_rounds_aborted_total'), 1);
+  assert.equal(sample(m, 'patrol_service_success', { service_id: 'ocr' }), 0);
+  assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'ocr' }), 2);
+  assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'ocr' }), 2);
+  // nlp: round 1's values stay, nothing counted for the round it did not finish.
+  assert.equal(sample(m, 'patrol_service_success', { service_id: 'nlp' }), 0);
+  assert.equal(sample(m, 'patrol_calls_total', { service_id: 'nlp' }), 1);
+  assert.equal(sample(m, 'patrol_service_last_run_timestamp_seconds', { service_id: 'nlp' }), (at + 1000) / 1000);
+  assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), undefined, 'never compared: no sample');
+  assert.deepEqual([sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), sample(m, 'patrol_service_consecutive_failures', { service_id: 'nlp' })], [1, 1]);
+  // A midnight reset is neither a failure nor an ok; an ok ends the streak.
+  metrics.recordRound(round(at + 120_000, [{ id: 'ocr', verdict: 'indeterminate' }, { id: 'nlp', verdict: 'count_query_failed' }]));
+  metrics.recordRound(round(at + 180_000, [{ id: 'ocr', verdict: 'auth_failed' }, { id: 'nlp' }]));
+  m = await read();
+  assert.deepEqual([sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), sample(m, 'patrol_service_consecutive_failures', { service_id: 'nlp' })], [2, 0]);
+  assert.equal(sample(m, 'patrol_rounds_total'), 3);
 });

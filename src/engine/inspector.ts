@@ -1,6 +1,6 @@
 // One inspection round (DESIGN.md section 3): for each service, read the counter, make the calls and
 // the auth checks, wait for metering to settle by polling, read again, judge.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config, ServiceConfig, SettleConfig } from '../config/schema.js';
@@ -162,7 +162,9 @@ export class Inspector implements RoundRunner {
   private counterKeyOf(service: ServiceConfig, ctx: TemplateContext): string {
     let key = this.counterKeys.get(service.id);
     if (key === undefined) {
-      key = this.platformOf(service).counterKey(ctx);
+      // Hashed: the counter request may carry a secret from the config, and the key is stored in
+      // the history and shown by the API; equal requests still give equal keys.
+      key = createHash('sha256').update(this.platformOf(service).counterKey(ctx)).digest('hex').slice(0, 24);
       this.counterKeys.set(service.id, key);
     }
     return key;
