@@ -114,6 +114,9 @@ const MIGRATIONS: ((db: DB) => void)[] = [
       ALTER TABLE verdicts ADD COLUMN unexplained TEXT;
       -- The last known state of each counter (JSON: CounterBaseline), one row per counter, so the
       -- comparison between rounds survives a restart. Replaced only by a newer one.
+      -- Covering: a service's verdicts newest first without reading the rows (the failure streaks at start).
+      DROP INDEX verdicts_service;
+      CREATE INDEX verdicts_service ON verdicts (service_id, started_at, verdict);
       CREATE TABLE counter_baselines (
         counter_key TEXT PRIMARY KEY,
         baseline    TEXT NOT NULL,
