@@ -51,6 +51,8 @@ export class Exporter {
   /** The last known state of each counter, carried into every round (restored from history at start). */
   private baselines = new Map<string, CounterBaseline>();
   private restored = false;
+  /** The last process died mid-round: the next round compares no counter (its calls may have been charged unrecorded). */
+  private afterCrash = false;
   /** Progress of the round in flight, for the status page. */
   progress: { done: number; total: number } | null = null;
 
@@ -123,6 +125,14 @@ export class Exporter {
       this.baselines = new Map(this.opts.store.counterBaselines().map((b) => [b.counterKey, b]));
       const ids = this.loaded!.config.services.filter((s) => !this.opts.only || this.opts.only(s.id)).map((s) => s.id);
       this.opts.metrics.restoreFailureStreaks(this.opts.store.failureStreaks(ids));
+      const interrupted = this.opts.store.interruptedRoundAt();
+      if (interrupted !== null) {
+        this.afterCrash = true;
+        this.opts.logger.warn(
+          { startedAt: new Date(interrupted).toISOString() },
+          'the last run stopped mid-round without saving it (a crash or kill -9): its calls may have been charged, so the next round compares no counter with the last reads',
+        );
+      }
     } catch (err) {
       this.opts.logger.error({ err: this.opts.redactor.redact((err as Error).message) }, 'could not read the counters and failure streaks from the history; starting without them');
     }
@@ -172,12 +182,19 @@ export class Exporter {
     }
     const log = this.opts.logger;
     this.progress = { done: 0, total: 0 };
+    const compare = !this.afterCrash;
+    try {
+      this.opts.store.roundStarting(Date.now());
+    } catch (err) {
+      log.error({ err: this.opts.redactor.redact((err as Error).message) }, 'could not mark the round as started in the history');
+    }
     const round = this.runner
       .runRound({
         trigger,
         signal: this.shutdown.signal,
         only: this.opts.only,
         baselines: [...this.baselines.values()],
+        compare,
         onServiceDone,
         onProgress: (done, total) => {
           this.progress = { done, total };
@@ -186,6 +203,7 @@ export class Exporter {
       .then((result) => {
         this.opts.metrics.recordRound(result);
         applyBaselines(this.baselines, result);
+        if (!compare) this.afterCrash = false;
         try {
           this.opts.store.save(result);
         } catch (err) {

@@ -359,3 +359,50 @@ test('metrics: a service a round did not finish keeps its previous values and co
   assert.deepEqual([sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), sample(m, 'patrol_service_consecutive_failures', { service_id: 'nlp' })], [2, 0]);
   assert.equal(sample(m, 'patrol_rounds_total'), 3);
 });
+
+test('kill -9 mid-round: what that round may have charged is not reported as unexplained; the round after compares again', async () => {
+  const sim = await startSimulator({ lagMs: 200 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
+  const file = path.join(dir, 'patrol.yml');
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE }).replace('http://127.0.0.1:1', sim.url));
+  const args = ['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${tempDb()}`];
+  let p = await startPatrol(args);
+  const round = async (after?: string) => {
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    return eventually(async () => {
+      const r = await latestRound(p.url);
+      return r && r.id !== after ? r : undefined;
+    }, 30_000, 'a round');
+  };
+  try {
+    const first = await round();
+    assert.deepEqual(first.services.map((s) => s.verdict), ['ok', 'ok']);
+    // nlp is charged and judged, ocr hangs: the process is killed before the round is saved.
+    sim.setFaults('ocr', { slowMs: 20_000 });
+    const used = sim.usage('5f3a9c01', 'nlp');
+    assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
+    await eventually(async () => (/A round is running: 1\/2 services done/.test(await (await fetch(`${p.url}/`)).text()) ? true : undefined), 30_000, 'nlp done');
+    assert.equal(sim.usage('5f3a9c01', 'nlp'), used + 1);
+    await p.stop('SIGKILL');
+    sim.clearFaults();
+
+    p = await startPatrol(args);
+    assert.match(p.stderr(), /the last run stopped mid-round without saving it/);
+    const third = await round(first.id);
+    assert.deepEqual(third.services.map((s) => s.verdict), ['ok', 'ok']);
+    let m = parseMetrics(await scrape(p.url));
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), undefined, 'not compared after the crash');
+    assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'nlp' }), 0);
+    await round(third.id);
+    m = parseMetrics(await scrape(p.url));
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), 0, 'compared again');
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'ocr' }), 0);
+    assert.equal(await p.stop('SIGTERM'), 0);
+    // A clean stop leaves nothing interrupted.
+    p = await startPatrol(args);
+    assert.doesNotMatch(p.stderr(), /stopped mid-round/);
+  } finally {
+    await p.stop('SIGKILL');
+    await sim.close();
+  }
+});

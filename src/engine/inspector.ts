@@ -40,6 +40,8 @@ export interface RoundOptions {
    * each service's first read is compared with it to find usage between rounds.
    */
   baselines?: CounterBaseline[];
+  /** false: record the counters but compare none (the first round after a crash mid-round). */
+  compare?: boolean;
 }
 
 type Reading = Extract<CounterReading, { ok: true }>;
@@ -123,7 +125,7 @@ export class Inspector implements RoundRunner {
         const ctx = this.contextOf(service);
         const key = this.counterKeyOf(service, ctx);
         const result = await counters.run(key, async () => {
-          const r = await this.inspectService(service, ctx, { key, baselines, signal, slots, shutdown: () => cutBy === 'shutdown' });
+          const r = await this.inspectService(service, ctx, { key, baselines, compare: opts.compare !== false, signal, slots, shutdown: () => cutBy === 'shutdown' });
           if (r.baseline) baselines.set(key, r.baseline);
           return r;
         });
@@ -177,7 +179,7 @@ export class Inspector implements RoundRunner {
   private async inspectService(
     service: ServiceConfig,
     ctx: TemplateContext,
-    run: { key: string; baselines: Map<string, CounterBaseline>; signal: AbortSignal; slots: Semaphore; shutdown: () => boolean },
+    run: { key: string; baselines: Map<string, CounterBaseline>; compare: boolean; signal: AbortSignal; slots: Semaphore; shutdown: () => boolean },
   ): Promise<ServiceResult | AbortedService> {
     const { signal, slots } = run;
     const startedAt = Date.now();
@@ -193,7 +195,7 @@ export class Inspector implements RoundRunner {
     const previous = run.baselines.get(run.key);
 
     const before: CounterReading = signal.aborted ? { ok: false, reason: 'not read: round aborted', at: Date.now() } : await read();
-    const unexplained = before.ok && previous ? this.betweenRounds(previous, before, log) : undefined;
+    const unexplained = before.ok && previous && run.compare ? this.betweenRounds(previous, before, log) : undefined;
 
     const extracted: Record<string, string> = {};
     const probeCtx = (): ProbeContext => ({

@@ -28,7 +28,7 @@ function configure(loaded: LoadedConfig, logLevel: string): void {
 }
 const pendingClose: Inspector[] = [];
 
-async function run({ id, trigger, only, baselines }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+async function run({ id, trigger, only, baselines, compare }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   if (!inspector) return send({ type: 'failed', id, message: 'not configured' });
   const abort = new AbortController();
   running = { id, abort };
@@ -38,6 +38,7 @@ async function run({ id, trigger, only, baselines }: Extract<ToWorker, { type: '
     const result = await inspector.runRound({
       trigger,
       baselines,
+      compare,
       signal: abort.signal,
       only: allowed ? (sid) => allowed.has(sid) : undefined,
       onServiceDone: (r, done, total) => {

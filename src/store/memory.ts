@@ -24,6 +24,13 @@ export class MemoryStore implements RoundStore {
     return null;
   }
 
+  // Nothing outlives the process here, so no round can be found interrupted.
+  roundStarting(): void {}
+
+  interruptedRoundAt(): number | null {
+    return null;
+  }
+
   counterBaselines(): CounterBaseline[] {
     return [...this.baselines.values()];
   }

@@ -117,6 +117,9 @@ const MIGRATIONS: ((db: DB) => void)[] = [
       -- Covering: a service's verdicts newest first without reading the rows (the failure streaks at start).
       DROP INDEX verdicts_service;
       CREATE INDEX verdicts_service ON verdicts (service_id, started_at, verdict);
+      -- A round in progress (one row, deleted when the round is saved): a row left at start means
+      -- the last process died mid-round (kill -9), and its calls may have been charged unrecorded.
+      CREATE TABLE rounds_in_progress (started_at INTEGER NOT NULL);
       CREATE TABLE counter_baselines (
         counter_key TEXT PRIMARY KEY,
         baseline    TEXT NOT NULL,
@@ -289,6 +292,7 @@ export class SqliteStore implements RoundStore {
     );
     this.saveTx = this.db.transaction((round: RoundResult) => {
       this.last = round;
+      this.db.prepare('DELETE FROM rounds_in_progress').run();
       // Saving a round id again replaces it whole (REPLACE deletes the old row, the cascade its verdicts).
       this.insertRound.run({
         id: round.id,
@@ -357,6 +361,17 @@ export class SqliteStore implements RoundStore {
   save(round: RoundResult): void {
     if (this.closed) throw new StoreError(`the history file ${this.file} is closed`);
     this.saveTx(round);
+  }
+
+  roundStarting(at: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM rounds_in_progress').run();
+      this.db.prepare('INSERT INTO rounds_in_progress (started_at) VALUES (?)').run(at);
+    })();
+  }
+
+  interruptedRoundAt(): number | null {
+    return (this.db.prepare('SELECT max(started_at) FROM rounds_in_progress').pluck().get() as number | null) ?? null;
   }
 
   counterBaselines(): CounterBaseline[] {
