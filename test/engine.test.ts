@@ -341,3 +341,30 @@ test('usage between rounds that no call of the config made is unexplained; a sha
     }
   });
 });
+
+test('units found by a service that shutdown then stopped are not absorbed: the next round reports them', async () => {
+  await withSim({ lagMs: 100 }, async (sim) => {
+    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000 }), sim);
+    const c = carried();
+    try {
+      c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      // Someone else's call, then a round stopped while ocr's own call hangs.
+      const used = sim.usage('5f3a9c01', 'ocr');
+      assert.equal((await fetch(`${sim.url}/v1/ocr`, DEMO_CALL)).status, 200);
+      await waitFor(() => sim.usage('5f3a9c01', 'ocr') === used + 1);
+      sim.setFaults('ocr', { slowMs: 20_000 });
+      const calls = sim.stats().calls.ocr ?? 0;
+      const shutdown = new AbortController();
+      const cut = inspector.runRound({ trigger: 'cli', baselines: c.baselines(), signal: shutdown.signal });
+      await waitFor(() => (sim.stats().calls.ocr ?? 0) > calls);
+      shutdown.abort(new Error('shutdown'));
+      assert.deepEqual(c.keep(await cut).abortedServices?.map((a) => a.serviceId), ['ocr']);
+      sim.clearFaults();
+      const next = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      assert.equal(next.services[0].verdict, 'ok', next.services[0].reason);
+      assert.deepEqual([next.services[0].unexplained?.kind, next.services[0].unexplained?.units], ['unexplained', 1]);
+    } finally {
+      await inspector.close();
+    }
+  });
+});

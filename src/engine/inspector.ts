@@ -241,7 +241,12 @@ export class Inspector implements RoundRunner {
 
     // Shutdown during this service: not a verdict. What it read and made is kept for the next round.
     if (signal.aborted && run.shutdown()) {
-      const baseline = this.baselineAfter(run.key, service.id, previous, before, lastOk, expected, madeCalls ? lastCallAt : null, null);
+      let baseline = this.baselineAfter(run.key, service.id, previous, before, lastOk, expected, madeCalls ? lastCallAt : null, null);
+      // Its first read found units between rounds, but it reports nothing: leave them (and the
+      // previous round's shortfall) for the next round to find, rather than absorb them.
+      if (baseline && previous && unexplained && unexplained.units > 0) {
+        baseline = { ...baseline, value: baseline.value - unexplained.units, shortfall: previous.shortfall, lastCallAt: previous.lastCallAt };
+      }
       log.info('service not finished: shutdown');
       return {
         serviceId: service.id,
