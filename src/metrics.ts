@@ -94,7 +94,7 @@ export class PatrolMetrics {
     const registers = [registry];
     const g = (name: string, help: string) => new Gauge({ name, help, registers });
     const c = (name: string, help: string) => new Counter({ name, help, registers });
-    this.rounds = c('patrol_rounds_total', 'Inspection rounds completed. ' + ROUNDS_NOTE);
+    this.rounds = c('patrol_rounds_total', 'Inspection rounds completed (those cut short by shutdown are counted in patrol_rounds_aborted_total instead). ' + ROUNDS_NOTE);
     this.roundFailures = c('patrol_round_failures_total', "Rounds in which any service's verdict was not ok.");
     this.roundsSkipped = c('patrol_rounds_skipped_total', 'Rounds not started because the previous one was still running.');
     this.roundsAborted = c('patrol_rounds_aborted_total', 'Rounds cut short by shutdown; their unfinished services are neither published nor counted as failures.');
