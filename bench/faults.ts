@@ -61,7 +61,8 @@ export async function runFaults(target: Target, services: number, rounds: number
     for (let r = 0; r < rounds; r++) {
       const round: RoundResult = await inspector.runRound({ trigger: 'cli' });
       durations.push(round.durationSeconds);
-      if (round.aborted) aborted++;
+      // A round that hit its deadline (timedOut) or was stopped (aborted): neither should happen here.
+      if (round.aborted || round.timedOut) aborted++;
       for (const s of round.services) {
         const kind = s.serviceId.split('-')[0] as Kind;
         const verdictOk = kind === 'ok' ? s.verdict === 'ok' : s.verdict === 'call_failed';

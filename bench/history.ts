@@ -61,13 +61,13 @@ try {
   }
   const copy = store.db.transaction((shift: number, tag: string) => {
     store.db
-      .prepare(`INSERT INTO rounds SELECT id || @tag, trigger, started_at - @shift, finished_at - @shift, duration_seconds, aborted, service_count, failed_count FROM rounds WHERE id NOT LIKE '%-c%'`)
+      .prepare(`INSERT INTO rounds SELECT id || @tag, trigger, started_at - @shift, finished_at - @shift, duration_seconds, aborted, service_count, failed_count, aborted_services, timed_out FROM rounds WHERE id NOT LIKE '%-c%'`)
       .run({ shift, tag });
     store.db
       .prepare(
         `INSERT INTO verdicts SELECT round_id || @tag, position, service_id, name, app_id, verdict, reason, started_at - @shift, finished_at - @shift,
            before_value, before_error, after_value, after_error, delta, expected_delta, metering_mode, metering_ok, call_ok, auth_ok, count_query_ok,
-           settle_seconds, call_seconds, call_reasons, result FROM verdicts WHERE round_id NOT LIKE '%-c%'`,
+           settle_seconds, call_seconds, call_reasons, result, unexplained_units, unexplained FROM verdicts WHERE round_id NOT LIKE '%-c%'`,
       )
       .run({ shift, tag });
   });

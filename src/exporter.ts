@@ -10,7 +10,8 @@ import { PatrolMetrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import type { RoundStore } from './store/types.js';
 import type { Config } from './config/schema.js';
-import type { RoundResult, RoundTrigger, ServiceResult } from './types.js';
+import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from './types.js';
+import { applyBaselines } from './engine/baselines.js';
 
 /** Started with the schedule, told about every reload, stopped before the store is closed. */
 export interface BackgroundJobs {
@@ -47,6 +48,11 @@ export class Exporter {
   private running: Promise<RoundResult> | null = null;
   private readonly shutdown = new AbortController();
   private stopped = false;
+  /** The last known state of each counter, carried into every round (restored from history at start). */
+  private baselines = new Map<string, CounterBaseline>();
+  private restored = false;
+  /** The last process died mid-round: the next round compares no counter (its calls may have been charged unrecorded). */
+  private afterCrash = false;
   /** Progress of the round in flight, for the status page. */
   progress: { done: number; total: number } | null = null;
 
@@ -99,10 +105,36 @@ export class Exporter {
       this.opts.metrics.configLoaded(false);
       throw err;
     }
+    this.restore();
     if (schedule) {
       this.schedule();
       this.opts.jobs?.start(this.loaded!.config);
       if (this.loaded!.config.global.run_on_start) void this.runRound('startup');
+    }
+  }
+
+  /**
+   * What the history knows that must outlive a restart: each counter's last read (usage between
+   * rounds is seen across a deploy) and each service's failure streak (an alert counted in rounds
+   * does not start again from 0). Once, at the first start.
+   */
+  private restore(): void {
+    if (this.restored) return;
+    this.restored = true;
+    try {
+      this.baselines = new Map(this.opts.store.counterBaselines().map((b) => [b.counterKey, b]));
+      const ids = this.loaded!.config.services.filter((s) => !this.opts.only || this.opts.only(s.id)).map((s) => s.id);
+      this.opts.metrics.restoreFailureStreaks(this.opts.store.failureStreaks(ids));
+      const interrupted = this.opts.store.interruptedRoundAt();
+      if (interrupted !== null) {
+        this.afterCrash = true;
+        this.opts.logger.warn(
+          { startedAt: new Date(interrupted).toISOString() },
+          'the last run stopped mid-round without saving it (a crash or kill -9): its calls may have been charged, so the next round compares no counter with the last reads',
+        );
+      }
+    } catch (err) {
+      this.opts.logger.error({ err: this.opts.redactor.redact((err as Error).message) }, 'could not read the counters and failure streaks from the history; starting without them');
     }
   }
 
@@ -150,11 +182,19 @@ export class Exporter {
     }
     const log = this.opts.logger;
     this.progress = { done: 0, total: 0 };
+    const compare = !this.afterCrash;
+    try {
+      this.opts.store.roundStarting(Date.now());
+    } catch (err) {
+      log.error({ err: this.opts.redactor.redact((err as Error).message) }, 'could not mark the round as started in the history');
+    }
     const round = this.runner
       .runRound({
         trigger,
         signal: this.shutdown.signal,
         only: this.opts.only,
+        baselines: [...this.baselines.values()],
+        compare,
         onServiceDone,
         onProgress: (done, total) => {
           this.progress = { done, total };
@@ -162,13 +202,21 @@ export class Exporter {
       })
       .then((result) => {
         this.opts.metrics.recordRound(result);
+        applyBaselines(this.baselines, result);
+        if (!compare) this.afterCrash = false;
         try {
           this.opts.store.save(result);
         } catch (err) {
-          log.error({ err: (err as Error).message }, 'could not save the round to history');
+          // Disk full, a read-only file: the round is on /metrics but not in the history; counted so it can page.
+          this.opts.metrics.historyWriteFailed();
+          log.error({ err: this.opts.redactor.redact((err as Error).message), round: result.id }, 'could not save the round to history');
         }
         const failed = result.services.filter((s) => s.verdict !== 'ok');
-        log.info({ round: result.id, trigger, seconds: result.durationSeconds, services: result.services.length, failed: failed.length, aborted: result.aborted }, 'round finished');
+        const aborted = result.abortedServices?.length ?? 0;
+        log.info(
+          { round: result.id, trigger, seconds: result.durationSeconds, services: result.services.length, failed: failed.length, aborted: result.aborted, notFinished: aborted, timedOut: result.timedOut ?? false },
+          'round finished',
+        );
         return result;
       })
       .finally(() => {

@@ -12,7 +12,8 @@
 import { gzipSync } from 'node:zlib';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServiceConfig } from './config/schema.js';
-import type { RoundResult } from './types.js';
+import { failureStreak } from './engine/verdict.js';
+import type { RoundResult, ServiceResult } from './types.js';
 
 const ROUNDS_NOTE = "Rounds run on the exporter's own schedule, not at scrape time: each call is a real, billed request and metering takes tens of seconds to settle.";
 const LAST = ' Last completed round. ' + ROUNDS_NOTE;
@@ -24,13 +25,16 @@ const FAMILIES = {
   patrol_call_success: ['gauge', 'Whether every call met its expectations.' + LAST],
   patrol_call_duration_seconds: ['gauge', 'Duration of each call.' + LAST],
   patrol_auth_check_success: ['gauge', 'Whether the bad credential of each auth check was rejected (0: it was accepted).' + LAST],
-  patrol_usage_count: ['gauge', "The platform's usage counter for the service, read before the calls and after metering settled." + LAST],
+  patrol_usage_calls: ['gauge', "The platform's usage counter for the service, read before the calls and after metering settled." + LAST],
   patrol_count_query_success: ['gauge', 'Whether both counter reads worked.' + LAST],
   patrol_metering_delta: ['gauge', 'Counter after minus counter before.' + LAST],
   patrol_metering_expected_delta: ['gauge', 'Units the successful calls should have added to the counter.' + LAST],
   patrol_metering_success: ['gauge', 'Whether the counter rose by exactly (or, in at_least mode, at least) the expected units.' + LAST],
   patrol_metering_settle_seconds: ['gauge', 'Time from the last call until the counter showed the expected delta.' + LAST],
   patrol_service_last_run_timestamp_seconds: ['gauge', "When the service's last round finished (Unix time)."],
+  patrol_service_consecutive_failures: ['gauge', 'Completed rounds in a row whose verdict was not ok (0 after an ok; a midnight reset leaves it as it was; rounds cut short by shutdown do not count). Kept across restarts. Alerts count rounds with it, so they do not depend on the schedule.'],
+  patrol_metering_unexplained_delta: ['gauge', "Counter change between the previous read of the service's counter (an earlier round, same day) and this round's first read, beyond what our own unfinished calls owed: 0 when nothing else used the app id. No sample when there was nothing to compare with." + LAST],
+  patrol_metering_unexplained_units_total: ['counter', 'Units that appeared on the counter between rounds: late charges (also reported as such in the history) and usage no call of this config made (other traffic, a leaked key, a billing bug).'],
   patrol_calls_total: ['counter', 'Calls made to the service (auth checks not included).'],
   patrol_call_failures_total: ['counter', 'Calls that did not meet their expectations.'],
   patrol_metering_checks_total: ['counter', 'Metering checks judged (both counter reads worked, same day).'],
@@ -55,12 +59,18 @@ interface ServiceCounters {
   callFailures: number;
   meteringChecks: number;
   meteringMismatches: number;
+  unexplainedUnits: number;
 }
+
+const noCounts = (): ServiceCounters => ({ calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0, unexplainedUnits: 0 });
 
 export class PatrolMetrics {
   private readonly rounds: Counter;
   private readonly roundFailures: Counter;
   private readonly roundsSkipped: Counter;
+  private readonly roundsAborted: Counter;
+  private readonly historyWriteFailures: Counter;
+  private readonly digestOutbox: Gauge;
   private readonly roundDuration: Gauge;
   private readonly lastRound: Gauge;
   private readonly nextRound: Gauge;
@@ -72,22 +82,29 @@ export class PatrolMetrics {
   /** Services in the config: info labels, and cumulative counters (kept across reloads). */
   private info = new Map<string, { name: string; appId: string }>();
   private readonly counters = new Map<string, ServiceCounters>();
-  /** The last completed round (per-service gauges are derived from it). */
-  private last: RoundResult | null = null;
+  /**
+   * Each service's result in the last round (per-service gauges are derived from it), replaced as a
+   * whole when a round ends; a service that round did not finish (shutdown) keeps its previous one.
+   */
+  private lastResults = new Map<string, ServiceResult>();
   private lastRunAt = new Map<string, number>();
+  private readonly streaks = new Map<string, number>();
 
   constructor(readonly registry: Registry, version: string) {
     const registers = [registry];
     const g = (name: string, help: string) => new Gauge({ name, help, registers });
     const c = (name: string, help: string) => new Counter({ name, help, registers });
-    this.rounds = c('patrol_rounds_total', 'Inspection rounds completed. ' + ROUNDS_NOTE);
+    this.rounds = c('patrol_rounds_total', 'Inspection rounds completed (those cut short by shutdown are counted in patrol_rounds_aborted_total instead). ' + ROUNDS_NOTE);
     this.roundFailures = c('patrol_round_failures_total', "Rounds in which any service's verdict was not ok.");
     this.roundsSkipped = c('patrol_rounds_skipped_total', 'Rounds not started because the previous one was still running.');
+    this.roundsAborted = c('patrol_rounds_aborted_total', 'Rounds cut short by shutdown; their unfinished services are neither published nor counted as failures.');
+    this.historyWriteFailures = c('patrol_history_write_failures_total', 'Rounds that could not be saved to the history (disk full, read-only file): their results are on /metrics but not in the history, the pages or the digest.');
+    this.digestOutbox = g('patrol_digest_outbox_messages', 'Emails (digests, round tables) waiting in the outbox for delivery; they are retried on every maintenance run and at start.');
     this.roundDuration = g('patrol_round_duration_seconds', 'Wall time of the last completed round.');
     this.lastRound = g('patrol_last_round_timestamp_seconds', 'When the last round finished (Unix time).');
     this.nextRound = g('patrol_next_round_timestamp_seconds', 'When the next scheduled round is due (Unix time).');
     this.digestLastSuccess = g('patrol_digest_last_success_timestamp_seconds', 'When the last daily digest was delivered (Unix time; 0: never).');
-    this.digestFailures = c('patrol_digest_failures_total', 'Digest deliveries that failed.');
+    this.digestFailures = c('patrol_digest_failures_total', 'Digests that could not be delivered (each counted once, however many attempts and retries it took).');
     this.configReloadOk = g('patrol_config_last_reload_successful', 'Whether the last configuration load or reload succeeded.');
     this.configReloadTime = g('patrol_config_last_reload_success_timestamp_seconds', 'When the configuration was last loaded successfully (Unix time).');
     const build = new Gauge({ name: 'patrol_build_info', help: 'Build information (always 1).', labelNames: ['version', 'nodejs'], registers });
@@ -156,7 +173,7 @@ export class PatrolMetrics {
     for (const s of services) {
       if (!s.enabled) continue;
       this.info.set(s.id, { name: s.name ?? s.id, appId: s.app_id });
-      if (!this.counters.has(s.id)) this.counters.set(s.id, { calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0 });
+      if (!this.counters.has(s.id)) this.counters.set(s.id, noCounts());
     }
     this.changed();
   }
@@ -188,23 +205,58 @@ export class PatrolMetrics {
     this.changed();
   }
 
+  setOutboxMessages(pending: number): void {
+    this.digestOutbox.set(pending);
+    this.changed();
+  }
+
+  historyWriteFailed(): void {
+    this.historyWriteFailures.inc();
+    this.changed();
+  }
+
+  /** Failure streaks from the history at start, so a deploy does not reset an alert counted in rounds. */
+  restoreFailureStreaks(streaks: Map<string, number>): void {
+    for (const [id, n] of streaks) this.streaks.set(id, n);
+    this.changed();
+  }
+
+  failureStreak(serviceId: string): number {
+    return this.streaks.get(serviceId) ?? 0;
+  }
+
+  /**
+   * A round's finished services are published and counted; those cut short by shutdown are not
+   * (their previous values stay). A round cut short counts in patrol_rounds_aborted_total only.
+   */
   recordRound(round: RoundResult): void {
-    this.last = round;
+    const previous = this.lastResults;
+    this.lastResults = new Map(round.services.map((s) => [s.serviceId, s]));
+    for (const a of round.abortedServices ?? []) {
+      const kept = previous.get(a.serviceId);
+      if (kept) this.lastResults.set(a.serviceId, kept);
+    }
     for (const s of round.services) {
       this.lastRunAt.set(s.serviceId, s.finishedAt / 1000);
+      this.streaks.set(s.serviceId, failureStreak(this.streaks.get(s.serviceId) ?? 0, s.verdict));
       let c = this.counters.get(s.serviceId);
-      if (!c) this.counters.set(s.serviceId, (c = { calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0 }));
+      if (!c) this.counters.set(s.serviceId, (c = noCounts()));
       c.calls += s.calls.length;
       c.callFailures += s.calls.filter((x) => !x.ok).length;
       if (s.meteringOk !== null) {
         c.meteringChecks++;
         if (!s.meteringOk) c.meteringMismatches++;
       }
+      c.unexplainedUnits += s.unexplained?.units ?? 0;
     }
-    this.rounds.inc();
-    if (round.services.some((s) => s.verdict !== 'ok')) this.roundFailures.inc();
-    this.roundDuration.set(round.durationSeconds);
-    this.lastRound.set(round.finishedAt / 1000);
+    if (round.aborted) {
+      this.roundsAborted.inc();
+    } else {
+      this.rounds.inc();
+      if (round.services.some((s) => s.verdict !== 'ok')) this.roundFailures.inc();
+      this.roundDuration.set(round.durationSeconds);
+      this.lastRound.set(round.finishedAt / 1000);
+    }
     this.changed();
   }
 
@@ -214,7 +266,7 @@ export class PatrolMetrics {
     for (const [id, i] of this.info) {
       out.patrol_service_info += `patrol_service_info{service_id="${esc(id)}",name="${esc(i.name)}",app_id="${esc(i.appId)}"} 1\n`;
     }
-    for (const s of this.last?.services ?? []) {
+    for (const s of this.lastResults.values()) {
       const sid = `{service_id="${esc(s.serviceId)}"`;
       out.patrol_service_success += `patrol_service_success${sid}} ${s.verdict === 'ok' ? 1 : 0}\n`;
       out.patrol_call_success += `patrol_call_success${sid}} ${s.callOk ? 1 : 0}\n`;
@@ -223,14 +275,16 @@ export class PatrolMetrics {
       for (const a of s.authChecks) {
         if (a.outcome !== 'error') out.patrol_auth_check_success += `patrol_auth_check_success${sid},check="${esc(a.name)}"} ${a.outcome === 'rejected' ? 1 : 0}\n`;
       }
-      if (s.before?.ok) out.patrol_usage_count += `patrol_usage_count${sid},phase="before"} ${s.before.value}\n`;
-      if (s.after?.ok) out.patrol_usage_count += `patrol_usage_count${sid},phase="after"} ${s.after.value}\n`;
+      if (s.before?.ok) out.patrol_usage_calls += `patrol_usage_calls${sid},phase="before"} ${s.before.value}\n`;
+      if (s.after?.ok) out.patrol_usage_calls += `patrol_usage_calls${sid},phase="after"} ${s.after.value}\n`;
       out.patrol_count_query_success += `patrol_count_query_success${sid}} ${s.countQueryOk ? 1 : 0}\n`;
       if (s.delta !== null) out.patrol_metering_delta += `patrol_metering_delta${sid}} ${s.delta}\n`;
       out.patrol_metering_expected_delta += `patrol_metering_expected_delta${sid}} ${s.expectedDelta}\n`;
       if (s.meteringOk !== null) out.patrol_metering_success += `patrol_metering_success${sid}} ${s.meteringOk ? 1 : 0}\n`;
       if (s.settleSeconds !== null) out.patrol_metering_settle_seconds += `patrol_metering_settle_seconds${sid}} ${num(s.settleSeconds)}\n`;
+      if (s.unexplained) out.patrol_metering_unexplained_delta += `patrol_metering_unexplained_delta${sid}} ${s.unexplained.units}\n`;
     }
+    for (const id of this.info.keys()) out.patrol_service_consecutive_failures += `patrol_service_consecutive_failures{service_id="${esc(id)}"} ${this.streaks.get(id) ?? 0}\n`;
     for (const [id, at] of this.lastRunAt) out.patrol_service_last_run_timestamp_seconds += `patrol_service_last_run_timestamp_seconds{service_id="${esc(id)}"} ${num(at)}\n`;
     for (const [id, c] of this.counters) {
       const sid = `{service_id="${esc(id)}"}`;
@@ -238,6 +292,7 @@ export class PatrolMetrics {
       out.patrol_call_failures_total += `patrol_call_failures_total${sid} ${c.callFailures}\n`;
       out.patrol_metering_checks_total += `patrol_metering_checks_total${sid} ${c.meteringChecks}\n`;
       out.patrol_metering_mismatches_total += `patrol_metering_mismatches_total${sid} ${c.meteringMismatches}\n`;
+      out.patrol_metering_unexplained_units_total += `patrol_metering_unexplained_units_total${sid} ${c.unexplainedUnits}\n`;
     }
     let text = '';
     for (const [family, [type, help]] of Object.entries(FAMILIES)) text += `# HELP ${family} ${help}\n# TYPE ${family} ${type}\n${out[family as Family]}\n`;

@@ -88,6 +88,66 @@ export interface ServiceResult {
   settleSeconds: number | null;
   calls: CallResult[];
   authChecks: AuthCheckResult[];
+  /**
+   * What the counter did between the previous read of it (by this service or one sharing the
+   * counter, in an earlier round) and this round's first read. Absent when there was nothing to
+   * compare with: no earlier read, a new day, a counter that went backwards, a failed first read.
+   */
+  unexplained?: UnexplainedUsage;
+  /** Where the next round's first read of this counter is compared from (absent: nothing read). */
+  baseline?: CounterBaseline;
+}
+
+/**
+ * The last known state of one platform counter after a service's round. Kept per counter key (the
+ * platform and the request that reads it), so services that share a counter share one.
+ */
+export interface CounterBaseline {
+  counterKey: string;
+  /** The service whose round left it. */
+  serviceId: string;
+  /** The last successful read: its value, when, and the platform's day it belongs to. */
+  value: number;
+  at: number;
+  day: string;
+  /** Units our own successful calls should still add (made, but not seen yet: an aborted round, a failed read). */
+  inFlight: number;
+  /** Units that round was short by (an undercharge verdict): a late charge would be exactly these. */
+  shortfall: number;
+  /** When that round's last call ended (null: no call made). */
+  lastCallAt: number | null;
+}
+
+/** Counter movement between rounds (DESIGN.md section 9). */
+export interface UnexplainedUsage {
+  /** Units nobody in this config accounts for; 0 when the counter stood still. */
+  units: number;
+  /**
+   * `none`: nothing moved. `late_charge`: exactly the previous round's shortfall arrived after that
+   * round stopped waiting. `unexplained`: usage no call in this config made (other traffic on the app
+   * id, a leaked key, a billing bug).
+   */
+  kind: 'none' | 'late_charge' | 'unexplained';
+  /** The read compared from. */
+  since: { serviceId: string; value: number; at: number };
+  /** This round's first read. */
+  value: number;
+  at: number;
+  /** late_charge: the real metering lag, bounded by the reads (it had not arrived at the last read, it had at this one). */
+  lagSeconds?: { min: number; max: number };
+  /** One line for people (empty for `none`). */
+  reason: string;
+}
+
+/** A service a round did not finish because the exporter was stopped: not a verdict, not a failure. */
+export interface AbortedService {
+  serviceId: string;
+  name: string;
+  appId: string;
+  startedAt: number;
+  reason: string;
+  /** What it read and made before it stopped (calls it made may still be charged). */
+  baseline?: CounterBaseline;
 }
 
 export type RoundTrigger = 'startup' | 'schedule' | 'api' | 'cli';
@@ -98,7 +158,15 @@ export interface RoundResult {
   startedAt: number;
   finishedAt: number;
   durationSeconds: number;
-  /** True when the round hit its deadline or was aborted by shutdown. */
+  /**
+   * True when shutdown cut the round short: `services` holds only what it finished, the rest is in
+   * `abortedServices`. (A round that hits round_timeout is not aborted: its unfinished services fail
+   * with a reason, and `timedOut` is set.)
+   */
   aborted: boolean;
+  timedOut?: boolean;
+  /** Finished services, each with its verdict. */
   services: ServiceResult[];
+  /** Services not finished because of shutdown (absent or empty when none). */
+  abortedServices?: AbortedService[];
 }

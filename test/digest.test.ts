@@ -14,6 +14,7 @@ import { Exporter } from '../src/exporter.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { servicePage } from '../src/web/details.js';
 import { ocrConfig, silentLogger, withSim } from './helpers/harness.js';
 import { call, DAY, dayOfHistory, round, shanghai, tableRows } from './helpers/rounds.js';
 
@@ -206,4 +207,51 @@ test('a busy day stays a readable email: hourly marks, and at most 100 mismatche
   assert.equal((m.html.match(/<tr class="mismatch"/g) ?? []).length, 100);
   assert.match(m.html, /and 50 more, not listed/);
   assert.match(m.text, /and 50 more, not listed/);
+});
+
+test('a day with a restart mid-round and usage between rounds: aborted services in no figure, unexplained units listed with time and explanation', () => {
+  const rounds = [
+    round(shanghai(DAY, '09:00:00'), [{ id: 'ocr', name: '文字识别' }, { id: 'nlp', name: '自然语言处理', verdict: 'metering_mismatch', after: 21, before: 21 }]),
+    // Stopped mid-round: ocr finished, nlp did not.
+    round(shanghai(DAY, '09:05:00'), [{ id: 'ocr', name: '文字识别', unexplained: { units: 0 } }], undefined, ['nlp']),
+    // After the restart: nlp's missing unit arrived late; ocr's counter moved by 3 that nobody here made.
+    round(shanghai(DAY, '09:10:00'), [
+      { id: 'ocr', name: '文字识别', before: 14, unexplained: { units: 3 } },
+      { id: 'nlp', name: '自然语言处理', before: 22, unexplained: { units: 1, kind: 'late_charge', lag: { min: 3, max: 42.5 } } },
+    ]),
+  ];
+  const data = buildDigest(rounds, DAY, TZ);
+  assert.deepEqual([data.rounds, data.failedRounds, data.abortedRounds], [3, 1, 1]);
+  assert.deepEqual(data.services.map((s) => [s.serviceId, s.rounds, s.ok, s.mismatches.map((m) => `${m.direction} ${m.size}`), s.unexplainedUnits]), [
+    ['ocr', 3, 3, [], 3],
+    ['nlp', 2, 1, ['under 1'], 1],
+  ]);
+  assert.deepEqual(data.unexplained.map((u) => [u.serviceId, u.units, u.kind]), [['nlp', 1, 'late_charge'], ['ocr', 3, 'unexplained']]);
+
+  const m = digestMessage(rounds, DAY, compose);
+  assert.deepEqual(
+    tableRows(m.html, 'unexplained').map((r) => [r.cls, ...r.cells.slice(0, 4)]),
+    [
+      ['late-charge', '09:10:00', '自然语言处理', '1', '延迟扣量 3.0–42.5 s'],
+      ['unexplained', '09:10:00', '文字识别', '3', '来源不明'],
+    ],
+  );
+  assert.deepEqual(tableRows(m.html, 'day').map((r) => [r.cells[0], r.cells[9]]), [['文字识别', '3'], ['自然语言处理', '1']]);
+  assert.match(m.html, /巡检 3 轮，其中 1 轮有失败; 1 轮因巡检程序停止而中断/);
+  assert.match(m.text, /轮间额外用量明细.*:\n.*\n.*09:10:00\s+自然语言处理\s+1\s+延迟扣量 3\.0–42\.5 s\s+late charge of 1/);
+  assert.match(m.text, /09:10:00\s+文字识别\s+3\s+来源不明\s+3 units nobody made/);
+
+  // The latest round is the one after the restart; had it been the one cut short, the table says how many it did not finish.
+  const cut = digestMessage(rounds.slice(0, 2), DAY, compose);
+  assert.match(cut.html, /执行 1，成功 1，失败 0/);
+  assert.match(cut.html, /另有 1 个服务因巡检程序停止而未完成/);
+  assert.match(cut.text, /另有 1 个服务因巡检程序停止而未完成/);
+});
+
+test('the details page shows usage between rounds with its explanation', () => {
+  const [r] = [round(shanghai(DAY, '09:10:00'), [{ id: 'ocr', name: '文字识别', unexplained: { units: 2 } }])];
+  const page = servicePage('ocr', [{ roundId: r.id, roundStartedAt: r.startedAt, result: r.services[0] }], { timezone: TZ });
+  assert.match(page, /<tr class="fail"><th>轮间额外用量<\/th><td>2 \(来源不明\)<\/td><td colspan="2">2 units nobody made<\/td><\/tr>/);
+  const quiet = round(shanghai(DAY, '09:10:00'), [{ id: 'ocr', unexplained: { units: 0 } }]);
+  assert.doesNotMatch(servicePage('ocr', [{ roundId: quiet.id, roundStartedAt: quiet.startedAt, result: quiet.services[0] }], { timezone: TZ }), /轮间额外用量/);
 });

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import type { ServiceFaults, GlobalFaults, Simulator } from '../src/sim/platform.js';
-import type { ServiceResult, Verdict } from '../src/types.js';
+import { applyBaselines } from '../src/engine/baselines.js';
+import type { CounterBaseline, RoundResult, ServiceResult, Verdict } from '../src/types.js';
 import { inspectorFor, ocrConfig, withSim, type ConfigKnobs } from './helpers/harness.js';
 
 interface Case {
@@ -188,7 +189,7 @@ test('services sharing one counter are judged one after the other, and both come
   });
 });
 
-test('the round deadline aborts a hung round and says so', async () => {
+test('the round deadline is a failure of what it cut short, with the reason (not an abort)', async () => {
   await withSim({}, async (sim) => {
     sim.setFaults('ocr', { slowMs: 10_000 });
     const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 20_000, roundTimeoutMs: 700 }), sim);
@@ -196,7 +197,9 @@ test('the round deadline aborts a hung round and says so', async () => {
       const started = Date.now();
       const r = await inspector.runRound({ trigger: 'cli' });
       assert.ok(Date.now() - started < 3000, `round took ${Date.now() - started} ms`);
-      assert.equal(r.aborted, true);
+      assert.equal(r.aborted, false);
+      assert.equal(r.timedOut, true);
+      assert.equal(r.abortedServices, undefined);
       assert.equal(r.services[0].verdict, 'call_failed');
       assert.match(r.services[0].reason, /round deadline exceeded/);
     } finally {
@@ -212,6 +215,154 @@ test('rounds leave no listener on the long-lived shutdown signal', async () => {
     try {
       for (let i = 0; i < 12; i++) assert.equal((await inspector.runRound({ trigger: 'cli', signal: shutdown.signal })).services[0].verdict, 'ok');
       assert.equal(getEventListeners(shutdown.signal, 'abort').length, 0);
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+const DEMO_CALL = { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: '{"text":"x"}' };
+
+/** Rounds one after the other, each starting from the counters the previous ones left (as the exporter carries them). */
+function carried(): { baselines: () => CounterBaseline[]; keep: (r: RoundResult) => RoundResult } {
+  const map = new Map<string, CounterBaseline>();
+  return { baselines: () => [...map.values()], keep: (r) => (applyBaselines(map, r), r) };
+}
+
+test('shutdown mid-round: finished services keep their verdicts, the rest are aborted, not failed', async () => {
+  await withSim({ lagMs: 100 }, async (sim) => {
+    const slow = `
+  - id: nlp
+    app_id: 5f3a9c01
+    business_id: nlp
+    params: { api_key: demo-api-key-0001 }
+    calls:
+      - name: analyse
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/nlp"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+`;
+    sim.setFaults('nlp', { slowMs: 20_000 });
+    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: slow }), sim);
+    const shutdown = new AbortController();
+    try {
+      const done: string[] = [];
+      const round = inspector.runRound({ trigger: 'cli', signal: shutdown.signal, onServiceDone: (r) => done.push(r.serviceId) });
+      await waitFor(() => done.includes('ocr') && (sim.stats().calls.nlp ?? 0) > 0, 10_000);
+      shutdown.abort(new Error('shutdown'));
+      const r = await round;
+      assert.equal(r.aborted, true);
+      assert.equal(r.timedOut, undefined);
+      assert.deepEqual(r.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'ok']]);
+      assert.deepEqual(r.abortedServices?.map((a) => [a.serviceId, a.reason]), [['nlp', 'not finished: shutdown']]);
+      // It had read its counter: the next round compares from there.
+      assert.equal(r.abortedServices?.[0].baseline?.value, sim.usage('5f3a9c01', 'nlp'));
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('a late charge (metering lag longer than the settle timeout) is found by the next round, with its real lag, and learnt', async () => {
+  await withSim({ lagMs: 1500 }, async (sim) => {
+    const { inspector } = inspectorFor(ocrConfig({ settleTimeoutMs: 500 }), sim);
+    const c = carried();
+    try {
+      const first = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      const s1 = first.services[0];
+      assert.equal(s1.verdict, 'metering_mismatch', s1.reason);
+      assert.match(s1.reason, /under by 1/);
+      assert.equal(s1.unexplained, undefined, 'nothing to compare the first round with');
+      assert.equal(s1.baseline?.shortfall, 1);
+      // The unit lands after the round gave up.
+      const seen = s1.after!.ok ? s1.after!.value : -1;
+      await waitFor(() => sim.usage('5f3a9c01', 'ocr') === seen + 1, 10_000);
+      sim.setLagMs(100);
+      const second = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      const s2 = second.services[0];
+      assert.equal(s2.verdict, 'ok', s2.reason);
+      assert.equal(s2.unexplained?.kind, 'late_charge');
+      assert.equal(s2.unexplained?.units, 1);
+      const lag = s2.unexplained!.lagSeconds!;
+      // The unit landed 1.5 s after the answer: not yet at the last read, already at this first read.
+      assert.ok(lag.min < 1.5 && lag.max >= 1.5, `lag bounds ${JSON.stringify(lag)}`);
+      assert.ok(lag.min >= 0.5, `the previous round waited the settle timeout: ${JSON.stringify(lag)}`);
+      assert.match(s2.unexplained!.reason, /late charge: the 1 unit the round of ocr was short by arrived/);
+      // Learnt: the longest lag of the service is now the late one (it sets the quiet period when nothing is expected).
+      assert.equal(inspector.learntLagSeconds('ocr'), lag.max);
+      const third = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      assert.equal(third.services[0].unexplained?.kind, 'none');
+      assert.equal(third.services[0].unexplained?.units, 0);
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('usage between rounds that no call of the config made is unexplained; a shared counter counts it once', async () => {
+  await withSim({ lagMs: 100 }, async (sim) => {
+    const second = `
+  - id: ocr-copy
+    app_id: 5f3a9c01
+    business_id: ocr
+    params: { api_key: demo-api-key-0001 }
+    calls:
+      - name: recognise
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/ocr"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+`;
+    const { inspector } = inspectorFor(ocrConfig({ serviceExtra: second }), sim);
+    const c = carried();
+    try {
+      const first = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      assert.deepEqual(first.services.map((s) => s.verdict), ['ok', 'ok']);
+      // Within the round the second service compared with the first one's last read: nothing moved.
+      const later = first.services.find((s) => s.unexplained !== undefined)!;
+      assert.equal(later.unexplained?.units, 0);
+      // Someone else with valid credentials, between rounds.
+      const before = sim.usage('5f3a9c01', 'ocr');
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${sim.url}/v1/ocr`, DEMO_CALL)).status, 200);
+      await waitFor(() => sim.usage('5f3a9c01', 'ocr') === before + 3);
+      const next = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      assert.deepEqual(next.services.map((s) => s.verdict), ['ok', 'ok'], next.services.map((s) => s.reason).join(' | '));
+      const found = next.services.map((s) => s.unexplained!);
+      assert.deepEqual(found.map((u) => u.units).sort(), [0, 3], 'the 3 units counted once, by whichever service read the counter first');
+      const u = found.find((x) => x.units === 3)!;
+      assert.equal(u.kind, 'unexplained');
+      assert.match(u.reason, /3 units used between .* that no call of this config made/);
+      assert.equal(u.value - u.since.value, 3);
+    } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('units found by a service that shutdown then stopped are not absorbed: the next round reports them', async () => {
+  await withSim({ lagMs: 100 }, async (sim) => {
+    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000 }), sim);
+    const c = carried();
+    try {
+      c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      // Someone else's call, then a round stopped while ocr's own call hangs.
+      const used = sim.usage('5f3a9c01', 'ocr');
+      assert.equal((await fetch(`${sim.url}/v1/ocr`, DEMO_CALL)).status, 200);
+      await waitFor(() => sim.usage('5f3a9c01', 'ocr') === used + 1);
+      sim.setFaults('ocr', { slowMs: 20_000 });
+      const calls = sim.stats().calls.ocr ?? 0;
+      const shutdown = new AbortController();
+      const cut = inspector.runRound({ trigger: 'cli', baselines: c.baselines(), signal: shutdown.signal });
+      await waitFor(() => (sim.stats().calls.ocr ?? 0) > calls);
+      shutdown.abort(new Error('shutdown'));
+      assert.deepEqual(c.keep(await cut).abortedServices?.map((a) => a.serviceId), ['ocr']);
+      sim.clearFaults();
+      const next = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      assert.equal(next.services[0].verdict, 'ok', next.services[0].reason);
+      assert.deepEqual([next.services[0].unexplained?.kind, next.services[0].unexplained?.units], ['unexplained', 1]);
     } finally {
       await inspector.close();
     }

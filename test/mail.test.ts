@@ -248,6 +248,40 @@ test('SMTP down longer than the retries: counted as failed, kept pending, delive
   assert.ok((metricValue(text, 'patrol_digest_last_success_timestamp_seconds') ?? 0) > 0);
 });
 
+test('patrol_digest_failures_total counts digests, not attempts or maintenance retries; the outbox gauge shows what waits', async (t) => {
+  let up = false;
+  const smtp = await startSmtp(() => up);
+  t.after(() => smtp.close());
+  const store = new SqliteStore(':memory:');
+  for (const r of dayOfHistory()) store.save(r);
+  const { loaded, metrics, jobs } = setup(configText(smtp.port), store);
+  t.after(async () => {
+    await jobs.stop();
+    store.close();
+  });
+  const figures = async () => {
+    const text = await metrics.registry.metrics();
+    return [metricValue(text, 'patrol_digest_failures_total'), metricValue(text, 'patrol_digest_outbox_messages')];
+  };
+  jobs.start(loaded.config);
+  await jobs.flush();
+  assert.deepEqual(await figures(), [0, 0]);
+  await jobs.sendDigest(DAY);
+  assert.equal(smtp.connections(), 3, 'three attempts');
+  assert.deepEqual(await figures(), [1, 1]);
+  // Four maintenance runs retry it (three attempts each): still one digest not delivered.
+  for (let i = 0; i < 4; i++) assert.deepEqual(await jobs.flush(), { sent: 0, failed: 1 });
+  assert.equal(smtp.connections(), 15);
+  assert.deepEqual(await figures(), [1, 1]);
+  // Another day's digest is another failure.
+  await jobs.sendDigest('2024-05-02');
+  assert.deepEqual(await figures(), [2, 2]);
+  up = true;
+  assert.deepEqual(await jobs.flush(), { sent: 2, failed: 0 });
+  assert.deepEqual(await figures(), [2, 0]);
+  assert.equal(smtp.received.length, 2);
+});
+
 test('SMTP down, the exporter restarts: the pending digest in SQLite is sent on the next start', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-mail-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,6 +13,17 @@ import { SCHEMA_VERSION, SqliteStore, StoreError } from '../src/store/sqlite.js'
 import { call, round, shanghai, storedRound } from './helpers/rounds.js';
 import { buildDigest } from '../src/digest/build.js';
 import { dayIn } from '../src/util/time.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { Exporter } from '../src/exporter.js';
+import { PatrolMetrics } from '../src/metrics.js';
+import { Redactor } from '../src/redact.js';
+import { startSimulator } from '../src/sim/platform.js';
+import { MemoryStore } from '../src/store/memory.js';
+import type { RoundStore } from '../src/store/types.js';
+import type { CounterBaseline } from '../src/types.js';
+import { ocrConfig } from './helpers/harness.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-store-'));
@@ -203,13 +214,97 @@ test('the digest computed in SQL equals the digest computed from the whole round
     );
   }
   // A round the day before and one the day after are not part of it.
+  // Usage between rounds: a late charge and unexplained units; a round cut short by shutdown that
+  // finished one service, and one that finished none.
+  rounds.push(round(shanghai('2024-05-01', '12:30:00'), [{ id: 'ocr', name: '文字识别', unexplained: { units: 1, kind: 'late_charge', lag: { min: 3, max: 40 } } }, { id: 'nlp', unexplained: { units: 0 } }]));
+  rounds.push(round(shanghai('2024-05-01', '12:31:00'), [{ id: 'ocr', name: '文字识别', verdict: 'call_failed', unexplained: { units: 4 } }], undefined, ['nlp']));
+  rounds.push(round(shanghai('2024-05-01', '12:32:00'), [], undefined, ['ocr', 'nlp']));
   rounds.push(round(shanghai('2024-04-30', '23:59:00'), [{ id: 'ocr', verdict: 'call_failed' }]));
   rounds.push(round(shanghai('2024-05-02', '00:00:30'), [{ id: 'ocr', verdict: 'call_failed' }]));
   for (const r of rounds) store.save(r);
   const fromRounds = buildDigest(rounds.filter((r) => dayIn('Asia/Shanghai', r.startedAt) === '2024-05-01'), '2024-05-01', 'Asia/Shanghai');
   const fromSql = store.digestData('2024-05-01', 'Asia/Shanghai');
-  assert.equal(fromSql.rounds, 40);
+  assert.equal(fromSql.rounds, 42, 'rounds that finished something');
+  assert.equal(fromSql.abortedRounds, 2);
   assert.ok(fromSql.mismatches.length > 0 && fromSql.failedRounds > 0);
+  assert.deepEqual(fromSql.unexplained.map((u) => [u.serviceId, u.units, u.kind, u.lagSeconds]), [['ocr', 1, 'late_charge', { min: 3, max: 40 }], ['ocr', 4, 'unexplained', null]]);
+  assert.equal(fromSql.services.find((s) => s.serviceId === 'ocr')?.unexplainedUnits, 5);
   // The latest round is read back from the file here (the last saved is the next day's).
   assert.deepEqual(fromSql, fromRounds);
+});
+
+function baseline(counterKey: string, value: number, at: number): CounterBaseline {
+  return { counterKey, serviceId: 'ocr', value, at, day: '2024-05-01', inFlight: 0, shortfall: 0, lastCallAt: at - 1000 };
+}
+
+test('rounds cut short by shutdown, counter baselines and failure streaks survive the file, in both stores', (t) => {
+  const file = path.join(tempDir(t), 'patrol.db');
+  const at = (time: string) => shanghai('2024-05-01', time);
+  const r1 = round(at('08:00:00'), [{ id: 'ocr', verdict: 'call_failed' }, { id: 'nlp' }]);
+  const r2 = round(at('08:05:00'), [{ id: 'ocr', verdict: 'metering_mismatch' }, { id: 'nlp', verdict: 'indeterminate' }]);
+  const r3 = round(at('08:10:00'), [{ id: 'nlp', verdict: 'call_failed' }], undefined, ['ocr']);
+  const r4 = round(at('08:15:00'), [], undefined, ['ocr', 'nlp']);
+  r1.services[0].baseline = baseline('k-ocr', 5, at('08:00:01'));
+  r3.abortedServices![0].baseline = { ...baseline('k-ocr', 7, at('08:10:01')), inFlight: 1 };
+  r3.services[0].baseline = baseline('k-nlp', 3, at('08:10:01'));
+  // Saved late but older: it does not replace the newer baseline.
+  const old = round(at('07:00:00'), [{ id: 'ocr' }]);
+  old.services[0].baseline = baseline('k-ocr', 1, at('07:00:01'));
+
+  const memory = new MemoryStore();
+  let store = new SqliteStore(file);
+  for (const r of [r1, r2, r3, r4]) {
+    store.save(r);
+    memory.save(r);
+  }
+  store.save(old);
+  store.close();
+  store = new SqliteStore(file);
+  t.after(() => store.close());
+  assert.equal(SCHEMA_VERSION, 2);
+
+  for (const s of [store, memory] as RoundStore[]) {
+    // ocr: two failures, then an abort that changes nothing; nlp: ok, a midnight reset (neither), a failure.
+    assert.deepEqual(Object.fromEntries(s.failureStreaks(['ocr', 'nlp', 'new'])), { ocr: 2, nlp: 1, new: 0 });
+    assert.deepEqual(s.latest()?.id, r3.id, 'a round that finished nothing is not the latest');
+  }
+  assert.deepEqual(store.counterBaselines().sort((a, b) => a.counterKey.localeCompare(b.counterKey)), [r3.services[0].baseline, r3.abortedServices![0].baseline]);
+  const back = store.byDay('2024-05-01', 'Asia/Shanghai').find((r) => r.id === r3.id)!;
+  assert.equal(back.aborted, true);
+  assert.deepEqual(back.abortedServices, r3.abortedServices);
+  assert.deepEqual(back.services.map((s) => s.serviceId), ['nlp']);
+  const data = store.digestData('2024-05-01', 'Asia/Shanghai');
+  assert.equal(data.rounds, 4, 'the round that finished nothing is not a round run');
+  assert.equal(data.abortedRounds, 2);
+  assert.deepEqual(data.services.map((s) => [s.serviceId, s.rounds, s.ok]), [['nlp', 3, 1], ['ocr', 3, 1]]);
+  assert.equal(data.latest?.aborted, 1);
+  assert.deepEqual([data.latest?.run, data.latest?.ok, data.latest?.failed], [1, 0, 1]);
+});
+
+test('a round that cannot be saved (a read-only history) is logged and counted in patrol_history_write_failures_total; the next one is saved', async (t) => {
+  const file = path.join(tempDir(t), 'patrol.db');
+  const sim = await startSimulator({ lagMs: 50 });
+  t.after(() => sim.close());
+  const store = new SqliteStore(file);
+  const metrics = new PatrolMetrics(new Registry(), 'test');
+  let log = '';
+  const logger = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => ((log += c.toString()), cb()) }));
+  const text = ocrConfig();
+  const exporter = new Exporter({ configText: () => text, loadOptions: { vars: { platform_url: sim.url } }, logger, metrics, store, redactor: new Redactor() });
+  await exporter.start(false);
+  t.after(() => exporter.stop());
+  const failures = async () => /^patrol_history_write_failures_total (\d+)$/m.exec(await metrics.exposition(false))?.[1];
+  assert.equal(await failures(), '0');
+  // The file becomes read-only under the running exporter (as a remount or a full disk makes it).
+  store.db.pragma('query_only = ON');
+  const lost = await exporter.runRound('api')!;
+  assert.equal(lost.services[0].verdict, 'ok', 'the round itself was fine');
+  assert.equal(await failures(), '1');
+  assert.match(log, /"msg":"could not save the round to history"/);
+  assert.match(log, /readonly/);
+  assert.equal(store.roundCount(), 0);
+  store.db.pragma('query_only = OFF');
+  const kept = await exporter.runRound('api')!;
+  assert.equal(store.latest()?.id, kept.id);
+  assert.equal(await failures(), '1');
 });

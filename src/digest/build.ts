@@ -33,7 +33,22 @@ export interface RoundSummary {
   failed: number;
   /** Neither ok nor failed (indeterminate). */
   other: number;
+  /** Services shutdown stopped before they finished: not in the rows, not counted as run. */
+  aborted: number;
   rows: TableRow[];
+}
+
+/** Units that appeared on a counter between rounds (DESIGN.md section 9). */
+export interface Unexplained {
+  serviceId: string;
+  name: string;
+  /** When this round's first read saw them. */
+  at: number;
+  units: number;
+  kind: 'late_charge' | 'unexplained';
+  /** late_charge: the real metering lag, bounded by the reads. */
+  lagSeconds: { min: number; max: number } | null;
+  reason: string;
 }
 
 export interface Mismatch {
@@ -64,6 +79,8 @@ export interface ServiceDay {
   countQueryFailures: number;
   authFailures: number;
   mismatches: Mismatch[];
+  /** Units that appeared between its rounds that day (late charges and unexplained usage). */
+  unexplainedUnits: number;
   /** Every call's duration that day, in seconds. */
   latency: Spread | null;
   /** Settle times that day, in seconds (p95 is computed but the digest shows p50 and max). */
@@ -86,13 +103,18 @@ export interface DigestData {
   timezone: string;
   dayStart: number;
   dayEnd: number;
+  /** Rounds that finished at least one service (a round stopped by shutdown counts for what it finished). */
   rounds: number;
   /** Rounds with at least one failed service. */
   failedRounds: number;
+  /** Rounds cut short by shutdown (their unfinished services are in no figure). */
+  abortedRounds: number;
   latest: RoundSummary | null;
   services: ServiceDay[];
   /** Every mismatch of the day, in time order. */
   mismatches: Mismatch[];
+  /** Every finding of usage between rounds (units > 0), in time order. */
+  unexplained: Unexplained[];
 }
 
 /** Mismatches listed one by one in the email; the per-service table counts them all. */
@@ -127,7 +149,13 @@ export function summariseRound(round: RoundResult): RoundSummary {
   }));
   const ok = rows.filter((r) => r.verdict === 'ok').length;
   const failed = rows.filter((r) => r.failed).length;
-  return { id: round.id, startedAt: round.startedAt, finishedAt: round.finishedAt, run: rows.length, ok, failed, other: rows.length - ok - failed, rows };
+  return { id: round.id, startedAt: round.startedAt, finishedAt: round.finishedAt, run: rows.length, ok, failed, other: rows.length - ok - failed, aborted: round.abortedServices?.length ?? 0, rows };
+}
+
+export function unexplainedOf(s: Pick<ServiceResult, 'serviceId' | 'name' | 'unexplained'>): Unexplained | null {
+  const u = s.unexplained;
+  if (!u || u.units <= 0 || u.kind === 'none') return null;
+  return { serviceId: s.serviceId, name: s.name, at: u.at, units: u.units, kind: u.kind, lagSeconds: u.lagSeconds ?? null, reason: u.reason };
 }
 
 function mismatchOf(s: ServiceResult): Mismatch | null {
@@ -139,7 +167,9 @@ function mismatchOf(s: ServiceResult): Mismatch | null {
 /** The digest of `day` from that day's rounds (oldest first, as RoundStore.byDay returns them). */
 export function buildDigest(rounds: RoundResult[], day: string, timezone: string): DigestData {
   const { start, end } = dayRange(day, timezone);
-  const sorted = [...rounds].sort((a, b) => a.startedAt - b.startedAt);
+  const all = [...rounds].sort((a, b) => a.startedAt - b.startedAt);
+  // A round stopped by shutdown before it finished any service has nothing to report.
+  const sorted = all.filter((r) => r.services.length > 0);
   const latestRound = sorted.at(-1) ?? null;
   const perService = new Map<string, { name: string; results: ServiceResult[] }>();
   // The latest round's order first (the order of the config), then services seen only earlier.
@@ -163,6 +193,7 @@ export function buildDigest(rounds: RoundResult[], day: string, timezone: string
       countQueryFailures: results.filter((s) => !s.countQueryOk).length,
       authFailures: results.filter((s) => s.authOk === false).length,
       mismatches: results.map(mismatchOf).filter((m): m is Mismatch => m !== null),
+      unexplainedUnits: results.reduce((sum, s) => sum + (unexplainedOf(s)?.units ?? 0), 0),
       latency: spread(results.flatMap((s) => s.calls.map((c) => c.durationSeconds))),
       settle: spread(results.map((s) => s.settleSeconds).filter((v): v is number => v !== null)),
       hours: hourly(results.map((s) => ({ at: s.finishedAt, verdict: s.verdict })), start, end),
@@ -175,9 +206,14 @@ export function buildDigest(rounds: RoundResult[], day: string, timezone: string
     dayEnd: end,
     rounds: sorted.length,
     failedRounds: sorted.filter((r) => r.services.some((s) => isFailure(s.verdict))).length,
+    abortedRounds: all.filter((r) => r.aborted).length,
     latest: latestRound ? summariseRound(latestRound) : null,
     services,
     mismatches: services.flatMap((s) => s.mismatches).sort((a, b) => a.at - b.at),
+    unexplained: sorted
+      .flatMap((r) => r.services.map(unexplainedOf))
+      .filter((u): u is Unexplained => u !== null)
+      .sort((a, b) => a.at - b.at || a.serviceId.localeCompare(b.serviceId)),
   };
 }
 

@@ -2,7 +2,7 @@
 // and nothing is loaded from elsewhere. Every value is redacted, cut to a bounded length and escaped.
 import { esc } from '../web/html.js';
 import { hourStrip } from './chart.js';
-import { MAX_LISTED_MISMATCHES, type DigestData, type RoundSummary, type ServiceDay, type Spread, type TableRow } from './build.js';
+import { MAX_LISTED_MISMATCHES, type DigestData, type RoundSummary, type ServiceDay, type Spread, type TableRow, type Unexplained } from './build.js';
 import { labelsFor, type Labels, type Locale } from './labels.js';
 import { dateTime, timeOfDay } from '../util/time.js';
 
@@ -62,7 +62,7 @@ function reasons(round: RoundSummary, l: Labels, e: (v: unknown) => string): str
 }
 
 function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
-  const head = [l.colName, l.colRounds, l.colSuccess, l.colMismatches, l.colCountQueryFailures, l.colAuthFailures, l.colCallFailures, l.colLatency, l.colSettle, l.colVerdicts]
+  const head = [l.colName, l.colRounds, l.colSuccess, l.colMismatches, l.colCountQueryFailures, l.colAuthFailures, l.colCallFailures, l.colLatency, l.colSettle, l.colUnexplained, l.colVerdicts]
     .map((h) => `<th style="${HEAD}">${e(h)}</th>`)
     .join('');
   const row = (s: ServiceDay) => {
@@ -73,7 +73,7 @@ function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): strin
       title: (hour, counts) => `${timeOfDay(data.timezone, data.dayStart + ((data.dayEnd - data.dayStart) * hour) / s.hours.length).slice(0, 5)} ${counts}`,
       name: (v) => l.verdicts[v],
     });
-    const cells = [s.name, s.rounds, ratioText(s.successRatio), s.mismatches.length, s.countQueryFailures, s.authFailures, s.callFailures, spreadText(s.latency, true), spreadText(s.settle, false)]
+    const cells = [s.name, s.rounds, ratioText(s.successRatio), s.mismatches.length, s.countQueryFailures, s.authFailures, s.callFailures, spreadText(s.latency, true), spreadText(s.settle, false), s.unexplainedUnits]
       .map((c) => `<td style="${CELL}">${e(String(c))}</td>`)
       .join('');
     const bad = s.rounds > s.ok;
@@ -96,6 +96,23 @@ function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): 
   return `<h3>${e(l.mismatchTitle)}</h3>\n<table class="mismatches" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>${more > 0 ? `\n<p>${e(l.more(more))}</p>` : ''}`;
 }
 
+export const lagText = (u: Pick<Unexplained, 'lagSeconds'>) => (u.lagSeconds ? `${u.lagSeconds.min.toFixed(1)}–${u.lagSeconds.max.toFixed(1)} s` : '');
+
+function unexplainedTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
+  if (data.unexplained.length === 0) return `<p>${e(l.unexplainedTitle)}: ${e(l.none)}</p>`;
+  const head = [l.colTime, l.colService, l.colUnits, l.colKind, l.colExplanation].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
+  const rows = data.unexplained
+    .slice(0, MAX_LISTED_MISMATCHES)
+    .map((u) => {
+      const kind = u.kind === 'late_charge' ? `${l.lateCharge} ${lagText(u)}` : l.unexplainedKind;
+      const cells = [timeOfDay(data.timezone, u.at), u.name, u.units, kind, u.reason].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
+      return `<tr class="${u.kind === 'late_charge' ? 'late-charge' : 'unexplained'}" data-service="${e(u.serviceId)}">${cells}</tr>`;
+    })
+    .join('\n');
+  const more = data.unexplained.length - MAX_LISTED_MISMATCHES;
+  return `<h3>${e(l.unexplainedTitle)}</h3>\n<table class="unexplained" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>${more > 0 ? `\n<p>${e(l.more(more))}</p>` : ''}`;
+}
+
 export function renderDigestHtml(data: DigestData, opts: RenderOptions): string {
   const l = labelsFor(opts.locale);
   // Redact first, then cut (a cut secret would leak its first characters), then escape.
@@ -104,6 +121,7 @@ export function renderDigestHtml(data: DigestData, opts: RenderOptions): string 
   if (data.latest) {
     const r = data.latest;
     parts.push(`<p class="summary" style="font-size:15px"><b>${e(l.summary(r.run, r.ok, r.failed, r.other))}</b></p>`);
+    if (r.aborted > 0) parts.push(`<p class="aborted" style="margin:0">${e(l.abortedServices(r.aborted))}</p>`);
     parts.push(`<p style="color:#555;margin:0">${e(l.latestRound)}: ${e(dateTime(data.timezone, r.finishedAt))}</p>`);
     parts.push(roundTable(r, l, e));
     parts.push(reasons(r, l, e));
@@ -112,10 +130,11 @@ export function renderDigestHtml(data: DigestData, opts: RenderOptions): string 
   }
   if (opts.includeDay !== false && data.latest) {
     parts.push(`<h3>${e(l.theDay)} ${e(data.day)}</h3>`);
-    parts.push(`<p class="day-summary">${e(l.dayLine(data.rounds, data.failedRounds))}</p>`);
+    parts.push(`<p class="day-summary">${e(l.dayLine(data.rounds, data.failedRounds))}${data.abortedRounds > 0 ? e(`; ${l.abortedRounds(data.abortedRounds)}`) : ''}</p>`);
     parts.push(dayTable(data, l, e));
     parts.push(`<p style="color:#555;font-size:12px">${e(l.legend)}</p>`);
     parts.push(mismatchTable(data, l, e));
+    parts.push(unexplainedTable(data, l, e));
   }
   parts.push(`<p style="color:#777;font-size:12px">${e(l.timezoneNote(data.timezone))} patrol_exporter</p>`);
   const lang = opts.locale === 'en' ? 'en' : 'zh-CN';

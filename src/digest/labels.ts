@@ -46,6 +46,17 @@ export interface Labels {
   timezoneNote: (tz: string) => string;
   legend: string;
   verdicts: Record<Verdict, string>;
+  /** Services of the latest round that shutdown stopped before they finished. */
+  abortedServices: (n: number) => string;
+  /** Rounds of the day cut short by shutdown. */
+  abortedRounds: (n: number) => string;
+  colUnexplained: string;
+  unexplainedTitle: string;
+  colUnits: string;
+  colKind: string;
+  colExplanation: string;
+  lateCharge: string;
+  unexplainedKind: string;
 }
 
 const zh: Labels = {
@@ -87,6 +98,15 @@ const zh: Labels = {
   more: (n) => `另有 ${n} 条未列出（见上表各服务的扣量不符次数）`,
   timezoneNote: (tz) => `时间为 ${tz} 时区。`,
   legend: '绿: 正常  红: 调用失败  橙: 扣量不符  紫: 查量失败  深红: 鉴权失败  灰: 无法判断',
+  abortedServices: (n) => `另有 ${n} 个服务因巡检程序停止而未完成（不计入执行、成功或失败）`,
+  abortedRounds: (n) => `${n} 轮因巡检程序停止而中断（未完成的服务不计入任何统计）`,
+  colUnexplained: '轮间额外用量',
+  unexplainedTitle: '轮间额外用量明细（两轮之间计数器的变化）',
+  colUnits: '数量',
+  colKind: '类型',
+  colExplanation: '说明',
+  lateCharge: '延迟扣量',
+  unexplainedKind: '来源不明',
   verdicts: {
     ok: '正常',
     call_failed: '调用失败',
@@ -136,6 +156,15 @@ const en: Labels = {
   more: (n) => `and ${n} more, not listed (see the per-service counts above)`,
   timezoneNote: (tz) => `Times are in ${tz}.`,
   legend: 'green: ok  red: call failed  orange: metering mismatch  purple: count query failed  dark red: auth failed  grey: not judged',
+  abortedServices: (n) => `${n} more not finished: the exporter was stopped (not counted as run, succeeded or failed)`,
+  abortedRounds: (n) => `${n} cut short by shutdown (what they did not finish is in no figure)`,
+  colUnexplained: 'Units between rounds',
+  unexplainedTitle: 'Usage between rounds (the counter moved between two rounds)',
+  colUnits: 'Units',
+  colKind: 'Kind',
+  colExplanation: 'Explanation',
+  lateCharge: 'late charge',
+  unexplainedKind: 'unexplained',
   verdicts: {
     ok: 'ok',
     call_failed: 'call failed',

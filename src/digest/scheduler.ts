@@ -105,6 +105,7 @@ export class DigestJobs {
       redact: (t) => this.deps.redactor.redact(t),
     });
     const queued = this.deps.store.enqueue({ kind: 'digest', day, ...message }, this.now());
+    this.countOutbox();
     this.deps.logger.info({ day, id: queued.id }, 'digest queued');
     await this.flush();
     return this.deps.store.message(queued.id) ?? queued;
@@ -124,7 +125,24 @@ export class DigestJobs {
     return this.queued;
   }
 
+  /** patrol_digest_outbox_messages: what is waiting. Never throws (a closed or broken store is logged). */
+  private countOutbox(): void {
+    try {
+      this.deps.metrics.setOutboxMessages(this.deps.store.pendingCount());
+    } catch (err) {
+      this.deps.logger.warn({ err: this.deps.redactor.redact((err as Error).message) }, 'could not count the outbox');
+    }
+  }
+
   private async flushOnce(): Promise<FlushResult> {
+    try {
+      return await this.deliverPending();
+    } finally {
+      if (!this.stopped) this.countOutbox();
+    }
+  }
+
+  private async deliverPending(): Promise<FlushResult> {
     const result: FlushResult = { sent: 0, failed: 0 };
     const config = this.config;
     if (!config || this.stopped) return result;
@@ -157,7 +175,9 @@ export class DigestJobs {
         this.deps.store.markFailed(message.id, outcome.error);
         result.failed++;
         if (this.stopped) break;
-        if (message.kind === 'digest') this.deps.metrics.digestFailed();
+        // A digest is counted once, when its first delivery run fails; its retries on later
+        // maintenance runs (and after a restart) are the same digest, shown by the outbox gauge.
+        if (message.kind === 'digest' && message.attempts === 0) this.deps.metrics.digestFailed();
         log.error({ attempts: outcome.attempts, error: outcome.error }, 'email not delivered; it stays pending and is retried on the next maintenance run and at the next start');
       }
     }

@@ -1,7 +1,7 @@
 // The digest's plain-text part: the same content as the HTML part, in aligned columns (CJK
 // characters take two columns in a monospace font).
 import { MAX_LISTED_MISMATCHES, type DigestData, type TableRow } from './build.js';
-import { clip, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
+import { clip, lagText, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
 import { labelsFor, type Labels } from './labels.js';
 import { dateTime, timeOfDay } from '../util/time.js';
 import { displayWidth as width } from '../util/width.js';
@@ -31,6 +31,7 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
   if (data.latest) {
     const r = data.latest;
     out.push(l.summary(r.run, r.ok, r.failed, r.other));
+    if (r.aborted > 0) out.push(l.abortedServices(r.aborted));
     out.push(`${l.latestRound}: ${dateTime(data.timezone, r.finishedAt)}`, '');
     // A failing row is marked with "! " at the start of its line: plain text has no red.
     out.push(
@@ -50,12 +51,12 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
     out.push(l.noRounds);
   }
   if (opts.includeDay !== false && data.latest) {
-    out.push('', `${l.theDay} ${data.day}: ${l.dayLine(data.rounds, data.failedRounds)}`, '');
+    out.push('', `${l.theDay} ${data.day}: ${l.dayLine(data.rounds, data.failedRounds)}${data.abortedRounds > 0 ? `; ${l.abortedRounds(data.abortedRounds)}` : ''}`, '');
     out.push(
       ...table(
         cell,
-        [l.colName, l.colRounds, l.colSuccess, l.colMismatches, l.colCountQueryFailures, l.colAuthFailures, l.colCallFailures, l.colLatency, l.colSettle],
-        data.services.map((s) => [s.name, String(s.rounds), ratioText(s.successRatio), String(s.mismatches.length), String(s.countQueryFailures), String(s.authFailures), String(s.callFailures), spreadText(s.latency, true), spreadText(s.settle, false)]),
+        [l.colName, l.colRounds, l.colSuccess, l.colMismatches, l.colCountQueryFailures, l.colAuthFailures, l.colCallFailures, l.colLatency, l.colSettle, l.colUnexplained],
+        data.services.map((s) => [s.name, String(s.rounds), ratioText(s.successRatio), String(s.mismatches.length), String(s.countQueryFailures), String(s.authFailures), String(s.callFailures), spreadText(s.latency, true), spreadText(s.settle, false), String(s.unexplainedUnits)]),
       ),
     );
     out.push('', `${l.mismatchTitle}:${data.mismatches.length === 0 ? ` ${l.none}` : ''}`);
@@ -68,6 +69,19 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
         ),
       );
       if (data.mismatches.length > MAX_LISTED_MISMATCHES) out.push(l.more(data.mismatches.length - MAX_LISTED_MISMATCHES));
+    }
+    out.push('', `${l.unexplainedTitle}:${data.unexplained.length === 0 ? ` ${l.none}` : ''}`);
+    if (data.unexplained.length > 0) {
+      out.push(
+        ...table(
+          cell,
+          [l.colTime, l.colService, l.colUnits, l.colKind, l.colExplanation],
+          data.unexplained
+            .slice(0, MAX_LISTED_MISMATCHES)
+            .map((u) => [timeOfDay(data.timezone, u.at), u.name, String(u.units), u.kind === 'late_charge' ? `${l.lateCharge} ${lagText(u)}` : l.unexplainedKind, u.reason]),
+        ),
+      );
+      if (data.unexplained.length > MAX_LISTED_MISMATCHES) out.push(l.more(data.unexplained.length - MAX_LISTED_MISMATCHES));
     }
   }
   out.push('', l.timezoneNote(data.timezone), '');

@@ -1,6 +1,6 @@
 // One inspection round (DESIGN.md section 3): for each service, read the counter, make the calls and
 // the auth checks, wait for metering to settle by polling, read again, judge.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config, ServiceConfig, SettleConfig } from '../config/schema.js';
@@ -11,7 +11,8 @@ import { callKind, runAuthCheck, runCall } from '../probes/index.js';
 import type { ProbeContext } from '../probes/types.js';
 import { Redactor } from '../redact.js';
 import type { TemplateContext } from '../template.js';
-import type { AuthCheckResult, CallResult, CounterReading, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
+import type { AbortedService, AuthCheckResult, CallResult, CounterBaseline, CounterReading, RoundResult, RoundTrigger, ServiceResult, UnexplainedUsage } from '../types.js';
+import { dateTime } from '../util/time.js';
 import { sleep } from '../util/duration.js';
 import { KeyedMutex, Semaphore } from './limit.js';
 import { judge } from './verdict.js';
@@ -34,7 +35,16 @@ export interface RoundOptions {
   onServiceDone?: (result: ServiceResult, done: number, total: number) => void;
   /** Services done so far (also called by runners that do not pass each result over). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The last known state of each counter (from earlier rounds, or the history after a restart):
+   * each service's first read is compared with it to find usage between rounds.
+   */
+  baselines?: CounterBaseline[];
+  /** false: record the counters but compare none (the first round after a crash mid-round). */
+  compare?: boolean;
 }
+
+type Reading = Extract<CounterReading, { ok: true }>;
 
 /** How many settle times to remember per service to learn its usual metering lag. */
 const LAG_MEMORY = 10;
@@ -87,8 +97,17 @@ export class Inspector implements RoundRunner {
     // One controller for the round: its deadline, or the caller's signal (shutdown), aborts it. The
     // listener on the caller's long-lived signal is removed when the round ends.
     const round = new AbortController();
-    const timer = setTimeout(() => round.abort(new Error(`round deadline exceeded (${global.round_timeout}ms)`)), global.round_timeout);
-    const onAbort = () => round.abort(opts.signal!.reason);
+    // What cut the round short, first cause wins: the deadline is a failure of what was unfinished;
+    // shutdown is not (those services are recorded as aborted).
+    let cutBy: 'deadline' | 'shutdown' | null = null;
+    const timer = setTimeout(() => {
+      cutBy ??= 'deadline';
+      round.abort(new Error(`round deadline exceeded (${global.round_timeout}ms)`));
+    }, global.round_timeout);
+    const onAbort = () => {
+      cutBy ??= 'shutdown';
+      round.abort(opts.signal!.reason);
+    };
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
     const signal = round.signal;
@@ -97,23 +116,32 @@ export class Inspector implements RoundRunner {
     const slots = new Semaphore(global.concurrency);
     const counters = new KeyedMutex();
     const services = this.config.services.filter((s) => s.enabled && (!opts.only || opts.only(s.id)));
+    // Per counter key; services sharing a counter run one after the other (the mutex), and each
+    // compares with the read the previous one left.
+    const baselines = new Map((opts.baselines ?? []).map((b) => [b.counterKey, b]));
     let done = 0;
     try {
       const start = async (service: ServiceConfig) => {
         const ctx = this.contextOf(service);
-        const result = await counters.run(this.counterKeyOf(service, ctx), () => this.inspectService(service, ctx, signal, slots));
+        const key = this.counterKeyOf(service, ctx);
+        const result = await counters.run(key, async () => {
+          const r = await this.inspectService(service, ctx, { key, baselines, compare: opts.compare !== false, signal, slots, shutdown: () => cutBy === 'shutdown' });
+          if (r.baseline) baselines.set(key, r.baseline);
+          return r;
+        });
         done++;
-        opts.onServiceDone?.(result, done, services.length);
+        if ('verdict' in result) opts.onServiceDone?.(result, done, services.length);
         opts.onProgress?.(done, services.length);
         return result;
       };
       // Starting thousands of services is work too: yield now and then so scrapes are served.
-      const pending: Promise<ServiceResult>[] = [];
+      const pending: Promise<ServiceResult | AbortedService>[] = [];
       for (let i = 0; i < services.length; i++) {
         if (i > 0 && i % 250 === 0) await new Promise((resolve) => setImmediate(resolve));
         pending.push(start(services[i]));
       }
       const results = await Promise.all(pending);
+      const aborted = results.filter((r): r is AbortedService => !('verdict' in r));
       const finishedAt = Date.now();
       return {
         id: randomUUID(),
@@ -121,8 +149,10 @@ export class Inspector implements RoundRunner {
         startedAt,
         finishedAt,
         durationSeconds: (finishedAt - startedAt) / 1000,
-        aborted: signal.aborted,
-        services: results,
+        aborted: aborted.length > 0,
+        services: results.filter((r): r is ServiceResult => 'verdict' in r),
+        ...(aborted.length > 0 ? { abortedServices: aborted } : {}),
+        ...(cutBy === 'deadline' ? { timedOut: true } : {}),
       };
     } finally {
       clearTimeout(timer);
@@ -134,7 +164,9 @@ export class Inspector implements RoundRunner {
   private counterKeyOf(service: ServiceConfig, ctx: TemplateContext): string {
     let key = this.counterKeys.get(service.id);
     if (key === undefined) {
-      key = this.platformOf(service).counterKey(ctx);
+      // Hashed: the counter request may carry a secret from the config, and the key is stored in
+      // the history and shown by the API; equal requests still give equal keys.
+      key = createHash('sha256').update(this.platformOf(service).counterKey(ctx)).digest('hex').slice(0, 24);
       this.counterKeys.set(service.id, key);
     }
     return key;
@@ -144,13 +176,26 @@ export class Inspector implements RoundRunner {
     return { ...this.config.global.settle, ...service.metering.settle };
   }
 
-  private async inspectService(service: ServiceConfig, ctx: TemplateContext, signal: AbortSignal, slots: Semaphore): Promise<ServiceResult> {
+  private async inspectService(
+    service: ServiceConfig,
+    ctx: TemplateContext,
+    run: { key: string; baselines: Map<string, CounterBaseline>; compare: boolean; signal: AbortSignal; slots: Semaphore; shutdown: () => boolean },
+  ): Promise<ServiceResult | AbortedService> {
+    const { signal, slots } = run;
     const startedAt = Date.now();
     const platform = this.platformOf(service);
-    const read = () => slots.run(() => platform.readCounter(ctx, signal));
+    // The last successful read, whichever step made it: where the next round's comparison starts.
+    let lastOk: Reading | null = null;
+    const read = async () => {
+      const r = await slots.run(() => platform.readCounter(ctx, signal));
+      if (r.ok) lastOk = r;
+      return r;
+    };
     const log = this.logger.child({ service_id: service.id });
+    const previous = run.baselines.get(run.key);
 
     const before: CounterReading = signal.aborted ? { ok: false, reason: 'not read: round aborted', at: Date.now() } : await read();
+    const unexplained = before.ok && previous && run.compare ? this.betweenRounds(previous, before, log) : undefined;
 
     const extracted: Record<string, string> = {};
     const probeCtx = (): ProbeContext => ({
@@ -184,6 +229,7 @@ export class Inspector implements RoundRunner {
     }
     const lastCallAt = Date.now();
     const expected = calls.reduce((s, c) => s + c.units, 0);
+    const madeCalls = calls.some((c) => c.durationSeconds > 0);
 
     let after: CounterReading | null = null;
     let settleSeconds: number | null = null;
@@ -193,8 +239,28 @@ export class Inspector implements RoundRunner {
       settleSeconds = settled.matchedAt === null ? null : Math.max(0, (settled.matchedAt - lastCallAt) / 1000);
     }
 
+    // Shutdown during this service: not a verdict. What it read and made is kept for the next round.
+    if (signal.aborted && run.shutdown()) {
+      let baseline = this.baselineAfter(run.key, service.id, previous, before, lastOk, expected, madeCalls ? lastCallAt : null, null);
+      // Its first read found units between rounds, but it reports nothing: leave them (and the
+      // previous round's shortfall) for the next round to find, rather than absorb them.
+      if (baseline && previous && unexplained && unexplained.units > 0) {
+        baseline = { ...baseline, value: baseline.value - unexplained.units, shortfall: previous.shortfall, lastCallAt: previous.lastCallAt };
+      }
+      log.info('service not finished: shutdown');
+      return {
+        serviceId: service.id,
+        name: service.name ?? service.id,
+        appId: service.app_id,
+        startedAt,
+        reason: `not finished: ${String((signal.reason as Error)?.message ?? 'shutdown')}`,
+        ...(baseline ? { baseline } : {}),
+      };
+    }
+
     const j = judge({ before, after, calls, authChecks, mode: service.metering.mode });
     if (j.verdict === 'ok' && settleSeconds !== null) this.rememberLag(service.id, settleSeconds);
+    const baseline = this.baselineAfter(run.key, service.id, previous, before, lastOk, expected, madeCalls ? lastCallAt : null, j);
     const finishedAt = Date.now();
     if (j.verdict !== 'ok') log.warn({ verdict: j.verdict, reason: j.reason }, 'service check failed');
     else log.debug({ verdict: j.verdict }, 'service check ok');
@@ -218,7 +284,70 @@ export class Inspector implements RoundRunner {
       settleSeconds: j.meteringOk ? settleSeconds : null,
       calls,
       authChecks,
+      ...(unexplained ? { unexplained } : {}),
+      ...(baseline ? { baseline } : {}),
     };
+  }
+
+  /**
+   * Compare this round's first read with the last read of the same counter (same platform day).
+   * Units our own unfinished calls still owed are not unexplained; units equal to the previous
+   * round's shortfall are that round's late charge; anything else nobody in this config made.
+   */
+  private betweenRounds(previous: CounterBaseline, first: Reading, log: Logger): UnexplainedUsage | undefined {
+    // A new day or a counter that went backwards (a reset): nothing to compare.
+    if (previous.day !== first.day || first.value < previous.value) return undefined;
+    const units = Math.max(0, first.value - previous.value - previous.inFlight);
+    const base = { since: { serviceId: previous.serviceId, value: previous.value, at: previous.at }, value: first.value, at: first.at };
+    if (units === 0) return { ...base, units: 0, kind: 'none', reason: '' };
+    const tz = this.config.global.timezone;
+    const window = `between ${dateTime(tz, previous.at)} and ${dateTime(tz, first.at)}`;
+    if (previous.shortfall > 0 && units === previous.shortfall) {
+      // It had not arrived at the previous round's last read and had at this first read: the real lag lies between.
+      const from = previous.lastCallAt ?? previous.at;
+      const lagSeconds = { min: Math.max(0, previous.at - from) / 1000, max: Math.max(0, first.at - from) / 1000 };
+      // The service whose round was short learns the longer lag (it lengthens its quiet period).
+      this.rememberLag(previous.serviceId, lagSeconds.max);
+      const reason =
+        `late charge: the ${units} unit${units > 1 ? 's' : ''} the round of ${previous.serviceId} was short by arrived ${window}, ` +
+        `${lagSeconds.min.toFixed(1)} to ${lagSeconds.max.toFixed(1)} s after its last call (longer than the settle timeout: the undercharge was metering lag)`;
+      log.warn({ units, lagSeconds }, reason);
+      return { ...base, units, kind: 'late_charge', lagSeconds, reason };
+    }
+    const note = previous.shortfall > 0 ? `; the previous round was short by ${previous.shortfall}, not ${units}` : '';
+    const reason = `${units} unit${units > 1 ? 's' : ''} used ${window} that no call of this config made (other traffic on the app id, a leaked key, or a billing bug)${note}`;
+    log.warn({ units }, 'unexplained usage between rounds');
+    return { ...base, units, kind: 'unexplained', reason };
+  }
+
+  /** What this service's round leaves for the next comparison of its counter. */
+  private baselineAfter(
+    counterKey: string,
+    serviceId: string,
+    previous: CounterBaseline | undefined,
+    before: CounterReading,
+    lastOk: Reading | null,
+    expected: number,
+    lastCallAt: number | null,
+    judged: { meteringOk: boolean | null; delta: number | null } | null,
+  ): CounterBaseline | undefined {
+    if (!lastOk) {
+      // Nothing read this round: the earlier read stays the reference, and the units our calls
+      // should add are owed on top of it.
+      if (!previous) return undefined;
+      return { ...previous, serviceId, inFlight: previous.inFlight + expected, lastCallAt: lastCallAt ?? previous.lastCallAt };
+    }
+    let inFlight = 0;
+    let shortfall = 0;
+    if (judged?.meteringOk === false && judged.delta !== null && judged.delta < expected) shortfall = expected - judged.delta;
+    else if (judged?.meteringOk !== true && before.ok && lastOk.day === before.day) inFlight = Math.max(0, expected - (lastOk.value - before.value));
+    return { counterKey, serviceId, value: lastOk.value, at: lastOk.at, day: lastOk.day, inFlight, shortfall, lastCallAt };
+  }
+
+  /** The longest metering lag learnt for a service (settle times of ok rounds, late charges), in seconds. */
+  learntLagSeconds(serviceId: string): number | null {
+    const list = this.lags.get(serviceId);
+    return list && list.length > 0 ? Math.max(...list) : null;
   }
 
   private rememberLag(serviceId: string, seconds: number): void {

@@ -70,3 +70,14 @@ export function judge(input: {
   if (boundary) return { ...base, verdict: 'indeterminate', reason: boundary };
   return { ...base, verdict: 'ok', reason: '' };
 }
+
+/**
+ * Completed rounds in a row whose verdict was not ok, after one more verdict: 0 after an ok, one
+ * more after a failure. `indeterminate` (a counter reset at midnight) is neither: it leaves the
+ * count as it was. Aborted services have no verdict and never reach this.
+ */
+export function failureStreak(previous: number, verdict: Verdict): number {
+  if (verdict === 'ok') return 0;
+  if (verdict === 'indeterminate') return previous;
+  return previous + 1;
+}

@@ -4,13 +4,13 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
-import type { RoundResult, RoundTrigger, ServiceResult } from '../types.js';
+import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
 import type { RoundOptions } from './inspector.js';
 import type { RoundRunner } from './runner.js';
 
 export type ToWorker =
   | { type: 'configure'; loaded: LoadedConfig; logLevel: string }
-  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null }
+  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null; baselines: CounterBaseline[]; compare: boolean }
   | { type: 'abort'; id: number; reason: string }
   | { type: 'close' };
 
@@ -94,7 +94,7 @@ export class WorkerHost implements RoundRunner {
       this.pending.set(id, { services: new Map(), resolve, reject, onProgress: opts.onProgress });
       if (opts.signal?.aborted) abort();
       else opts.signal?.addEventListener('abort', abort, { once: true });
-      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only } satisfies ToWorker);
+      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only, baselines: opts.baselines ?? [], compare: opts.compare !== false } satisfies ToWorker);
     });
     // The shutdown signal lives as long as the exporter: one listener per round would pile up.
     return round.finally(() => opts.signal?.removeEventListener('abort', abort));

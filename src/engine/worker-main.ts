@@ -28,7 +28,7 @@ function configure(loaded: LoadedConfig, logLevel: string): void {
 }
 const pendingClose: Inspector[] = [];
 
-async function run(id: number, trigger: Extract<ToWorker, { type: 'run' }>['trigger'], only: string[] | null): Promise<void> {
+async function run({ id, trigger, only, baselines, compare }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   if (!inspector) return send({ type: 'failed', id, message: 'not configured' });
   const abort = new AbortController();
   running = { id, abort };
@@ -37,6 +37,8 @@ async function run(id: number, trigger: Extract<ToWorker, { type: 'run' }>['trig
   try {
     const result = await inspector.runRound({
       trigger,
+      baselines,
+      compare,
       signal: abort.signal,
       only: allowed ? (sid) => allowed.has(sid) : undefined,
       onServiceDone: (r, done, total) => {
@@ -66,7 +68,7 @@ port.on('message', (m: ToWorker) => {
       configure(m.loaded, m.logLevel);
       break;
     case 'run':
-      void run(m.id, m.trigger, m.only);
+      void run(m);
       break;
     case 'abort':
       if (running?.id === m.id) running.abort.abort(new Error(m.reason));

@@ -1,21 +1,47 @@
 // A bounded in-memory history: enough for `run-once` and for tests that do not care about restarts.
-import type { RoundResult } from '../types.js';
+import { applyBaselines } from '../engine/baselines.js';
+import { failureStreak } from '../engine/verdict.js';
+import type { CounterBaseline, RoundResult } from '../types.js';
 import { dayIn } from '../util/time.js';
 import { overviewFromRounds } from './overview.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
 export class MemoryStore implements RoundStore {
   private rounds: RoundResult[] = [];
+  private readonly baselines = new Map<string, CounterBaseline>();
 
   constructor(private readonly max = 2000) {}
 
   save(round: RoundResult): void {
     this.rounds.push(round);
+    applyBaselines(this.baselines, round);
     if (this.rounds.length > this.max) this.rounds.splice(0, this.rounds.length - this.max);
   }
 
+  /** The latest round that finished at least one service (one cut short before any has nothing to show). */
   latest(): RoundResult | null {
-    return this.rounds.at(-1) ?? null;
+    for (let i = this.rounds.length - 1; i >= 0; i--) if (this.rounds[i].services.length > 0) return this.rounds[i];
+    return null;
+  }
+
+  // Nothing outlives the process here, so no round can be found interrupted.
+  roundStarting(): void {}
+
+  interruptedRoundAt(): number | null {
+    return null;
+  }
+
+  counterBaselines(): CounterBaseline[] {
+    return [...this.baselines.values()];
+  }
+
+  failureStreaks(serviceIds: string[]): Map<string, number> {
+    const wanted = new Set(serviceIds);
+    const out = new Map(serviceIds.map((id) => [id, 0]));
+    for (const r of this.rounds) {
+      for (const s of r.services) if (wanted.has(s.serviceId)) out.set(s.serviceId, failureStreak(out.get(s.serviceId) ?? 0, s.verdict));
+    }
+    return out;
   }
 
   byDay(day: string, timezone: string): RoundResult[] {

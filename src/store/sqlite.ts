@@ -6,8 +6,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { dayIn, dayRange } from '../util/time.js';
-import type { CallResult, CounterReading, RoundResult, ServiceResult, Verdict } from '../types.js';
-import { HOURS, hourOf, spread, summariseRound, type DigestData, type Mismatch, type ServiceDay, type VerdictCounts } from '../digest/build.js';
+import type { AbortedService, CallResult, CounterBaseline, CounterReading, RoundResult, ServiceResult, UnexplainedUsage, Verdict } from '../types.js';
+import { baselinesOf } from '../engine/baselines.js';
+import { failureStreak } from '../engine/verdict.js';
+import { HOURS, hourOf, spread, summariseRound, unexplainedOf, type DigestData, type Mismatch, type ServiceDay, type Unexplained, type VerdictCounts } from '../digest/build.js';
 import { overviewCollector } from './overview.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
@@ -100,6 +102,30 @@ const MIGRATIONS: ((db: DB) => void)[] = [
       );
       CREATE INDEX outbox_status ON outbox (status, created_at);
     `),
+  (db) =>
+    db.exec(`
+      -- Rounds cut short by shutdown keep only what they finished in verdicts; the services they
+      -- did not finish are listed here (JSON: AbortedService[]), never as verdicts.
+      ALTER TABLE rounds ADD COLUMN aborted_services TEXT;
+      ALTER TABLE rounds ADD COLUMN timed_out INTEGER NOT NULL DEFAULT 0;
+      -- Counter movement between rounds: units (null: nothing to compare with) and, when units
+      -- appeared, the whole finding (JSON: UnexplainedUsage).
+      ALTER TABLE verdicts ADD COLUMN unexplained_units INTEGER;
+      ALTER TABLE verdicts ADD COLUMN unexplained TEXT;
+      -- The last known state of each counter (JSON: CounterBaseline), one row per counter, so the
+      -- comparison between rounds survives a restart. Replaced only by a newer one.
+      -- Covering: a service's verdicts newest first without reading the rows (the failure streaks at start).
+      DROP INDEX verdicts_service;
+      CREATE INDEX verdicts_service ON verdicts (service_id, started_at, verdict);
+      -- A round in progress (one row, deleted when the round is saved): a row left at start means
+      -- the last process died mid-round (kill -9), and its calls may have been charged unrecorded.
+      CREATE TABLE rounds_in_progress (started_at INTEGER NOT NULL);
+      CREATE TABLE counter_baselines (
+        counter_key TEXT PRIMARY KEY,
+        baseline    TEXT NOT NULL,
+        left_at     INTEGER NOT NULL       -- Unix ms: when the round left it
+      );
+    `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -165,6 +191,8 @@ interface VerdictRow {
   call_seconds: string;
   call_reasons: string;
   result: string | null;
+  unexplained_units: number | null;
+  unexplained: string | null;
 }
 
 const flag = (v: number | null) => (v === null ? null : v === 1);
@@ -208,6 +236,7 @@ function fromRow(r: VerdictRow): ServiceResult {
     settleSeconds: r.settle_seconds,
     calls,
     authChecks: [],
+    ...(r.unexplained !== null ? { unexplained: JSON.parse(r.unexplained) as UnexplainedUsage } : {}),
   };
 }
 
@@ -217,6 +246,7 @@ export class SqliteStore implements RoundStore {
   private closed = false;
   private readonly insertRound: Database.Statement;
   private readonly insertVerdict: Database.Statement;
+  private readonly upsertBaseline: Database.Statement;
   private readonly saveTx: (round: RoundResult) => void;
   /** The last round saved by this process, whole (ok verdicts keep their excerpts here only). */
   private last: RoundResult | null = null;
@@ -245,19 +275,24 @@ export class SqliteStore implements RoundStore {
       throw new StoreError(`cannot prepare the history file ${file}: ${(err as Error).message}`, { cause: err });
     }
     this.insertRound = this.db.prepare(
-      `INSERT OR REPLACE INTO rounds (id, trigger, started_at, finished_at, duration_seconds, aborted, service_count, failed_count)
-       VALUES (@id, @trigger, @startedAt, @finishedAt, @durationSeconds, @aborted, @serviceCount, @failedCount)`,
+      `INSERT OR REPLACE INTO rounds (id, trigger, started_at, finished_at, duration_seconds, aborted, service_count, failed_count, aborted_services, timed_out)
+       VALUES (@id, @trigger, @startedAt, @finishedAt, @durationSeconds, @aborted, @serviceCount, @failedCount, @abortedServices, @timedOut)`,
     );
     this.insertVerdict = this.db.prepare(
       `INSERT INTO verdicts (round_id, position, service_id, name, app_id, verdict, reason, started_at, finished_at,
          before_value, before_error, after_value, after_error, delta, expected_delta, metering_mode, metering_ok,
-         call_ok, auth_ok, count_query_ok, settle_seconds, call_seconds, call_reasons, result)
+         call_ok, auth_ok, count_query_ok, settle_seconds, call_seconds, call_reasons, result, unexplained_units, unexplained)
        VALUES (@roundId, @position, @serviceId, @name, @appId, @verdict, @reason, @startedAt, @finishedAt,
          @beforeValue, @beforeError, @afterValue, @afterError, @delta, @expectedDelta, @meteringMode, @meteringOk,
-         @callOk, @authOk, @countQueryOk, @settleSeconds, @callSeconds, @callReasons, @result)`,
+         @callOk, @authOk, @countQueryOk, @settleSeconds, @callSeconds, @callReasons, @result, @unexplainedUnits, @unexplained)`,
+    );
+    this.upsertBaseline = this.db.prepare(
+      `INSERT INTO counter_baselines (counter_key, baseline, left_at) VALUES (?, ?, ?)
+       ON CONFLICT (counter_key) DO UPDATE SET baseline = excluded.baseline, left_at = excluded.left_at WHERE excluded.left_at >= counter_baselines.left_at`,
     );
     this.saveTx = this.db.transaction((round: RoundResult) => {
       this.last = round;
+      this.db.prepare('DELETE FROM rounds_in_progress').run();
       // Saving a round id again replaces it whole (REPLACE deletes the old row, the cascade its verdicts).
       this.insertRound.run({
         id: round.id,
@@ -268,7 +303,10 @@ export class SqliteStore implements RoundStore {
         aborted: round.aborted ? 1 : 0,
         serviceCount: round.services.length,
         failedCount: round.services.filter((s) => s.verdict !== 'ok').length,
+        abortedServices: round.abortedServices?.length ? JSON.stringify(round.abortedServices) : null,
+        timedOut: round.timedOut ? 1 : 0,
       });
+      for (const { baseline, at } of baselinesOf(round)) this.upsertBaseline.run(baseline.counterKey, JSON.stringify(baseline), at);
       round.services.forEach((s, position) => {
         this.insertVerdict.run({
           roundId: round.id,
@@ -295,6 +333,9 @@ export class SqliteStore implements RoundStore {
           callSeconds: JSON.stringify(s.calls.map((c) => ({ call: c.name, kind: c.kind, seconds: c.durationSeconds, status: c.status ?? null }))),
           callReasons: JSON.stringify(s.calls.filter((c) => !c.ok).map((c) => ({ call: c.name, reason: c.reason }))),
           result: s.verdict === 'ok' ? null : JSON.stringify(s),
+          unexplainedUnits: s.unexplained?.units ?? null,
+          // Only a finding is kept in full; "nothing moved" is the units column's 0.
+          unexplained: s.unexplained && s.unexplained.units > 0 ? JSON.stringify(s.unexplained) : null,
         });
       });
     });
@@ -318,13 +359,55 @@ export class SqliteStore implements RoundStore {
   }
 
   save(round: RoundResult): void {
+    if (this.closed) throw new StoreError(`the history file ${this.file} is closed`);
     this.saveTx(round);
+  }
+
+  roundStarting(at: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM rounds_in_progress').run();
+      this.db.prepare('INSERT INTO rounds_in_progress (started_at) VALUES (?)').run(at);
+    })();
+  }
+
+  interruptedRoundAt(): number | null {
+    return (this.db.prepare('SELECT max(started_at) FROM rounds_in_progress').pluck().get() as number | null) ?? null;
+  }
+
+  counterBaselines(): CounterBaseline[] {
+    return (this.db.prepare('SELECT baseline FROM counter_baselines ORDER BY left_at').all() as { baseline: string }[]).map((r) => JSON.parse(r.baseline) as CounterBaseline);
+  }
+
+  /** Walks each service's verdicts back to its last ok (bounded), then folds them forward with the one rule. */
+  failureStreaks(serviceIds: string[]): Map<string, number> {
+    const out = new Map<string, number>();
+    const stmt = this.db.prepare('SELECT verdict FROM verdicts WHERE service_id = ? ORDER BY started_at DESC LIMIT 100000');
+    for (const id of serviceIds) {
+      const back: Verdict[] = [];
+      for (const row of stmt.iterate(id) as IterableIterator<{ verdict: Verdict }>) {
+        if (row.verdict === 'ok') break;
+        back.push(row.verdict);
+      }
+      out.set(id, back.reverse().reduce(failureStreak, 0));
+    }
+    return out;
   }
 
   private roundsWhere(where: string, params: unknown[], order: 'ASC' | 'DESC', limit?: number): RoundResult[] {
     const rows = this.db
-      .prepare(`SELECT id, trigger, started_at, finished_at, duration_seconds, aborted FROM rounds ${where} ORDER BY started_at ${order}, id ${order}${limit !== undefined ? ' LIMIT ?' : ''}`)
-      .all(...params, ...(limit !== undefined ? [limit] : [])) as { id: string; trigger: RoundResult['trigger']; started_at: number; finished_at: number; duration_seconds: number; aborted: number }[];
+      .prepare(
+        `SELECT id, trigger, started_at, finished_at, duration_seconds, aborted, aborted_services, timed_out FROM rounds ${where} ORDER BY started_at ${order}, id ${order}${limit !== undefined ? ' LIMIT ?' : ''}`,
+      )
+      .all(...params, ...(limit !== undefined ? [limit] : [])) as {
+      id: string;
+      trigger: RoundResult['trigger'];
+      started_at: number;
+      finished_at: number;
+      duration_seconds: number;
+      aborted: number;
+      aborted_services: string | null;
+      timed_out: number;
+    }[];
     if (rows.length === 0) return [];
     // One query for all the rounds' verdicts (a day of one-minute rounds is 1,440 rounds).
     const byRound = new Map<string, ServiceResult[]>(rows.map((r) => [r.id, []]));
@@ -337,12 +420,23 @@ export class SqliteStore implements RoundStore {
     return rows.map((r) =>
       this.last?.id === r.id
         ? this.last
-        : { id: r.id, trigger: r.trigger, startedAt: r.started_at, finishedAt: r.finished_at, durationSeconds: r.duration_seconds, aborted: r.aborted === 1, services: byRound.get(r.id)! },
+        : {
+            id: r.id,
+            trigger: r.trigger,
+            startedAt: r.started_at,
+            finishedAt: r.finished_at,
+            durationSeconds: r.duration_seconds,
+            aborted: r.aborted === 1,
+            ...(r.timed_out === 1 ? { timedOut: true } : {}),
+            services: byRound.get(r.id)!,
+            ...(r.aborted_services !== null ? { abortedServices: JSON.parse(r.aborted_services) as AbortedService[] } : {}),
+          },
     );
   }
 
+  /** The latest round that finished at least one service (one cut short before any has nothing to show). */
   latest(): RoundResult | null {
-    return this.roundsWhere('', [], 'DESC', 1)[0] ?? null;
+    return this.roundsWhere('WHERE service_count > 0', [], 'DESC', 1)[0] ?? null;
   }
 
   byDay(day: string, timezone: string): RoundResult[] {
@@ -378,7 +472,7 @@ export class SqliteStore implements RoundStore {
   overview(day: string, timezone: string, recentRounds: number): ServiceOverview[] {
     const { start, end } = dayRange(day, timezone);
     const { entry, values } = overviewCollector();
-    const latest = this.db.prepare('SELECT id FROM rounds ORDER BY started_at DESC, id DESC LIMIT 1').get() as { id: string } | undefined;
+    const latest = this.db.prepare('SELECT id FROM rounds WHERE service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get() as { id: string } | undefined;
     if (latest) {
       for (const v of this.db.prepare('SELECT service_id, name FROM verdicts WHERE round_id = ? ORDER BY position').all(latest.id) as { service_id: string; name: string }[]) entry(v.service_id, v.name);
     }
@@ -412,27 +506,39 @@ export class SqliteStore implements RoundStore {
     const { start, end } = dayRange(day, timezone);
     const inDay = 'FROM verdicts v JOIN rounds r ON r.id = v.round_id WHERE r.started_at >= @start AND r.started_at < @end';
     const p = { start, end };
-    const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
+    const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end AND service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
     const latest = latestRow ? (this.last?.id === latestRow.id ? this.last : this.roundsWhere('WHERE id = ?', [latestRow.id], 'DESC')[0]) : null;
     const totals = this.db
-      .prepare(`SELECT count(*) AS rounds, sum(EXISTS (SELECT 1 FROM verdicts v WHERE v.round_id = r.id AND v.verdict NOT IN ('ok', 'indeterminate'))) AS failed FROM rounds r WHERE r.started_at >= @start AND r.started_at < @end`)
-      .get(p) as { rounds: number; failed: number | null };
+      .prepare(
+        `SELECT sum(r.service_count > 0) AS rounds, sum(r.aborted) AS aborted,
+           sum(EXISTS (SELECT 1 FROM verdicts v WHERE v.round_id = r.id AND v.verdict NOT IN ('ok', 'indeterminate'))) AS failed
+         FROM rounds r WHERE r.started_at >= @start AND r.started_at < @end`,
+      )
+      .get(p) as { rounds: number | null; aborted: number | null; failed: number | null };
     // One pass over the day's verdict rows, raw (arrays, not objects), in the order the rounds index
     // gives (round start, then position: no sort of the day's rows). The call durations are taken
     // from the stored JSON with a regex: json_each over a day took most of the time.
-    interface Acc { name: string; n: number; ok: number; calls: number; counts: number; auths: number; latency: number[]; settle: number[]; hours: VerdictCounts[] }
+    interface Acc { name: string; n: number; ok: number; calls: number; counts: number; auths: number; unexplained: number; latency: number[]; settle: number[]; hours: VerdictCounts[] }
     const acc = new Map<string, Acc>();
     const mismatches: Mismatch[] = [];
+    const unexplained: Unexplained[] = [];
     const rows = this.db
       .prepare(
         `SELECT v.service_id, v.name, v.verdict, v.finished_at, v.call_ok, v.count_query_ok, v.auth_ok, v.metering_ok, v.delta, v.expected_delta,
-           v.settle_seconds, v.call_seconds ${inDay}`,
+           v.settle_seconds, v.call_seconds, v.unexplained ${inDay}`,
       )
       .raw()
-      .all(p) as [string, string, Verdict, number, number, number, number | null, number | null, number | null, number, number | null, string][];
-    for (const [id, name, verdict, finishedAt, callOk, countOk, authOk, meteringOk, delta, expected, settle, calls] of rows) {
+      .all(p) as [string, string, Verdict, number, number, number, number | null, number | null, number | null, number, number | null, string, string | null][];
+    for (const [id, name, verdict, finishedAt, callOk, countOk, authOk, meteringOk, delta, expected, settle, calls, unexplainedJson] of rows) {
       let a = acc.get(id);
-      if (!a) acc.set(id, (a = { name, n: 0, ok: 0, calls: 0, counts: 0, auths: 0, latency: [], settle: [], hours: Array.from({ length: HOURS }, () => ({})) }));
+      if (!a) acc.set(id, (a = { name, n: 0, ok: 0, calls: 0, counts: 0, auths: 0, unexplained: 0, latency: [], settle: [], hours: Array.from({ length: HOURS }, () => ({})) }));
+      if (unexplainedJson !== null) {
+        const u = unexplainedOf({ serviceId: id, name, unexplained: JSON.parse(unexplainedJson) as UnexplainedUsage });
+        if (u) {
+          unexplained.push(u);
+          a.unexplained += u.units;
+        }
+      }
       a.n++;
       if (verdict === 'ok') a.ok++;
       if (callOk === 0) a.calls++;
@@ -448,6 +554,7 @@ export class SqliteStore implements RoundStore {
       }
     }
     mismatches.sort((a, b) => a.at - b.at);
+    unexplained.sort((a, b) => a.at - b.at || a.serviceId.localeCompare(b.serviceId));
     // The latest round's order (the config's) first, then services seen only earlier in the day.
     const order = new Map((latest?.services ?? []).map((s, i) => [s.serviceId, i]));
     const ids = [...acc.keys()].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || a.localeCompare(b));
@@ -463,12 +570,25 @@ export class SqliteStore implements RoundStore {
         countQueryFailures: a.counts,
         authFailures: a.auths,
         mismatches: mismatches.filter((m) => m.serviceId === id),
+        unexplainedUnits: a.unexplained,
         latency: spread(a.latency),
         settle: spread(a.settle),
         hours: a.hours,
       };
     });
-    return { day, timezone, dayStart: start, dayEnd: end, rounds: totals.rounds, failedRounds: totals.failed ?? 0, latest: latest ? summariseRound(latest) : null, services, mismatches };
+    return {
+      day,
+      timezone,
+      dayStart: start,
+      dayEnd: end,
+      rounds: totals.rounds ?? 0,
+      failedRounds: totals.failed ?? 0,
+      abortedRounds: totals.aborted ?? 0,
+      latest: latest ? summariseRound(latest) : null,
+      services,
+      mismatches,
+      unexplained,
+    };
   }
 
   /** Deletes rounds that started before `before` (Unix ms) and delivered emails older than that. Pending emails stay. */
@@ -500,6 +620,10 @@ export class SqliteStore implements RoundStore {
 
   pending(): OutboxMessage[] {
     return (this.db.prepare("SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, id").all() as OutboxRow[]).map(toMessage);
+  }
+
+  pendingCount(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM outbox WHERE status = 'pending'").get() as { n: number }).n;
   }
 
   /** The messages of one kind for one day (any status), oldest first. */

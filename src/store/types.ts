@@ -1,6 +1,6 @@
 // Where finished rounds go. The exporter keeps the latest in memory for /metrics; the store keeps
 // the history for the API, the pages and the digest.
-import type { RoundResult, ServiceResult } from '../types.js';
+import type { CounterBaseline, RoundResult, ServiceResult } from '../types.js';
 
 /** Per service: today's rounds and successes, and its verdicts in the most recent rounds (oldest first). */
 export interface ServiceOverview {
@@ -29,5 +29,13 @@ export interface RoundStore {
   serviceHistory(serviceId: string, limit: number): ServiceHistoryEntry[];
   /** The status page's per-service figures for `day`, services in the latest round's order. */
   overview(day: string, timezone: string, recentRounds: number): ServiceOverview[];
+  /** A round is about to make calls (cleared when a round is saved). */
+  roundStarting(at: number): void;
+  /** When the round was that started and was never saved (the last process died mid-round), or null. */
+  interruptedRoundAt(): number | null;
+  /** The last known state of every counter (restored at start: usage between rounds is seen across a restart). */
+  counterBaselines(): CounterBaseline[];
+  /** Each service's completed rounds in a row that were not ok, up to its latest verdict (engine/verdict.ts failureStreak). */
+  failureStreaks(serviceIds: string[]): Map<string, number>;
   close(): void;
 }

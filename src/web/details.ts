@@ -57,7 +57,7 @@ export function servicePage(serviceId: string, entries: ServiceEntry[], opts: De
 <tr><th>delta</th><td>${e(s.delta ?? '–')}</td><th>expected</th><td>${e(s.expectedDelta)} (${e(s.meteringMode)})</td></tr>
 <tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(s.callOk ? l.yes : l.no)}</td></tr>
 <tr><th>settle</th><td>${e(s.settleSeconds === null ? '–' : `${s.settleSeconds.toFixed(2)} s`)}</td><th>auth ok</th><td>${e(s.authOk === null ? '–' : s.authOk ? l.yes : l.no)}</td></tr>
-</tbody></table>
+${s.unexplained && s.unexplained.units > 0 ? `<tr class="${s.unexplained.kind === 'late_charge' ? 'other' : 'fail'}"><th>${e(l.colUnexplained)}</th><td>${e(s.unexplained.units)} (${e(s.unexplained.kind === 'late_charge' ? l.lateCharge : l.unexplainedKind)})</td><td colspan="2">${e(s.unexplained.reason)}</td></tr>\n` : ''}</tbody></table>
 <table class="calls"><thead><tr><th>call</th><th>kind</th><th>status</th><th>duration</th><th>result</th><th>reason, failed expectations, excerpts</th></tr></thead><tbody>
 ${callRows(s.calls)}
 </tbody></table>

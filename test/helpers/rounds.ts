@@ -1,7 +1,7 @@
 // RoundResult fixtures for the history, digest and page tests: plain objects shaped exactly like
 // what the inspector produces, so a test can build a day of history without waiting for rounds.
 import assert from 'node:assert/strict';
-import type { CallResult, RoundResult, ServiceResult, Verdict } from '../../src/types.js';
+import type { AbortedService, CallResult, RoundResult, ServiceResult, UnexplainedUsage, Verdict } from '../../src/types.js';
 
 let seq = 0;
 
@@ -32,6 +32,8 @@ export interface ServiceSpec {
   calls?: CallResult[];
   reason?: string;
   authOk?: boolean | null;
+  /** Units that appeared since the previous round (0: compared, nothing moved; absent: not compared). */
+  unexplained?: { units: number; kind?: UnexplainedUsage['kind']; lag?: { min: number; max: number } };
 }
 
 /** A service result for `at`; the verdict drives the separate flags the way the engine sets them. */
@@ -62,18 +64,34 @@ export function svc(spec: ServiceSpec, at: number): ServiceResult {
     settleSeconds: spec.settle === undefined ? 2 : spec.settle,
     calls,
     authChecks: [{ name: 'wrong_key', outcome: verdict === 'auth_failed' ? 'accepted' : 'rejected', durationSeconds: 0.05, status: verdict === 'auth_failed' ? 200 : 401, reason: '' }],
+    ...(spec.unexplained && before !== null ? { unexplained: unexplainedUsage(spec.unexplained, before, at) } : {}),
   };
 }
 
-export function round(at: number, specs: ServiceSpec[], id = `round-${++seq}`): RoundResult {
+function unexplainedUsage(u: NonNullable<ServiceSpec['unexplained']>, first: number, at: number): UnexplainedUsage {
+  const kind = u.kind ?? (u.units === 0 ? 'none' : 'unexplained');
+  return {
+    units: u.units,
+    kind,
+    since: { serviceId: 'previous', value: first - u.units, at: at - 60_000 },
+    value: first,
+    at,
+    ...(u.lag ? { lagSeconds: u.lag } : {}),
+    reason: kind === 'none' ? '' : kind === 'late_charge' ? `late charge of ${u.units}` : `${u.units} units nobody made`,
+  };
+}
+
+export function round(at: number, specs: ServiceSpec[], id = `round-${++seq}`, abortedIds: string[] = []): RoundResult {
+  const aborted: AbortedService[] = abortedIds.map((serviceId) => ({ serviceId, name: serviceId, appId: 'app0001', startedAt: at, reason: 'not finished: shutdown' }));
   return {
     id,
     trigger: 'schedule',
     startedAt: at,
     finishedAt: at + 2000,
     durationSeconds: 2,
-    aborted: false,
+    aborted: aborted.length > 0,
     services: specs.map((s) => svc(s, at)),
+    ...(aborted.length > 0 ? { abortedServices: aborted } : {}),
   };
 }
 
@@ -129,8 +147,11 @@ export function tableRows(html: string, cls: string): { cls: string; cells: stri
 export function stored(s: ServiceResult): ServiceResult {
   if (s.verdict !== 'ok') return s;
   const reading = (r: ServiceResult['before'], at: number): ServiceResult['before'] => (r === null ? null : r.ok ? { ok: true, value: r.value, at, day: '' } : { ok: false, reason: r.reason, at });
+  // The baseline lives in its own table; of the comparison only a finding (units > 0) is kept.
+  const { baseline: _baseline, unexplained, ...rest } = s;
   return {
-    ...s,
+    ...rest,
+    ...(unexplained && unexplained.units > 0 ? { unexplained } : {}),
     before: reading(s.before, s.startedAt),
     after: reading(s.after, s.finishedAt),
     calls: s.calls.map((c) => ({ name: c.name, kind: c.kind, ok: c.ok, durationSeconds: c.durationSeconds, ...(c.status !== undefined ? { status: c.status } : {}), reason: c.reason, failures: [], units: 0, extracted: {} })),
