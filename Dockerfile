@@ -1,35 +1,51 @@
 # syntax=docker/dockerfile:1
 #
-# patrol_exporter image.
-#   docker build -t patrol_exporter .
-#   docker run -p 9798:9798 -v $PWD/patrol.yml:/etc/patrol/patrol.yml:ro patrol_exporter
+# patrol_exporter image: compiled JavaScript on Node.js 26 (the Active LTS line since October 2026),
+# Debian 13 slim, non-root. No TypeScript tooling (tsx, typescript) in the runtime image.
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) -t patrol_exporter .
+#   docker run -v $PWD/patrol.yml:/etc/patrol/patrol.yml -v patrol-data:/var/lib/patrol -p 9798:9798 patrol_exporter
 #   docker run -p 9798:9798 patrol_exporter demo --web.listen-address=:9798
 #
 # Stages: build (TypeScript -> dist/), deps (production node_modules), runtime (slim, non-root).
+#
+# The base image is pinned to an exact Node.js release, for every stage at once. To pin it by
+# content too, add its digest (README.md says how to look it up), here or on the command line:
+# --build-arg NODE_IMAGE=node:26.13.0-trixie-slim@sha256:<digest>
+ARG NODE_IMAGE=node:26.13.0-trixie-slim
 
 # ---------------------------------------------------------------- build
-FROM node:20-bookworm AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No install scripts here: `prepare` would compile before the sources are in, and no native module
+# is needed to compile.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/
 COPY src ./src
+# The git revision for --version and patrol_build_info (.git is not in the build context).
+ARG REVISION=unknown
+ENV PATROL_REVISION=${REVISION}
 RUN npm run build
 
 # ---------------------------------------------------------------- deps
-# `npm ci --omit=dev` runs on the same slim base as the runtime stage so native modules
-# (better-sqlite3) match its Node.js exactly. The compiler toolchain is only a fallback for
-# platforms without a prebuilt better-sqlite3 binary; it stays in this stage, out of the image.
-FROM node:20-bookworm-slim AS deps
+# Production dependencies only (tsx and typescript are dev dependencies), installed on the same
+# base as the runtime stage so native modules (better-sqlite3) match its Node.js exactly. Install
+# scripts are skipped (`prepare` needs the compiler) except better-sqlite3's own. The compiler
+# toolchain is only a fallback for platforms without a prebuilt better-sqlite3 binary; it stays in
+# this stage, out of the image.
+FROM ${NODE_IMAGE} AS deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3 \
+ && npm cache clean --force
 
 # ---------------------------------------------------------------- runtime
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="patrol_exporter" \
       org.opencontainers.image.description="Prometheus exporter that inspects an API platform's services: availability, authorization and metering." \
       org.opencontainers.image.source="https://github.com/patrol-exporter/patrol_exporter" \

@@ -4,22 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { Registry } from 'prom-client';
-import { ConfigError, formatProblem, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { Exporter } from './exporter.js';
-import { createLogger } from './log.js';
-import { PatrolMetrics } from './metrics.js';
+// Only light modules are imported here; each command imports what it needs when it runs, so that
+// `patrol --version`, `--help` and `check-config` start fast (loading everything takes about a second).
+import type { LoadedConfig } from './config/load.js';
+import type { LogFormat } from './log.js';
 import { Redactor } from './redact.js';
-import { startSimulator } from './sim/platform.js';
-import { MemoryStore } from './store/memory.js';
-import { digestCommand, mailRound, openHistory } from './digest/cli.js';
-import { DigestJobs } from './digest/scheduler.js';
 import type { SqliteStore } from './store/sqlite.js';
 import type { RoundResult } from './types.js';
 import { parseDuration } from './util/duration.js';
-import { VERSION } from './version.js';
-import { checkTelemetryPath, createApp, listen } from './web/server.js';
-import { WebConfigFile } from './web/webconfig.js';
+import { buildInfo, VERSION, versionText } from './version.js';
 import { renderTable } from './table.js';
 import { inShard, parseShard } from './shard.js';
 
@@ -36,6 +29,7 @@ interface ServeOptions {
   configFile: string;
   listen: string;
   logLevel: string;
+  logFormat: LogFormat;
   vars?: Record<string, string>;
   shard?: string;
   /** --storage.path: overrides the config's storage.path. */
@@ -57,7 +51,8 @@ function shardFilter(text: string | undefined): ((id: string) => boolean) | unde
 }
 
 /** The config, loaded once at start (the history path is in it); a bad file ends the command. */
-function configOrFail(configFile: string, vars?: Record<string, string>): LoadedConfig {
+async function configOrFail(configFile: string, vars?: Record<string, string>): Promise<LoadedConfig> {
+  const { loadConfigFile } = await import('./config/load.js');
   try {
     return loadConfigFile(configFile, { vars });
   } catch (err) {
@@ -66,7 +61,8 @@ function configOrFail(configFile: string, vars?: Record<string, string>): Loaded
 }
 
 /** The SQLite history at the config's storage.path (or --storage.path). */
-function historyOrFail(loaded: LoadedConfig, configFile: string, redactor: Redactor, storagePath?: string): SqliteStore {
+async function historyOrFail(loaded: LoadedConfig, configFile: string, redactor: Redactor, storagePath?: string): Promise<SqliteStore> {
+  const { openHistory } = await import('./digest/cli.js');
   try {
     return openHistory(loaded.config, configFile, storagePath);
   } catch (err) {
@@ -76,17 +72,24 @@ function historyOrFail(loaded: LoadedConfig, configFile: string, redactor: Redac
 
 /** Run the exporter until SIGTERM/SIGINT; SIGHUP reloads the config. */
 async function serve(opts: ServeOptions): Promise<void> {
+  const [{ collectDefaultMetrics, Registry }, { createLogger }, { PatrolMetrics }, { DigestJobs }, { Exporter }, { checkTelemetryPath, createApp, listen }, { WebConfigFile }] = await Promise.all([
+    import('prom-client'), import('./log.js'), import('./metrics.js'), import('./digest/scheduler.js'), import('./exporter.js'), import('./web/server.js'), import('./web/webconfig.js'),
+  ]);
   const redactor = new Redactor();
-  const logger = createLogger(redactor, opts.logLevel);
-  const metrics = new PatrolMetrics(new Registry(), VERSION);
+  const logger = createLogger(redactor, opts.logLevel, process.stderr, opts.logFormat);
+  // One registry: the exporter's metrics and prom-client's process_* and nodejs_* metrics, as every exporter has.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const build = buildInfo();
+  const metrics = new PatrolMetrics(registry, build.version, build.revision);
   const telemetryPath = opts.telemetryPath ?? '/metrics';
   const badPath = checkTelemetryPath(telemetryPath);
   if (badPath) fail(badPath);
   const web = opts.webConfigFile ? WebConfigFile.load(opts.webConfigFile, logger) : null;
   if (web && !web.ok) fail(web.error);
   const webConfig = web?.ok ? web.web : undefined;
-  const loaded = configOrFail(opts.configFile, opts.vars);
-  const store = historyOrFail(loaded, opts.configFile, redactor, opts.storagePath);
+  const loaded = await configOrFail(opts.configFile, opts.vars);
+  const store = await historyOrFail(loaded, opts.configFile, redactor, opts.storagePath);
   const jobs = new DigestJobs({ store, metrics, logger, redactor });
   const exporter = new Exporter({ jobs, configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard), roundsInWorker: true });
   await exporter.start(true, loaded);
@@ -97,7 +100,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     await exporter.stop();
     fail(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
-  logger.info({ url: listening.url, config: opts.configFile, version: VERSION, shard: opts.shard }, 'patrol_exporter listening');
+  logger.info({ url: listening.url, config: opts.configFile, version: build.version, revision: build.revision, shard: opts.shard }, 'patrol_exporter listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -122,11 +125,19 @@ function printRound(round: RoundResult, json: boolean): void {
 
 const program = new Command('patrol')
   .description('Inspects an API platform: calls each service as a customer would, checks bad credentials are refused, and checks the usage meter rose by exactly the calls made.')
-  .version(VERSION);
+  // Handled here rather than with commander's .version(): the revision may ask git, only when asked for.
+  .option('--version', 'print the version, the git revision and the Node.js version')
+  .on('option:version', () => {
+    process.stdout.write(`${versionText()}\n`);
+    process.exit(0);
+  });
 
 const configOption = () => new Option('--config.file <path>', 'configuration file').default('patrol.yml');
 const listenOption = () => new Option('--web.listen-address <addr>', 'address to serve /metrics and the pages on').default(DEFAULT_LISTEN);
-const logOption = () => new Option('--log.level <level>', 'debug, info, warn or error').default(process.env.PATROL_LOG_LEVEL ?? 'info');
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
+const LOG_FORMATS: LogFormat[] = ['json', 'logfmt'];
+const logOption = () => new Option('--log.level <level>', 'only log messages of this level or above').choices(LOG_LEVELS).default(process.env.PATROL_LOG_LEVEL ?? 'info');
+const logFormatOption = () => new Option('--log.format <format>', 'log line format on stderr').choices(LOG_FORMATS).default(process.env.PATROL_LOG_FORMAT ?? 'json');
 const storageOption = () => new Option('--storage.path <file>', "SQLite history file (default: the config's storage.path, relative to the config file)");
 const telemetryOption = () => new Option('--web.telemetry-path <path>', 'path of the metrics endpoint').default('/metrics');
 const webConfigOption = () => new Option('--web.config.file <path>', 'web configuration file (exporter-toolkit format): TLS, basic_auth_users, response headers; see docs/security.md');
@@ -140,10 +151,11 @@ program
   .addOption(telemetryOption())
   .addOption(webConfigOption())
   .addOption(logOption())
+  .addOption(logFormatOption())
   .addOption(shardOption())
   .addOption(storageOption())
   .action(async (o: Record<string, string>) => {
-    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], shard: o.shard, storagePath: o['storage.path'], telemetryPath: o['web.telemetryPath'], webConfigFile: o['web.config.file'] });
+    await serve({ configFile: o['config.file'], listen: o['web.listenAddress'], logLevel: o['log.level'], logFormat: o['log.format'] as LogFormat, shard: o.shard, storagePath: o['storage.path'], telemetryPath: o['web.telemetryPath'], webConfigFile: o['web.config.file'] });
   });
 
 program
@@ -157,17 +169,21 @@ program
   .option('--service <id...>', 'only these service ids')
   .addOption(shardOption())
   .addOption(logOption().default('warn'))
+  .addOption(logFormatOption())
   .action(async (o: Record<string, string | boolean | string[]>) => {
+    const [{ Registry }, { createLogger }, { PatrolMetrics }, { Exporter }, { MemoryStore }, { mailRound }] = await Promise.all([
+      import('prom-client'), import('./log.js'), import('./metrics.js'), import('./exporter.js'), import('./store/memory.js'), import('./digest/cli.js'),
+    ]);
     const redactor = new Redactor();
-    const logger = createLogger(redactor, o['log.level'] as string);
-    const loaded = configOrFail(o['config.file'] as string);
-    const store = o.history ? historyOrFail(loaded, o['config.file'] as string, redactor, o['storage.path'] as string | undefined) : new MemoryStore(1);
+    const logger = createLogger(redactor, o['log.level'] as string, process.stderr, o['log.format'] as LogFormat);
+    const loaded = await configOrFail(o['config.file'] as string);
+    const store = o.history ? await historyOrFail(loaded, o['config.file'] as string, redactor, o['storage.path'] as string | undefined) : new MemoryStore(1);
     const only = Array.isArray(o.service) ? new Set(o.service) : null;
     const shard = shardFilter(o.shard as string | undefined);
     const exporter = new Exporter({
       configFile: o['config.file'] as string,
       logger,
-      metrics: new PatrolMetrics(new Registry(), VERSION),
+      metrics: new PatrolMetrics(new Registry(), VERSION, buildInfo().revision),
       store,
       redactor,
       only: only || shard ? (id) => (!only || only.has(id)) && (!shard || shard(id)) : undefined,
@@ -198,9 +214,11 @@ program
   .option('--send', 'send it with the smtp section (retried as digest.retry says)')
   .addOption(storageOption())
   .addOption(logOption().default('warn'))
+  .addOption(logFormatOption())
   .action(async (o: Record<string, string | boolean>) => {
+    const [{ createLogger }, { digestCommand }] = await Promise.all([import('./log.js'), import('./digest/cli.js')]);
     const redactor = new Redactor();
-    const logger = createLogger(redactor, o['log.level'] as string);
+    const logger = createLogger(redactor, o['log.level'] as string, process.stderr, o['log.format'] as LogFormat);
     const outcome = await digestCommand({ configFile: o['config.file'] as string, date: o.date as string | undefined, out: o.out as string | undefined, send: !!o.send, storagePath: o['storage.path'] as string | undefined, redactor, logger });
     if (!outcome.ok) fail(outcome.error, 1);
   });
@@ -209,7 +227,8 @@ program
   .command('check-config')
   .description('check a configuration file and print every problem with its path')
   .addOption(configOption())
-  .action((o: Record<string, string>) => {
+  .action(async (o: Record<string, string>) => {
+    const { ConfigError, formatProblem, loadConfigFile } = await import('./config/load.js');
     try {
       const { config } = loadConfigFile(o['config.file']);
       process.stdout.write(`${o['config.file']}: OK (${Object.keys(config.platforms).length} platform(s), ${config.services.length} service(s))\n`);
@@ -232,10 +251,12 @@ program
   // The demo's history goes to the temp directory: always writable (a read-only image, a checkout), and kept across restarts.
   .addOption(storageOption().default(path.join(os.tmpdir(), 'patrol-demo.db')))
   .addOption(logOption())
+  .addOption(logFormatOption())
   .action(async (o: Record<string, string>) => {
     const [host, port] = o['sim.listenAddress'].split(/:(?=\d+$)/);
     const lag = parseDuration(o['sim.lag']);
     if (typeof lag === 'string') fail(`--sim.lag: ${lag}`);
+    const { startSimulator } = await import('./sim/platform.js');
     const sim = await startSimulator({ host: host || '127.0.0.1', port: Number(port), lagMs: lag }).catch((err: Error) =>
       fail(`cannot start the simulated platform on ${o['sim.listenAddress']}: ${err.message}`),
     );
@@ -244,6 +265,7 @@ program
       configFile: o['config.file'],
       listen: o['web.listenAddress'],
       logLevel: o['log.level'],
+      logFormat: o['log.format'] as LogFormat,
       vars: { platform_url: sim.url },
       storagePath: o['storage.path'],
       telemetryPath: o['web.telemetryPath'],

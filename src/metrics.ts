@@ -8,8 +8,9 @@
 //   ~0.4 s of blocked event loop per round at 5,000 services (see BENCHMARKS.md);
 // - the exporter-wide metrics live on the prom-client registry passed in (and anything else the
 //   caller registers there, e.g. process metrics), rendered by prom-client.
-// The whole text is rendered once per change, gzip-compressed once, and served from memory.
-import { gzipSync } from 'node:zlib';
+// The per-service text is rendered once per change, compressed once, and served from memory; the
+// registry's small part is rendered at each scrape so that its live values stay live.
+import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServiceConfig } from './config/schema.js';
 import { failureStreak } from './engine/verdict.js';
@@ -90,7 +91,7 @@ export class PatrolMetrics {
   private lastRunAt = new Map<string, number>();
   private readonly streaks = new Map<string, number>();
 
-  constructor(readonly registry: Registry, version: string) {
+  constructor(readonly registry: Registry, version: string, revision = 'unknown') {
     const registers = [registry];
     const g = (name: string, help: string) => new Gauge({ name, help, registers });
     const c = (name: string, help: string) => new Counter({ name, help, registers });
@@ -107,64 +108,63 @@ export class PatrolMetrics {
     this.digestFailures = c('patrol_digest_failures_total', 'Digests that could not be delivered (each counted once, however many attempts and retries it took).');
     this.configReloadOk = g('patrol_config_last_reload_successful', 'Whether the last configuration load or reload succeeded.');
     this.configReloadTime = g('patrol_config_last_reload_success_timestamp_seconds', 'When the configuration was last loaded successfully (Unix time).');
-    const build = new Gauge({ name: 'patrol_build_info', help: 'Build information (always 1).', labelNames: ['version', 'nodejs'], registers });
-    build.set({ version, nodejs: process.version }, 1);
+    const build = new Gauge({ name: 'patrol_build_info', help: 'Build information (always 1).', labelNames: ['version', 'revision', 'nodejs'], registers });
+    build.set({ version, revision, nodejs: process.version }, 1);
   }
 
-  // Every change goes through a method below, so the exposition is rendered once per change and
-  // served from memory to any number of scrapers. Compressed copies too: Prometheus asks for gzip,
-  // and at thousands of services the text is megabytes.
-  private cache: { text: Buffer; open: Buffer | null; gz: Map<string, Buffer> } | null = null;
+  // The per-service families change only when a round ends (or the config does): every change goes
+  // through a method below, and they are rendered once per change and served from memory to any
+  // number of scrapers, compressed too (Prometheus asks for gzip, and at thousands of services the
+  // text is megabytes). The registry's part is small and rendered at every scrape: it holds values
+  // that move on their own (process_* and nodejs_* metrics, when the caller registered them).
+  private cache: { text: Buffer; open: Buffer | null; deflated: Buffer | null; crc: number } | null = null;
 
   private changed(): void {
     this.cache = null;
-    this.rendering = null;
   }
 
-  /** Rendering in progress: the scrapes that arrive meanwhile share it instead of each rendering. */
-  private rendering: Promise<NonNullable<PatrolMetrics['cache']>> | null = null;
-
-  private rendered(): Promise<NonNullable<PatrolMetrics['cache']>> {
-    if (this.cache) return Promise.resolve(this.cache);
-    if (!this.rendering) {
-      const services = this.renderServices();
-      const started = this.rendering = this.registry.metrics().then((rest) => {
-        const cache = { text: Buffer.from(services + rest), open: null, gz: new Map<string, Buffer>() };
-        // A change during the render makes this one stale: serve it to those waiting, keep none.
-        if (this.rendering === started) this.cache = cache;
-        return cache;
-      });
-      void started.finally(() => {
-        if (this.rendering === started) this.rendering = null;
-      });
+  private services(): NonNullable<PatrolMetrics['cache']> {
+    if (!this.cache) {
+      const text = Buffer.from(this.renderServices());
+      this.cache = { text, open: null, deflated: null, crc: crc32(text) };
     }
-    return this.rendering;
+    return this.cache;
   }
 
-  private async plain(openMetrics: boolean): Promise<Buffer> {
-    const c = await this.rendered();
-    if (!openMetrics) return c.text;
-    // Converted only when a scraper asks for OpenMetrics.
-    c.open ??= Buffer.from(toOpenMetrics(c.text.toString('utf8')));
-    return c.open;
+  /** The exposition's two parts: the cached per-service families, then the registry's metrics. */
+  private async parts(openMetrics: boolean): Promise<{ head: NonNullable<PatrolMetrics['cache']>; headText: Buffer; tail: Buffer }> {
+    const head = this.services();
+    const rest = await this.registry.metrics();
+    if (!openMetrics) return { head, headText: head.text, tail: Buffer.from(rest) };
+    // Converted only when a scraper asks for OpenMetrics; `# EOF` ends the whole text, so it goes last.
+    head.open ??= Buffer.from(toOpenMetrics(head.text.toString('utf8')).replace(/# EOF\n$/, ''));
+    return { head, headText: head.open, tail: Buffer.from(toOpenMetrics(rest)) };
   }
 
   async exposition(openMetrics: boolean): Promise<string> {
-    return (await this.plain(openMetrics)).toString('utf8');
+    const { headText, tail } = await this.parts(openMetrics);
+    return headText.toString('utf8') + tail.toString('utf8');
   }
 
-  /** The exposition as bytes, gzip-compressed when asked (computed once per change). */
+  /**
+   * The exposition as bytes, gzip-compressed when asked. One gzip member (every client reads it):
+   * the per-service text is deflated once per change and ends on a byte boundary without a final
+   * block (a sync flush); the registry's part, deflated at each scrape, follows as the final blocks.
+   * Back-references never reach before a block's own stream, so the two make one valid stream.
+   */
   async body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
-    const c = await this.rendered();
-    const plain = await this.plain(openMetrics);
-    if (!gzip) return plain;
-    const key = openMetrics ? 'open' : 'text';
-    let gz = c.gz.get(key);
-    if (!gz) {
-      gz = gzipSync(plain, { level: 6 });
-      c.gz.set(key, gz);
+    const { head, headText, tail } = await this.parts(openMetrics);
+    if (!gzip) return Buffer.concat([headText, tail]);
+    if (openMetrics) {
+      // OpenMetrics is asked for rarely: compressed whole, not cached.
+      return gzipSync(Buffer.concat([headText, tail]), { level: 6 });
     }
-    return gz;
+    head.deflated ??= deflateRawSync(head.text, { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc32(tail, head.crc), 0);
+    trailer.writeUInt32LE((head.text.length + tail.length) % 2 ** 32, 4);
+    return Buffer.concat([header, head.deflated, deflateRawSync(tail, { level: 6 }), trailer]);
   }
 
   /** The info metric follows the config; counters of new services start at 0 so rate() works from the first round. */

@@ -720,15 +720,28 @@ test('docker-compose.yml runs the demo, Prometheus, Alertmanager and Grafana wit
   assert.ok(amMounts.some((v) => v.startsWith('./alerts/alertmanager.example.yml:')));
 });
 
-test('Dockerfile: multi-stage, slim non-root runtime, port 9798, healthcheck, entrypoint', () => {
+test('Dockerfile: multi-stage on one pinned Node.js LTS base, compiled JS only, slim non-root runtime, port 9798, healthcheck, entrypoint', () => {
   const text = readFileSync(DOCKERFILE, 'utf8');
   const froms = [...text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => ({ image: m[1], stage: m[2] }));
   assert.ok(froms.length >= 2, 'multi-stage');
-  assert.equal(froms.at(-1)?.image, 'node:20-bookworm-slim');
+  // Every stage on one base image (native modules built in one stage run in another), pinned to an
+  // exact release of an LTS line (even major, 24 or later: Node 20 and 22 are past or near their end).
+  const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(text)?.[1] ?? '';
+  assert.ok(froms.every((f) => f.image === '${NODE_IMAGE}'), `every stage FROM \${NODE_IMAGE}: ${JSON.stringify(froms)}`);
+  const pinned = /^node:(\d+)\.\d+\.\d+-(\w+)-slim(@sha256:[0-9a-f]{64})?$/.exec(base);
+  assert.ok(pinned, `base image pinned to an exact slim release: ${base}`);
+  assert.ok(Number(pinned[1]) >= 24 && Number(pinned[1]) % 2 === 0, `an LTS line: ${base}`);
   assert.match(text, /RUN npm ci(?!.*--omit=dev)/);
   assert.match(text, /RUN npm run build/);
   assert.match(text, /npm ci --omit=dev/);
+  // The runtime's node_modules come from the --omit=dev install: no TypeScript tooling in the image.
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  for (const tool of ['tsx', 'typescript']) {
+    assert.ok(!(tool in pkg.dependencies) && tool in pkg.devDependencies, `${tool} is a dev dependency only`);
+  }
+  assert.match(text, /^COPY --from=deps \/app\/node_modules \.\/node_modules$/m);
   assert.match(text, /^COPY --from=build \S*dist \.\/dist$/m);
+  assert.doesNotMatch(text.slice(text.lastIndexOf('FROM ')), /^COPY\s+(?:--chown=\S+\s+)?(?:\.\/)?src\b/m, 'no TypeScript sources in the runtime stage');
   assert.match(text, /^COPY examples /m);
   const users = [...text.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
   assert.ok(users.length > 0 && !['root', '0'].includes(users.at(-1) ?? ''), 'runs as a non-root user');
@@ -741,4 +754,10 @@ test('Dockerfile: multi-stage, slim non-root runtime, port 9798, healthcheck, en
   for (const needed of ['src', 'examples', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
     assert.ok(!ignore.includes(needed), `.dockerignore must not exclude ${needed}`);
   }
+  assert.ok(ignore.includes('!scripts/build.mjs'), 'the build step is in the build context');
+  // The docker commands in the Dockerfile's header are the README's, word for word.
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const commands = [...text.matchAll(/^#\s+(docker (?:build|run) .+)$/gm)].map((m) => m[1]);
+  assert.ok(commands.length >= 2);
+  for (const c of commands) assert.ok(readme.includes(c), `README.md shows: ${c}`);
 });

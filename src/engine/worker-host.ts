@@ -4,12 +4,13 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
+import { logFormatOf, type LogFormat } from '../log.js';
 import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
 import type { RoundOptions } from './inspector.js';
 import type { RoundRunner } from './runner.js';
 
 export type ToWorker =
-  | { type: 'configure'; loaded: LoadedConfig; logLevel: string }
+  | { type: 'configure'; loaded: LoadedConfig; logLevel: string; logFormat: LogFormat }
   | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null; baselines: CounterBaseline[]; compare: boolean }
   | { type: 'abort'; id: number; reason: string }
   | { type: 'close' };
@@ -62,7 +63,7 @@ export class WorkerHost implements RoundRunner {
   }
 
   private configureMessage(loaded: LoadedConfig): ToWorker {
-    return { type: 'configure', loaded, logLevel: this.logger.level };
+    return { type: 'configure', loaded, logLevel: this.logger.level, logFormat: logFormatOf(this.logger) };
   }
 
   private onMessage(m: FromWorker): void {

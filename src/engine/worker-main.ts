@@ -2,7 +2,7 @@
 // (the worker holds the secrets it needs) before they cross to the main thread.
 import { parentPort } from 'node:worker_threads';
 import type { LoadedConfig } from '../config/load.js';
-import { createLogger } from '../log.js';
+import { createLogger, logFormatOf, type LogFormat } from '../log.js';
 import { Redactor } from '../redact.js';
 import { Inspector } from './inspector.js';
 import type { FromWorker, ToWorker } from './worker-host.js';
@@ -14,9 +14,9 @@ let inspector: Inspector | null = null;
 let running: { id: number; abort: AbortController } | null = null;
 const send = (m: FromWorker) => port.postMessage(m);
 
-function configure(loaded: LoadedConfig, logLevel: string): void {
+function configure(loaded: LoadedConfig, logLevel: string, logFormat: LogFormat): void {
   for (const s of loaded.secrets) redactor.add(s);
-  if (logger.level !== logLevel) logger = createLogger(redactor, logLevel);
+  if (logger.level !== logLevel || logFormatOf(logger) !== logFormat) logger = createLogger(redactor, logLevel, process.stderr, logFormat);
   const previous = inspector;
   inspector = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger, redactor });
   if (previous) {
@@ -65,7 +65,7 @@ async function run({ id, trigger, only, baselines, compare }: Extract<ToWorker, 
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'configure':
-      configure(m.loaded, m.logLevel);
+      configure(m.loaded, m.logLevel, m.logFormat);
       break;
     case 'run':
       void run(m);
