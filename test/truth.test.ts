@@ -12,7 +12,7 @@ import { requireTool } from './helpers/tools.js';
 test('short fault calendar: every fault paged and resolved within 2 rounds, no false page, digest equal to ground truth', async (t) => {
   if (!requireTool(t, 'prometheus') || !requireTool(t, 'alertmanager')) return;
   const result = await runTruth(SHORT);
-  t.diagnostic(`\n${result.text}`);
+  for (const line of result.text.split('\n')) t.diagnostic(line);
   // The scorer must have had something to score: a calendar that applied nothing cannot pass.
   assert.equal(result.replay.applied.length, SHORT.entries.length, `entries applied:\n${result.replay.log.join('\n')}`);
   assert.ok(result.replay.rounds.filter((r) => r.n !== null).length >= SHORT.rounds, 'every round of the calendar ran');

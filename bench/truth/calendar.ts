@@ -158,4 +158,25 @@ export const SHORT: Calendar = {
   ],
 };
 
-export const CALENDARS: Record<string, Calendar> = { full: FULL, short: SHORT };
+/**
+ * The short calendar once alerts count rounds, aborted rounds are not failures and unexplained usage
+ * is measured (issue 9, points 2-4): the same, plus an undercharge, other traffic and a SIGTERM in
+ * the middle of a round, and the unexplained units compared in the digest. Under 3 minutes.
+ */
+export const SHORT_NEXT: Calendar = {
+  name: 'short-next',
+  roundSeconds: 10,
+  rounds: 13,
+  services: ['steady', 'auth', 'under', 'shared'],
+  digestFields: ['rounds', 'perService', 'mismatches', 'unexplained'],
+  entries: [
+    { at: 2, until: 4, kind: 'authAccepted', service: 'auth', truth: { verdict: 'auth_failed', mismatch: { direction: 'over', size: 1 } }, expect: { alert: 'authCheck', alsoExplains: ['meteringMismatch', 'meteringRecurring'] } },
+    // Two rounds: pages (two in a row) without reaching the recurring-mismatch warning's three.
+    { at: 2, until: 4, kind: 'under', service: 'under', truth: { verdict: 'metering_mismatch', mismatch: { direction: 'under', size: 1 } }, expect: { alert: 'meteringMismatch', alsoExplains: ['meteringRecurring'] } },
+    { at: 6, kind: 'otherTraffic', service: 'shared', calls: 2, unexplainedUnits: 2, expect: { alert: 'unexplainedUsage' } },
+    { at: 8, kind: 'sigtermMidRound', service: '*', expect: { alert: null } },
+    { at: 10, kind: 'kill9', service: '*', expect: { alert: null } },
+  ],
+};
+
+export const CALENDARS: Record<string, Calendar> = { full: FULL, short: SHORT, 'short-next': SHORT_NEXT };
