@@ -5,6 +5,7 @@
 // (a kill -9 and a reload included), and the day's digest must equal the calendar's ground truth.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { SHORT } from '../bench/truth/calendar.js';
 import { runTruth } from '../bench/truth/run.js';
 import { requireTool } from './helpers/tools.js';
@@ -18,4 +19,6 @@ test('short fault calendar: every fault paged and resolved within 2 rounds, no f
   assert.ok(result.replay.rounds.filter((r) => r.n !== null).length >= SHORT.rounds, 'every round of the calendar ran');
   assert.ok(result.score.alerts.length > 0, 'at least one alert expectation scored');
   assert.equal(result.score.missed, 0, `${result.text}\n\nreplay log (${result.dir}):\n${result.replay.log.join('\n')}`);
+  // Kept for reading when the test fails (the logs of every part are there); removed when it passes.
+  rmSync(result.dir, { recursive: true, force: true });
 });

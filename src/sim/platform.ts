@@ -8,7 +8,7 @@
  * Platform endpoints (JSON in and out):
  *   POST /console/login            {username, password} -> {code:0,data:{ssoSessionId}} + Set-Cookie
  *   GET  /console/usage?appid=A&service=S   (cookie ssoSessionId) -> {code:0,data:{appid,service,date,usedCount}}
- *   POST /v1/:service              headers X-Appid, X-Api-Key; body {text} (service: ocr | nlp)
+ *   POST /v1/:service              headers X-Appid, X-Api-Key; body {text} (service: ocr | nlp | SimOptions.services)
  *
  * Control endpoints, for a person running the demo (no auth: the sim binds to 127.0.0.1 by default):
  *   GET  /_sim/state               faults, lag, today's counters, stats
