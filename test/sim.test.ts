@@ -435,3 +435,52 @@ test('close() clears pending timers and open requests, so nothing keeps the proc
   await sim.close(); // idempotent
   await assert.rejects(fetch(`${sim.url}/_sim/state`));
 });
+
+test('extra services (SimOptions.services) are served and metered like ocr; bad names are refused', async () => {
+  await withSim({ services: ['over', 'late-charge'] }, async (sim) => {
+    assert.deepEqual([...sim.services], ['ocr', 'nlp', 'over', 'late-charge']);
+    const r = await call(sim, 'late-charge', 'abc');
+    assert.equal(r.status, 200);
+    assert.equal(r.json.data.result, 'ABC');
+    assert.equal(sim.usage(APP, 'late-charge'), 1);
+    assert.equal(sim.usage(APP, 'over'), 0);
+    assert.equal(sim.stats().calls['late-charge'], 1);
+    const bad = await post(`${sim.url}/_sim/faults`, { service: 'nope', faults: {} });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.message, /late-charge/);
+  });
+  await assert.rejects(startSimulator({ services: ['Bad Name'] }), /not a lower-case name/);
+  await assert.rejects(startSimulator({ services: ['ocr'] }), /given twice/);
+});
+
+test('fault lagMs: that service meters later than the platform; a charge in flight keeps the lag it had', async () => {
+  await withSim({ lagMs: 0, services: ['late'] }, async (sim) => {
+    sim.setFaults('late', { lagMs: 300 });
+    await call(sim, 'late');
+    await call(sim, 'ocr');
+    assert.equal(sim.usage(APP, 'ocr'), 1, 'other services keep the platform lag (0)');
+    assert.equal(sim.usage(APP, 'late'), 0, 'not yet');
+    sim.setFaults('late', {});
+    assert.equal(sim.usage(APP, 'late'), 0, 'clearing the lag does not move the charge in flight');
+    await waitFor(() => sim.usage(APP, 'late') === 1);
+    await call(sim, 'late');
+    assert.equal(sim.usage(APP, 'late'), 2, 'back to the platform lag');
+    assert.throws(() => sim.setFaults('late', { lagMs: -1 }), /lagMs/);
+  });
+});
+
+test('fault usageDown: that service\'s usage reads answer 500, the others still answer', async () => {
+  await withSim({}, async (sim) => {
+    const session = await login(sim);
+    const set = await post(`${sim.url}/_sim/faults`, { service: 'nlp', faults: { usageDown: true } });
+    assert.equal(set.status, 200);
+    const down = await readUsage(sim, session, 'nlp');
+    assert.equal(down.status, 500);
+    assert.equal(down.json.code, 10500);
+    const up = await readUsage(sim, session, 'ocr');
+    assert.equal(up.status, 200);
+    assert.equal(up.json.data.usedCount, 0);
+    sim.clearFaults();
+    assert.equal((await readUsage(sim, session, 'nlp')).status, 200);
+  });
+});

@@ -8,7 +8,7 @@
  * Platform endpoints (JSON in and out):
  *   POST /console/login            {username, password} -> {code:0,data:{ssoSessionId}} + Set-Cookie
  *   GET  /console/usage?appid=A&service=S   (cookie ssoSessionId) -> {code:0,data:{appid,service,date,usedCount}}
- *   POST /v1/:service              headers X-Appid, X-Api-Key; body {text} (service: ocr | nlp)
+ *   POST /v1/:service              headers X-Appid, X-Api-Key; body {text} (service: ocr | nlp | SimOptions.services)
  *
  * Control endpoints, for a person running the demo (no auth: the sim binds to 127.0.0.1 by default):
  *   GET  /_sim/state               faults, lag, today's counters, stats
@@ -37,9 +37,8 @@ export const DEMO_ACCOUNT = {
   apiSecret: 'demo-api-secret-0001',
 } as const;
 
-/** The HTTP services the simulated platform sells. */
+/** The HTTP services the simulated platform sells (by default; `SimOptions.services` adds more). */
 export const HTTP_SERVICES = ['ocr', 'nlp'] as const;
-type HttpService = (typeof HTTP_SERVICES)[number];
 
 export interface ServiceFaults {
   /** Every Nth successful call (per service, counting from when the fault was set) is not metered. */
@@ -54,6 +53,10 @@ export interface ServiceFaults {
   error5xx?: boolean;
   /** A wrong api key / unknown app id is answered as success (and metered to the app id in the request). */
   acceptBadCredentials?: boolean;
+  /** This service's metering lag, instead of the platform's (a charge that lands after the client stopped waiting). */
+  lagMs?: number;
+  /** Usage reads of this service answer 500 (its counter cannot be read; other services' can). */
+  usageDown?: boolean;
 }
 
 export interface GlobalFaults {
@@ -72,6 +75,11 @@ export interface SimOptions {
   timezone?: string;
   /** Default 600000. */
   sessionTtlMs?: number;
+  /**
+   * Extra HTTP services (served like ocr: POST /v1/<name>, the text upper-cased), so a test can give
+   * each fault a service of its own. Names are lower-case ASCII letters, digits and dashes.
+   */
+  services?: string[];
   logger?: Logger;
 }
 
@@ -79,6 +87,8 @@ export interface Simulator {
   /** e.g. http://127.0.0.1:43127 */
   url: string;
   port: number;
+  /** The HTTP services served: HTTP_SERVICES, then SimOptions.services. */
+  services: readonly string[];
   /** Replaces that service's faults (and restarts its dropEvery count). Throws on an unknown service or a bad value. */
   setFaults(service: string, faults: ServiceFaults): void;
   /** Replaces the global faults. */
@@ -132,10 +142,6 @@ interface ServiceState {
   successes: number;
 }
 
-function isHttpService(s: string): s is HttpService {
-  return (HTTP_SERVICES as readonly string[]).includes(s);
-}
-
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
@@ -154,15 +160,17 @@ export function parseServiceFaults(x: unknown): ServiceFaults {
         out.dropEvery = v;
         break;
       case 'slowMs':
+      case 'lagMs':
         if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-          throw new RangeError('faults.slowMs must be a number >= 0');
+          throw new RangeError(`faults.${k} must be a number >= 0`);
         }
-        out.slowMs = v;
+        out[k] = v;
         break;
       case 'double':
       case 'meterFailed':
       case 'error5xx':
       case 'acceptBadCredentials':
+      case 'usageDown':
         if (typeof v !== 'boolean') throw new TypeError(`faults.${k} must be a boolean`);
         out[k] = v;
         break;
@@ -212,6 +220,12 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   let lagMs = checkLag(opts.lagMs ?? 2000);
   const timezone = opts.timezone ?? 'Asia/Shanghai';
   const sessionTtlMs = opts.sessionTtlMs ?? 600_000;
+  const services: readonly string[] = [...HTTP_SERVICES, ...(opts.services ?? [])];
+  for (const s of opts.services ?? []) {
+    if (!/^[a-z0-9-]{1,32}$/.test(s)) throw new TypeError(`services: ${JSON.stringify(s)} is not a lower-case name`);
+  }
+  if (new Set(services).size !== services.length) throw new TypeError('services: a name is given twice');
+  const isHttpService = (s: string): boolean => services.includes(s);
 
   // Throws RangeError on an unknown timezone, so a bad option fails at start, not on the first read.
   const dayFormat = new Intl.DateTimeFormat('en-US', {
@@ -243,10 +257,10 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const sessions = new Map<string, { expiresAt: number }>();
   const serviceStates = new Map<string, ServiceState>();
   const freshState = (faults: ServiceFaults = {}): ServiceState => ({ faults, successes: 0 });
-  for (const s of HTTP_SERVICES) serviceStates.set(s, freshState());
+  for (const s of services) serviceStates.set(s, freshState());
   let globalFaults: GlobalFaults = {};
 
-  const stats = { logins: 0, usageReads: 0, calls: Object.fromEntries(HTTP_SERVICES.map((s) => [s, 0])) };
+  const stats = { logins: 0, usageReads: 0, calls: Object.fromEntries(services.map((s) => [s, 0])) };
 
   // Every timer the sim owns (metering lag, slow answers) is tracked so close() can clear it. They are
   // deliberately not unref'd: while the server is open it holds the event loop anyway, and a timer
@@ -275,17 +289,21 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     m.set(k, (m.get(k) ?? 0) + units);
   };
 
-  /** Units land lagMs after the answer, as on a real platform where metering is an async pipeline. */
+  /**
+   * Units land lagMs after the answer, as on a real platform where metering is an async pipeline.
+   * The lag is fixed when the call is answered, so changing it later does not move charges in flight.
+   */
   const meter = (appId: string, service: string, units: number) => {
     if (units <= 0) return;
-    log?.debug({ appId, service, units, lagMs }, 'metering');
-    if (lagMs <= 0) {
+    const lag = serviceStates.get(service)?.faults.lagMs ?? lagMs;
+    log?.debug({ appId, service, units, lagMs: lag }, 'metering');
+    if (lag <= 0) {
       // Synchronous so a read right after the answer already sees it (tests with lag 0 rely on this).
       addUnits(appId, service, units);
       return;
     }
     pendingMeterings++;
-    schedule(lagMs, () => {
+    schedule(lag, () => {
       pendingMeterings--;
       addUnits(appId, service, units);
     });
@@ -305,7 +323,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   };
   const clearFaults = () => {
     signed.clearFaults();
-    for (const s of HTTP_SERVICES) serviceStates.set(s, freshState());
+    for (const s of services) serviceStates.set(s, freshState());
     globalFaults = {};
     log?.info('faults cleared');
   };
@@ -377,6 +395,10 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       send(res, 400, { code: CODE.invalidParam, message: 'invalid parameter: service' });
       return;
     }
+    if (serviceStates.get(service)?.faults.usageDown) {
+      send(res, 500, { code: CODE.internal, message: 'usage service unavailable' });
+      return;
+    }
     if (globalFaults.malformedUsage) {
       send(res, 200, { code: CODE.ok, message: 'success', data: { appid, service, usedCount: '--' } });
       return;
@@ -423,7 +445,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
         if (faults.meterFailed) meter(appId, service, units);
         return;
       }
-      const result = service === 'ocr' ? text.toUpperCase() : { length: text.length };
+      const result = service === 'nlp' ? { length: text.length } : text.toUpperCase();
       send(res, 200, { code: CODE.ok, message: 'success', sid: randomBytes(8).toString('hex'), data: { result } });
       state.successes++;
       const dropped = faults.dropEvery !== undefined && state.successes % faults.dropEvery === 0;
@@ -483,7 +505,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       let faults: ServiceFaults | undefined;
       if (body.faults !== undefined || body.service !== undefined) {
         if (typeof body.service !== 'string' || !isHttpService(body.service)) {
-          throw new TypeError(`service must be one of: ${HTTP_SERVICES.join(', ')}`);
+          throw new TypeError(`service must be one of: ${services.join(', ')}`);
         }
         service = body.service;
         faults = parseServiceFaults(body.faults ?? {});
@@ -594,6 +616,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   return {
     url,
     port,
+    services,
     setFaults,
     setGlobalFaults,
     clearFaults,
