@@ -62,7 +62,9 @@ export function judge(input: {
   if (!countQueryOk) {
     const parts: string[] = [];
     if (!before) parts.push('before: not read');
-    else if (!before.ok) parts.push(`before: ${before.reason}`);
+    // The calls still ran: availability and auth are worth checking while the console is down,
+    // and a customer's calls would be made all the same. Say so, since they may have been charged.
+    else if (!before.ok) parts.push(`before: ${before.reason} (the calls still ran: availability and auth were checked, metering could not be judged)`);
     if (before?.ok && !after) parts.push('after: not read');
     else if (after && !after.ok) parts.push(`after: ${after.reason}`);
     return { ...base, verdict: 'count_query_failed', reason: parts.join('; ') };
