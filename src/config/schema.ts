@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
 import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
+import { CALL_KINDS, type CallKind } from '../types.js';
 
 /** A description (and examples) carried into the JSON Schema and docs/config.md. */
 function doc(description: string, ...examples: unknown[]): { description: string; examples?: unknown[] } {
@@ -307,8 +308,11 @@ export const scriptRequest = z
   .meta({ id: 'ScriptRequest', ...doc('A program run as the call; its stdout is the answer.') });
 export type ScriptRequest = z.infer<typeof scriptRequest>;
 
-/** The kinds of call; a call names exactly one of them (DESIGN.md: HTTP, WebSocket, or a script). */
-export const CALL_KINDS = ['http', 'websocket', 'script'] as const;
+/** A call or an auth check names exactly one kind (HTTP, WebSocket, or a script): which one. */
+export function kindOf(c: Partial<Record<CallKind, unknown>>): CallKind | undefined {
+  return CALL_KINDS.find((k) => c[k] !== undefined);
+}
+
 const exactlyOneKind = {
   check: (c: Record<string, unknown>) => CALL_KINDS.filter((k) => c[k] !== undefined).length === 1,
   message: `give exactly one of ${CALL_KINDS.join(', ')}`,

@@ -1,9 +1,9 @@
 // One way to render each kind of cell, for the pages, the email's two parts and the terminal
 // table. What differs between them is passed in (the words of a locale, HTML or plain text), so a
 // counter reading, a yes/no or a ratio reads the same everywhere.
-import type { CounterReading, Verdict } from '../types.js';
+import { VERDICT_OUTCOME, type CounterReading, type Verdict } from '../types.js';
 import type { Labels } from './labels.js';
-import { VERDICT_OUTCOME, type TableReading, type TableRow } from './summary.js';
+import type { TableReading, TableRow } from './summary.js';
 
 /** Where a cell is shown: HTML (the pages, the email) or plain text (a terminal, the email's text part). */
 export type Medium = 'html' | 'plain';

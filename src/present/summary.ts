@@ -1,17 +1,6 @@
 // A round as the original email's table: one row per service, and the counts of its summary line.
 // The status page, the email's two parts and the digest's latest round all show this one summary.
-import type { RoundResult, ServiceResult, Verdict } from '../types.js';
-
-/** How a verdict counts: `indeterminate` (a counter reset across midnight) is neither a success
- *  nor a failure, and is counted on its own. A Record, so a new verdict cannot be left out. */
-export const VERDICT_OUTCOME: Record<Verdict, 'ok' | 'failed' | 'other'> = {
-  ok: 'ok',
-  call_failed: 'failed',
-  count_query_failed: 'failed',
-  metering_mismatch: 'failed',
-  auth_failed: 'failed',
-  indeterminate: 'other',
-};
+import { VERDICT_OUTCOME, type RoundResult, type ServiceResult, type Verdict } from '../types.js';
 
 /** A verdict that counts as a failure in the table and the 失败 count. */
 export function isFailure(v: Verdict): boolean {
