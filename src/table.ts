@@ -1,22 +1,24 @@
 // The round as a terminal table, with the original email's columns plus what it lacked.
-import type { RoundResult, ServiceResult } from './types.js';
+import { readingCell, yesNo } from './present/cells.js';
+import { labelsFor } from './present/labels.js';
+import type { RoundResult } from './types.js';
 import { displayWidth as width } from './util/width.js';
 
 const pad = (text: string, w: number) => text + ' '.repeat(Math.max(0, w - width(text)));
-const yesNo = (v: boolean | null) => (v === null ? '-' : v ? 'yes' : 'no');
-const reading = (r: ServiceResult['before']) => (!r ? '-' : r.ok ? String(r.value) : 'failed');
+// The table's headers are English, and so are its words.
+const en = labelsFor('en');
 
 export function renderTable(round: RoundResult): string {
   const header = ['service', 'before', 'after', 'expected', 'delta', 'metering ok', 'call ok', 'auth ok', 'verdict', 'reason'];
   const rows = round.services.map((s) => [
     `${s.name} (${s.serviceId})`,
-    reading(s.before),
-    reading(s.after),
+    readingCell(s.before, 'failed', 'plain'),
+    readingCell(s.after, 'failed', 'plain'),
     String(s.expectedDelta),
     s.delta === null ? '-' : String(s.delta),
-    yesNo(s.meteringOk),
-    yesNo(s.callOk),
-    yesNo(s.authOk),
+    yesNo(s.meteringOk, en, 'plain'),
+    yesNo(s.callOk, en, 'plain'),
+    yesNo(s.authOk, en, 'plain'),
     s.verdict,
     s.reason.length > 160 ? `${s.reason.slice(0, 160)}…` : s.reason,
   ]);

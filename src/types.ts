@@ -1,15 +1,25 @@
 // Result types shared by the probes, the round engine, the metrics, the history store and the pages.
 // Failures are data: every probe returns one of these, with reasons, and never throws.
 
-export type Verdict =
-  | 'ok'
-  | 'call_failed'
-  | 'count_query_failed'
-  | 'metering_mismatch'
-  | 'auth_failed'
-  | 'indeterminate';
+/** Every verdict, once. A table keyed by verdict is a `Record<Verdict, ...>`, so the compiler
+ *  refuses one that leaves a verdict out (labels, colours, severity, outcome). */
+export const VERDICTS = ['ok', 'call_failed', 'count_query_failed', 'metering_mismatch', 'auth_failed', 'indeterminate'] as const;
+export type Verdict = (typeof VERDICTS)[number];
 
-export type CallKind = 'http' | 'websocket' | 'script';
+/** How a verdict counts: `indeterminate` (a counter reset across midnight) is neither a success nor
+ *  a failure, and is counted on its own. */
+export const VERDICT_OUTCOME: Record<Verdict, 'ok' | 'failed' | 'other'> = {
+  ok: 'ok',
+  call_failed: 'failed',
+  count_query_failed: 'failed',
+  metering_mismatch: 'failed',
+  auth_failed: 'failed',
+  indeterminate: 'other',
+};
+
+/** Every kind of call, once: the config's keys (http:, websocket:, script:) and the probe registry's. */
+export const CALL_KINDS = ['http', 'websocket', 'script'] as const;
+export type CallKind = (typeof CALL_KINDS)[number];
 
 /** One expectation that was not met, with the value actually seen (already redacted and truncated). */
 export interface FailedExpectation {

@@ -1,9 +1,11 @@
 // Loading a config file: YAML -> ${ENV} substitution -> schema -> checks that need more than a type.
 // Every problem is collected and reported at once, each with its path (and line) in the file.
-import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lexer, LineCounter, parseDocument } from 'yaml';
-import { CALL_KINDS, configSchema, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
+import type { CallKind } from '../types.js';
+import { KIND_RULES, type Add, type Steps } from './kinds.js';
+import { configSchema, kindOf, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
@@ -221,93 +223,45 @@ function scanYaml(text: string): { tooDeep?: number; firstAlias?: number } {
   return out;
 }
 
-/** Which kind of call a (validated) call or auth check is. */
-function kindOf(c: Partial<Record<(typeof CALL_KINDS)[number], unknown>>): (typeof CALL_KINDS)[number] {
-  return CALL_KINDS.find((k) => c[k] !== undefined)!;
+/** `{{chunk}}` and the like: names a kind fills itself, known in its request only. */
+function withKindNames(kind: CallKind, scope: (ref: string) => string | null): (ref: string) => string | null {
+  const own = KIND_RULES[kind].templateNames ?? [];
+  return (ref) => (own.includes(ref) ? null : scope(ref));
 }
 
-type Add = (steps: (string | number)[], message: string) => void;
+/** Only `json` has a default (an empty list): any other key is used when it is given at all. */
+const given = (key: string, value: unknown) => (key === 'json' ? (value as unknown[]).length > 0 : value !== undefined);
 
-/** `{{chunk}}` (the current payload chunk) exists in WebSocket calls: empty outside a stream's frames. */
-function withChunk(kind: (typeof CALL_KINDS)[number], scope: (ref: string) => string | null): (ref: string) => string | null {
-  return (ref) => (kind === 'websocket' && ref === 'chunk' ? null : scope(ref));
-}
-
-/** What each kind of call may expect, sign and call rejected (docs/clients.md). */
+/** What each kind of call may expect, sign and call rejected (docs/clients.md), by its rules in kinds.ts. */
 function checkClient(
-  steps: (string | number)[],
+  steps: Steps,
   c: CallConfig | AuthCheckConfig,
   role: 'call' | 'check',
   scope: (ref: string) => string | null,
   add: Add,
-  checkTemplates: (steps: (string | number)[], value: unknown, allowed: (name: string) => string | null) => void,
+  checkTemplates: (steps: Steps, value: unknown, allowed: (name: string) => string | null) => void,
 ): void {
-  const kind = kindOf(c);
+  const kind = kindOf(c)!;
+  const rules = KIND_RULES[kind];
   if (c.sign) {
     checkTemplates([...steps, 'sign'], c.sign, scope);
-    if (kind === 'script') add([...steps, 'sign'], 'script calls are not signed: pass the credentials in script.env');
+    if (rules.unsigned) add([...steps, 'sign'], rules.unsigned);
   }
-  const refuse = (present: boolean, key: string, why: string) => {
-    if (present) add([...steps, role === 'call' ? 'expect' : 'rejected_when', key], `not used by ${kind} ${role === 'call' ? 'calls' : 'auth checks'}: ${why}`);
-  };
-  if (role === 'call') {
-    const e = (c as CallConfig).expect;
-    if (kind === 'websocket') {
-      const why = 'judge the answer frames with expect.frames (each, final, any, min, max_first_frame)';
-      refuse(e.status !== undefined, 'status', why);
-      refuse(e.json.length > 0, 'json', why);
-      refuse(e.body_regex !== undefined, 'body_regex', why);
-      refuse(e.body_not_regex !== undefined, 'body_not_regex', why);
-      refuse(e.exit_code !== undefined, 'exit_code', why);
-    } else {
-      refuse(e.frames !== undefined, 'frames', 'only WebSocket calls have frames');
-      if (kind === 'http') refuse(e.exit_code !== undefined, 'exit_code', 'only script calls have an exit code');
-      if (kind === 'script') refuse(e.status !== undefined, 'status', 'a script has an exit code (expect.exit_code); json and body_regex apply to its stdout');
-    }
-  } else {
-    const r = (c as AuthCheckConfig).rejected_when;
-    if (kind !== 'websocket') refuse(r.first_frame !== undefined, 'first_frame', 'only WebSocket auth checks have frames');
-    if (kind !== 'script') refuse(r.exit_code !== undefined, 'exit_code', 'only script auth checks have an exit code');
-    if (kind === 'script' && r.exit_code === undefined && r.json.length === 0 && r.body_regex === undefined) {
-      add([...steps, 'rejected_when'], 'a script auth check needs rejected_when.exit_code, json or body_regex (on stdout)');
-    }
+  const [key, said, unused]: [string, Record<string, unknown>, Record<string, string | undefined>] =
+    role === 'call' ? ['expect', (c as CallConfig).expect, rules.expectUnused] : ['rejected_when', (c as AuthCheckConfig).rejected_when, rules.rejectionUnused];
+  for (const [k, why] of Object.entries(unused)) {
+    if (given(k, said[k])) add([...steps, key, k], `not used by ${kind} ${role === 'call' ? 'calls' : 'auth checks'}: ${why}`);
+  }
+  if (role === 'check') {
+    const lacks = rules.rejectionLacks?.((c as AuthCheckConfig).rejected_when);
+    if (lacks) add([...steps, 'rejected_when'], lacks);
   }
 }
 
-/**
- * Payload files and script folders are relative to the config file: made absolute here (the probes
- * never depend on the process's working directory) and checked, so check-config finds a missing one.
- */
+/** Payload files and script folders are relative to the config file: each kind resolves its own. */
 function resolveClientFiles(config: Config, baseDir: string, add: Add): void {
   config.services.forEach((s, si) => {
-    const each = (steps: (string | number)[], c: CallConfig | AuthCheckConfig) => {
-      c.websocket?.send.forEach((step, i) => {
-        if (!step.stream) return;
-        step.stream.file = path.resolve(baseDir, step.stream.file);
-        try {
-          if (!statSync(step.stream.file).isFile()) add([...steps, 'websocket', 'send', i, 'stream', 'file'], `${step.stream.file} is not a file`);
-        } catch (err) {
-          add([...steps, 'websocket', 'send', i, 'stream', 'file'], `cannot read ${step.stream.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-        }
-      });
-      if (c.script) {
-        const cwd = path.resolve(baseDir, c.script.cwd ?? '.');
-        c.script.cwd = cwd;
-        try {
-          if (!statSync(cwd).isDirectory()) add([...steps, 'script', 'cwd'], `${cwd} is not a folder`);
-        } catch (err) {
-          add([...steps, 'script', 'cwd'], `cannot use ${cwd}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-        }
-        const program = c.script.command[0];
-        if (program.includes('/') && !program.includes('{{')) {
-          try {
-            accessSync(path.resolve(cwd, program), fsConstants.X_OK);
-          } catch (err) {
-            add([...steps, 'script', 'command', 0], `${program} (from ${cwd}) is not an executable file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-          }
-        }
-      }
-    };
+    const each = (steps: Steps, c: CallConfig | AuthCheckConfig) => KIND_RULES[kindOf(c)!].resolveFiles?.(c, steps, baseDir, add);
     s.calls.forEach((c, ci) => each(['services', si, 'calls', ci], c));
     s.auth_checks.forEach((a, ai) => each(['services', si, 'auth_checks', ai], a));
   });
@@ -372,8 +326,8 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
       const cb = [...base, 'calls', ci];
       if (callNames.has(c.name)) add([...cb, 'name'], `duplicate call name "${c.name}"`);
       callNames.add(c.name);
-      const kind = kindOf(c);
-      checkTemplates([...cb, kind], c[kind], withChunk(kind, scope(extracted)));
+      const kind = kindOf(c)!;
+      checkTemplates([...cb, kind], c[kind], withKindNames(kind, scope(extracted)));
       checkClient(cb, c, 'call', scope(extracted), add, checkTemplates);
       for (const k of Object.keys(c.extract)) extracted.add(k);
     });
@@ -382,8 +336,8 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
       const ab = [...base, 'auth_checks', ai];
       if (checkNames.has(a.name)) add([...ab, 'name'], `duplicate auth check name "${a.name}"`);
       checkNames.add(a.name);
-      const kind = kindOf(a);
-      checkTemplates([...ab, kind], a[kind], withChunk(kind, scope(extracted)));
+      const kind = kindOf(a)!;
+      checkTemplates([...ab, kind], a[kind], withKindNames(kind, scope(extracted)));
       checkClient(ab, a, 'check', scope(extracted), add, checkTemplates);
     });
   });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
 import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
+import { CALL_KINDS, type CallKind } from '../types.js';
 
 /** A description (and examples) carried into the JSON Schema and docs/config.md. */
 function doc(description: string, ...examples: unknown[]): { description: string; examples?: unknown[] } {
@@ -307,8 +308,19 @@ export const scriptRequest = z
   .meta({ id: 'ScriptRequest', ...doc('A program run as the call; its stdout is the answer.') });
 export type ScriptRequest = z.infer<typeof scriptRequest>;
 
-/** The kinds of call; a call names exactly one of them (DESIGN.md: HTTP, WebSocket, or a script). */
-export const CALL_KINDS = ['http', 'websocket', 'script'] as const;
+/** A call or an auth check names exactly one kind (HTTP, WebSocket, or a script): which one. */
+export function kindOf(c: Partial<Record<CallKind, unknown>>): CallKind | undefined {
+  return CALL_KINDS.find((k) => c[k] !== undefined);
+}
+
+/** Each kind's request, under its own key of a call and of an auth check. A Record over the call
+ *  kinds, so a new kind cannot be left out of the schema. */
+const KIND_REQUESTS = {
+  http: httpRequest.optional(),
+  websocket: websocketRequest.optional(),
+  script: scriptRequest.optional(),
+} satisfies Record<CallKind, z.ZodType>;
+
 const exactlyOneKind = {
   check: (c: Record<string, unknown>) => CALL_KINDS.filter((k) => c[k] !== undefined).length === 1,
   message: `give exactly one of ${CALL_KINDS.join(', ')}`,
@@ -317,9 +329,7 @@ const exactlyOneKind = {
 export const callSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'call names are ASCII letters, digits, _ . : -').max(64).meta(doc('The call label of the call metrics: ASCII letters, digits, _ . : - (at most 64).', 'recognise')),
-    http: httpRequest.optional(),
-    websocket: websocketRequest.optional(),
-    script: scriptRequest.optional(),
+    ...KIND_REQUESTS,
     sign: signSchema.optional().meta(doc('How the call is signed (HTTP and WebSocket calls).')),
     expect: expectation.prefault({}).meta(doc('What makes the call a success.')),
     extract: z.record(z.string(), jsonPath).prefault({}).meta(doc('Values for later calls ({{extracted.NAME}}): name -> JSON path in the answer.', { sid: 'sid' })),
@@ -343,9 +353,7 @@ export const rejection = z
 export const authCheckSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'check names are ASCII letters, digits, _ . : -').max(64).meta(doc('The check label of the auth metrics: ASCII letters, digits, _ . : - (at most 64).', 'wrong_secret')),
-    http: httpRequest.optional(),
-    websocket: websocketRequest.optional(),
-    script: scriptRequest.optional(),
+    ...KIND_REQUESTS,
     sign: signSchema.optional().meta(doc('How the request is signed, usually with a wrong secret, key or date.')),
     app_id: z.string().min(1).optional().meta(doc("Use this app id instead of the service's ({{app_id}} in templates): the unknown-app-id check.", 'no-such-app')),
     rejected_when: rejection.prefault({ status: [401, 403] }).meta(doc('What counts as refused (default: status 401 or 403).')),

@@ -2,41 +2,10 @@
 // the day loses nothing. Rendering (html.ts, text.ts) is separate: this file only counts.
 import type { RoundResult, ServiceResult, Verdict } from '../types.js';
 import { dayRange } from '../util/time.js';
+import { isFailure, summariseRound, type RoundSummary } from '../present/summary.js';
 
-/** A verdict that counts as a failure in the table and the 失败 count. `indeterminate` (a counter
- *  reset across midnight) is neither a success nor a failure: it is counted on its own. */
-export function isFailure(v: Verdict): boolean {
-  return v !== 'ok' && v !== 'indeterminate';
-}
-
-/** One row of the original table. Metering and call are judged separately (DESIGN.md section 4). */
-export interface TableRow {
-  serviceId: string;
-  name: string;
-  before: { ok: true; value: number } | { ok: false } | null;
-  after: { ok: true; value: number } | { ok: false } | null;
-  /** null: not judged; `countQueryOk` says whether because a read failed. */
-  meteringOk: boolean | null;
-  countQueryOk: boolean;
-  callOk: boolean;
-  verdict: Verdict;
-  reason: string;
-  failed: boolean;
-}
-
-export interface RoundSummary {
-  id: string;
-  startedAt: number;
-  finishedAt: number;
-  run: number;
-  ok: number;
-  failed: number;
-  /** Neither ok nor failed (indeterminate). */
-  other: number;
-  /** Services shutdown stopped before they finished: not in the rows, not counted as run. */
-  aborted: number;
-  rows: TableRow[];
-}
+// The latest round's table is the one the pages show too: its summary lives with the presentation.
+export { isFailure, summariseRound, type RoundSummary, type TableRow } from '../present/summary.js';
 
 /** Units that appeared on a counter between rounds (DESIGN.md section 9). */
 export interface Unexplained {
@@ -130,26 +99,6 @@ export function spread(values: number[]): Spread | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1] };
-}
-
-const readingOf = (r: ServiceResult['before']): TableRow['before'] => (r === null ? null : r.ok ? { ok: true, value: r.value } : { ok: false });
-
-export function summariseRound(round: RoundResult): RoundSummary {
-  const rows: TableRow[] = round.services.map((s) => ({
-    serviceId: s.serviceId,
-    name: s.name,
-    before: readingOf(s.before),
-    after: readingOf(s.after),
-    meteringOk: s.meteringOk,
-    countQueryOk: s.countQueryOk,
-    callOk: s.callOk,
-    verdict: s.verdict,
-    reason: s.reason,
-    failed: isFailure(s.verdict),
-  }));
-  const ok = rows.filter((r) => r.verdict === 'ok').length;
-  const failed = rows.filter((r) => r.failed).length;
-  return { id: round.id, startedAt: round.startedAt, finishedAt: round.finishedAt, run: rows.length, ok, failed, other: rows.length - ok - failed, aborted: round.abortedServices?.length ?? 0, rows };
 }
 
 export function unexplainedOf(s: Pick<ServiceResult, 'serviceId' | 'name' | 'unexplained'>): Unexplained | null {

@@ -1,9 +1,11 @@
 // The digest's HTML part. Mail clients ignore <style> blocks and scripts, so every style is inline
 // and nothing is loaded from elsewhere. Every value is redacted, cut to a bounded length and escaped.
-import { esc } from '../web/html.js';
-import { hourStrip } from './chart.js';
-import { MAX_LISTED_MISMATCHES, type DigestData, type RoundSummary, type ServiceDay, type Spread, type TableRow, type Unexplained } from './build.js';
-import { labelsFor, type Labels, type Locale } from './labels.js';
+import { lagText, meteringCell, ratioText, readingCell, spreadText, verdictClass, yesNo } from '../present/cells.js';
+import { clip, esc } from '../present/escape.js';
+import { labelsFor, type Labels, type Locale } from '../present/labels.js';
+import { hourStrip } from '../present/strip.js';
+import type { RoundSummary } from '../present/summary.js';
+import { MAX_LISTED_MISMATCHES, type DigestData, type ServiceDay } from './build.js';
 import { dateTime, timeOfDay } from '../util/time.js';
 
 export interface RenderOptions {
@@ -16,39 +18,18 @@ export interface RenderOptions {
   includeDay?: boolean;
 }
 
-/** Longest text taken from a result into an email or a page cell. */
-export const MAX_CELL = 300;
-
-export function clip(text: string, max = MAX_CELL): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
-}
-
-export const FAIL_ROW_STYLE = 'background-color:#f8d0d0;color:#a00000';
+const FAIL_ROW_STYLE = 'background-color:#f8d0d0;color:#a00000';
 const CELL = 'border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top';
 const HEAD = `${CELL};background-color:#e8e8e8`;
 const TABLE = 'border-collapse:collapse;font-size:14px;margin:8px 0 16px 0';
-
-function reading(r: TableRow['before'], l: Labels): string {
-  if (r === null) return '–';
-  return r.ok ? String(r.value) : l.queryFailed;
-}
-
-export function meteringCell(row: Pick<TableRow, 'meteringOk' | 'countQueryOk'>, l: Labels): string {
-  if (row.meteringOk === null) return row.countQueryOk ? l.notJudged : l.queryFailed;
-  return row.meteringOk ? l.yes : l.no;
-}
-
-const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(3));
-export const spreadText = (s: Spread | null, withP95: boolean) => (s === null ? '–' : withP95 ? `${num(s.p50)} / ${num(s.p95)} / ${num(s.max)}` : `${num(s.p50)} / ${num(s.max)}`);
-export const ratioText = (r: number | null) => (r === null ? '–' : `${(r * 100).toFixed(1)}%`);
 
 function roundTable(round: RoundSummary, l: Labels, e: (v: unknown) => string): string {
   const head = [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
   const rows = round.rows
     .map((r) => {
-      const cells = [r.name, reading(r.before, l), reading(r.after, l), meteringCell(r, l), r.callOk ? l.yes : l.no].map((c) => `<td style="${CELL}">${e(c)}</td>`).join('');
+      const cells = [r.name, readingCell(r.before, l.queryFailed, 'html'), readingCell(r.after, l.queryFailed, 'html'), meteringCell(r, l), yesNo(r.callOk, l, 'html')].map((c) => `<td style="${CELL}">${e(c)}</td>`).join('');
       // The failing-row marker is both a class (for tests and for clients that keep classes) and an inline style (for the rest).
-      return r.failed ? `<tr class="fail" data-service="${e(r.serviceId)}" style="${FAIL_ROW_STYLE}">${cells}</tr>` : `<tr class="${r.verdict === 'ok' ? 'ok' : 'other'}" data-service="${e(r.serviceId)}">${cells}</tr>`;
+      return r.failed ? `<tr class="fail" data-service="${e(r.serviceId)}" style="${FAIL_ROW_STYLE}">${cells}</tr>` : `<tr class="${verdictClass(r.verdict)}" data-service="${e(r.serviceId)}">${cells}</tr>`;
     })
     .join('\n');
   return `<table class="round" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`;
@@ -95,8 +76,6 @@ function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): 
   const more = data.mismatches.length - MAX_LISTED_MISMATCHES;
   return `<h3>${e(l.mismatchTitle)}</h3>\n<table class="mismatches" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>${more > 0 ? `\n<p>${e(l.more(more))}</p>` : ''}`;
 }
-
-export const lagText = (u: Pick<Unexplained, 'lagSeconds'>) => (u.lagSeconds ? `${u.lagSeconds.min.toFixed(1)}–${u.lagSeconds.max.toFixed(1)} s` : '');
 
 function unexplainedTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
   if (data.unexplained.length === 0) return `<p>${e(l.unexplainedTitle)}: ${e(l.none)}</p>`;

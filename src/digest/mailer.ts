@@ -8,7 +8,7 @@ import type { RoundResult } from '../types.js';
 import { sleep } from '../util/duration.js';
 import { buildDigest, type DigestData } from './build.js';
 import { renderDigestHtml } from './html.js';
-import type { Locale } from './labels.js';
+import type { Locale } from '../present/labels.js';
 import { renderDigestText } from './text.js';
 import { dayIn } from '../util/time.js';
 

@@ -1,13 +1,12 @@
 // The digest's plain-text part: the same content as the HTML part, in aligned columns (CJK
 // characters take two columns in a monospace font).
-import { MAX_LISTED_MISMATCHES, type DigestData, type TableRow } from './build.js';
-import { clip, lagText, meteringCell, ratioText, spreadText, type RenderOptions } from './html.js';
-import { labelsFor, type Labels } from './labels.js';
+import { lagText, meteringCell, ratioText, readingCell, spreadText, yesNo } from '../present/cells.js';
+import { clip, flat } from '../present/escape.js';
+import { labelsFor } from '../present/labels.js';
+import { MAX_LISTED_MISMATCHES, type DigestData } from './build.js';
+import type { RenderOptions } from './html.js';
 import { dateTime, timeOfDay } from '../util/time.js';
 import { displayWidth as width } from '../util/width.js';
-
-/** Control characters (a hostile name could carry a terminal escape or a fake line) become spaces. */
-const flat = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 
 type Cell = (text: string, max: number) => string;
 
@@ -16,11 +15,6 @@ function table(cell: Cell, header: string[], rows: string[][], marks?: string[])
   const widths = header.map((_, i) => Math.max(...cells.map((r) => width(r[i]))));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i] - width(c)))).join('  ').trimEnd();
   return cells.map((r, i) => `${i === 0 ? '  ' : (marks?.[i - 1] ?? '  ')}${line(r)}`);
-}
-
-function reading(r: TableRow['before'], l: Labels): string {
-  if (r === null) return '-';
-  return r.ok ? String(r.value) : l.queryFailed;
 }
 
 export function renderDigestText(data: DigestData, opts: RenderOptions): string {
@@ -38,7 +32,7 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
       ...table(
         cell,
         [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall],
-        r.rows.map((row) => [row.name, reading(row.before, l), reading(row.after, l), meteringCell(row, l), row.callOk ? l.yes : l.no]),
+        r.rows.map((row) => [row.name, readingCell(row.before, l.queryFailed, 'plain'), readingCell(row.after, l.queryFailed, 'plain'), meteringCell(row, l), yesNo(row.callOk, l, 'plain')]),
         r.rows.map((row) => (row.failed ? '! ' : '  ')),
       ),
     );

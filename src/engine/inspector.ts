@@ -11,12 +11,12 @@ import { callKind, runAuthCheck, runCall } from '../probes/index.js';
 import type { ProbeContext } from '../probes/types.js';
 import { Redactor } from '../redact.js';
 import type { TemplateContext } from '../template.js';
-import type { AbortedService, AuthCheckResult, CallResult, CounterBaseline, CounterReading, RoundResult, RoundTrigger, ServiceResult, UnexplainedUsage } from '../types.js';
+import type { AbortedService, AuthCheckResult, CallResult, CounterBaseline, CounterReading, RoundResult, ServiceResult, UnexplainedUsage } from '../types.js';
 import { dateTime } from '../util/time.js';
 import { sleep } from '../util/duration.js';
 import { KeyedMutex, Semaphore } from './limit.js';
 import { judge } from './verdict.js';
-import type { RoundRunner } from './runner.js';
+import type { RoundOptions, RoundRunner } from './runner.js';
 
 export interface InspectorDeps {
   config: Config;
@@ -24,24 +24,6 @@ export interface InspectorDeps {
   logger: Logger;
   /** Shared with the logger and the pages; the config's secrets are added to it. */
   redactor?: Redactor;
-}
-
-export interface RoundOptions {
-  trigger: RoundTrigger;
-  /** Shutdown: aborts the round cleanly. */
-  signal?: AbortSignal;
-  /** Only these service ids (all when absent). */
-  only?: (serviceId: string) => boolean;
-  onServiceDone?: (result: ServiceResult, done: number, total: number) => void;
-  /** Services done so far (also called by runners that do not pass each result over). */
-  onProgress?: (done: number, total: number) => void;
-  /**
-   * The last known state of each counter (from earlier rounds, or the history after a restart):
-   * each service's first read is compared with it to find usage between rounds.
-   */
-  baselines?: CounterBaseline[];
-  /** false: record the counters but compare none (the first round after a crash mid-round). */
-  compare?: boolean;
 }
 
 type Reading = Extract<CounterReading, { ok: true }>;

@@ -6,8 +6,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { logFormatOf, type LogFormat } from '../log.js';
 import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
-import type { RoundOptions } from './inspector.js';
-import type { RoundRunner } from './runner.js';
+import type { RoundOptions, RoundRunner } from './runner.js';
 
 export type ToWorker =
   | { type: 'configure'; loaded: LoadedConfig; logLevel: string; logFormat: LogFormat }

@@ -1,9 +1,17 @@
-// The end every call kind shares: extract values for later calls, then judge the call from its
-// unmet expectations (redacted), so the three probes cannot drift apart on what "ok" means.
-import { describeFailures, withMessage } from '../expect.js';
+// What every call kind shares: the result's skeleton, extracting values for later calls, and
+// judging the call from its unmet expectations (redacted), so the probes cannot drift apart on
+// what "ok" means.
+import type { CallConfig } from '../config/schema.js';
+import { answerMessage, describeFailures, parseJson, withMessage } from '../expect.js';
 import { lookup } from '../jsonpath.js';
-import type { CallResult, FailedExpectation } from '../types.js';
+import type { Redact } from '../redact.js';
+import type { CallKind, CallResult, FailedExpectation } from '../types.js';
 import type { ProbeContext } from './types.js';
+
+/** A call's result before it is judged: not ok, no units, nothing extracted (finishCall decides). */
+export function startResult(name: string, kind: CallKind, fields: Partial<CallResult> = {}): CallResult {
+  return { name, kind, ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {}, ...fields };
+}
 
 /**
  * Values named in `extract` from a parsed answer (`doc` null when the answer was not JSON). A value
@@ -17,6 +25,18 @@ export function extractValues(doc: { value: unknown } | null, extract: Record<st
     else failures.push({ check: `extract ${name}`, expected: `a value at ${path}${where}`, actual: doc ? (found.found ? 'an object or null' : '(missing)') : 'not JSON' });
   }
   return out;
+}
+
+/**
+ * The extract step of an answer that is one body (HTTP, a script's stdout): parsed only when values
+ * are to be extracted or the answer's message quoted. Returns the values (an unmet one is added to
+ * `failures`) and the answer's own words (expect.message_path, redacted).
+ */
+export function readAnswer(body: string, call: Pick<CallConfig, 'extract' | 'expect'>, where: string, failures: FailedExpectation[], redact: Redact): { extracted: Record<string, string>; message?: string } {
+  const extracting = Object.keys(call.extract).length > 0;
+  const doc = extracting || call.expect.message_path !== undefined ? parseJson(body) : null;
+  const extracted = extracting ? extractValues(doc?.ok ? doc : null, call.extract, where, failures) : {};
+  return { extracted, message: doc?.ok ? answerMessage(doc.value, call.expect.message_path, redact) : undefined };
 }
 
 /**

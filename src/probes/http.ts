@@ -2,10 +2,10 @@
 import type { AuthCheckConfig, CallConfig, HttpRequest } from '../config/schema.js';
 import { buildHttpRequest } from '../http/build.js';
 import type { HttpRequestSpec } from '../http/client.js';
-import { answerMessage, describeFailures, evaluate, parseJson } from '../expect.js';
-import { extractValues, finishCall } from './finish.js';
-import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
-import type { CallResult, FailedExpectation } from '../types.js';
+import { describeFailures, evaluate } from '../expect.js';
+import { finishCall, readAnswer, startResult } from './finish.js';
+import type { AuthProbe, CallProbe, Probe, ProbeContext } from './types.js';
+import type { FailedExpectation } from '../types.js';
 import { applySigner, redactUrl } from '../signers.js';
 import type { SignConfig } from '../config/schema.js';
 
@@ -35,7 +35,7 @@ async function build(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): P
 
 export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
   const redact = (t: string) => ctx.redactor.redact(t);
-  const result: CallResult = { name: call.name, kind: 'http', ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {} };
+  const result = startResult(call.name, 'http');
   const spec = await build(call.http!, ctx, call.sign);
   if (typeof spec === 'string') return { ...result, reason: spec };
   result.requestExcerpt = requestExcerpt(spec, ctx);
@@ -50,10 +50,8 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
   result.responseExcerpt = ctx.redactor.excerpt(outcome.body, EXCERPT);
   const failures: FailedExpectation[] = evaluate(call.expect, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs }, redact);
 
-  const wanted = Object.keys(call.extract).length > 0 || call.expect.message_path !== undefined;
-  const doc = wanted ? parseJson(outcome.body) : null;
-  if (Object.keys(call.extract).length > 0) result.extracted = extractValues(doc?.ok ? doc : null, call.extract, '', failures);
-  const message = doc?.ok ? answerMessage(doc.value, call.expect.message_path, redact) : undefined;
+  const { extracted, message } = readAnswer(outcome.body, call, '', failures, redact);
+  result.extracted = extracted;
   return finishCall(result, failures, call.units, ctx, message);
 };
 
@@ -80,3 +78,5 @@ export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
     responseExcerpt,
   };
 };
+
+export const httpProbe: Probe = { call: httpCall, authCheck: httpAuthCheck };

@@ -12,12 +12,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
-import { answerMessage, checkJson, describeFailures, evaluate, notJson, parseJson } from '../expect.js';
+import { checkJson, describeFailures, evaluate, notJson, parseJson } from '../expect.js';
 import { excerpt, type Redact } from '../redact.js';
 import { render, type TemplateContext } from '../template.js';
-import type { CallResult, FailedExpectation } from '../types.js';
-import { extractValues, finishCall } from './finish.js';
-import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
+import type { FailedExpectation } from '../types.js';
+import { finishCall, readAnswer, startResult } from './finish.js';
+import type { AuthProbe, CallProbe, Probe, ProbeContext } from './types.js';
 
 const EXCERPT = 2000;
 /** Between TERM and KILL: time for a script to clean up. */
@@ -257,17 +257,7 @@ function commandExcerpt(spec: ScriptRequest, ctx: ProbeContext): string {
 export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
   const spec = call.script!;
   const run = await runScript(spec, ctx, call.name);
-  const result: CallResult = {
-    name: call.name,
-    kind: 'script',
-    ok: false,
-    durationSeconds: run.durationMs / 1000,
-    reason: '',
-    failures: [],
-    units: 0,
-    extracted: {},
-    requestExcerpt: commandExcerpt(spec, ctx),
-  };
+  const result = startResult(call.name, 'script', { durationSeconds: run.durationMs / 1000, requestExcerpt: commandExcerpt(spec, ctx) });
   if (run.exitCode !== null) result.status = run.exitCode;
   if (run.pid !== undefined) result.responseExcerpt = outputExcerpt(run, ctx);
   if (run.error) {
@@ -292,10 +282,8 @@ export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
       redactFor(run, 'stdout', ctx),
     ),
   );
-  const wanted = Object.keys(call.extract).length > 0 || call.expect.message_path !== undefined;
-  const doc = wanted ? parseJson(run.stdout) : null;
-  if (Object.keys(call.extract).length > 0) result.extracted = extractValues(doc?.ok ? doc : null, call.extract, ' in stdout', failures);
-  const message = doc?.ok ? answerMessage(doc.value, call.expect.message_path, redactFor(run, 'stdout', ctx)) : undefined;
+  const { extracted, message } = readAnswer(run.stdout, call, ' in stdout', failures, redactFor(run, 'stdout', ctx));
+  result.extracted = extracted;
   return finishCall(result, failures, call.units, ctx, message);
 };
 
@@ -317,3 +305,5 @@ export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) =>
   if (unmet.length === 0) return { ...base, outcome: 'rejected', reason: '' };
   return { ...base, outcome: 'accepted', reason: `bad credential accepted: ${ctx.redactor.redact(describeFailures(unmet))}` };
 };
+
+export const scriptProbe: Probe = { call: scriptCall, authCheck: scriptAuthCheck };

@@ -1,6 +1,7 @@
 // The one signature every probe kind shares: a configured call plus a context in, a result out.
 // Probes never throw: a failure is a result with a reason.
 import type { Logger } from 'pino';
+import type { AuthCheckConfig, CallConfig } from '../config/schema.js';
 import type { HttpClient } from '../http/client.js';
 import type { RequestDefaults } from '../http/build.js';
 import type { Redactor } from '../redact.js';
@@ -23,3 +24,9 @@ export interface ProbeContext {
 
 export type CallProbe<C> = (call: C, ctx: ProbeContext) => Promise<CallResult>;
 export type AuthProbe<C> = (check: C, ctx: ProbeContext) => Promise<AuthCheckResult>;
+
+/** One kind of call: how its calls are made and judged, and how its auth checks are. */
+export interface Probe {
+  call: CallProbe<CallConfig>;
+  authCheck: AuthProbe<AuthCheckConfig>;
+}

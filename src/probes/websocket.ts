@@ -13,9 +13,9 @@ import { describeNetworkError } from '../http/client.js';
 import { applySigner, redactUrl } from '../signers.js';
 import { render, renderDeep } from '../template.js';
 import { sleep } from '../util/duration.js';
-import type { CallResult, FailedExpectation } from '../types.js';
-import { extractValues, finishCall } from './finish.js';
-import type { AuthProbe, CallProbe, ProbeContext } from './types.js';
+import type { FailedExpectation } from '../types.js';
+import { extractValues, finishCall, startResult } from './finish.js';
+import type { AuthProbe, CallProbe, Probe, ProbeContext } from './types.js';
 
 const EXCERPT = 2000;
 const FRAME_EXCERPT = 300;
@@ -343,18 +343,7 @@ export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
   const redact = (t: string) => ctx.redactor.redact(t);
   const spec = call.websocket!;
   const t = await converse(spec, call.sign, ctx);
-  const result: CallResult = {
-    name: call.name,
-    kind: 'websocket',
-    ok: false,
-    durationSeconds: t.durationMs / 1000,
-    status: t.status,
-    reason: '',
-    failures: [],
-    units: 0,
-    extracted: {},
-    requestExcerpt: t.requestExcerpt || undefined,
-  };
+  const result = startResult(call.name, 'websocket', { durationSeconds: t.durationMs / 1000, status: t.status, requestExcerpt: t.requestExcerpt || undefined });
   if (t.firstFrameMs !== undefined) result.firstFrameSeconds = t.firstFrameMs / 1000;
   if (t.url !== '') result.responseExcerpt = framesExcerpt(t, ctx);
   if (t.error) {
@@ -423,3 +412,5 @@ export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx)
   const said = first ? `; first answer frame: ${ctx.redactor.excerpt(first.text, 160)}` : '';
   return { ...base, outcome: 'accepted', reason: ctx.redactor.redact(`bad credential accepted: the handshake succeeded (101)${said}`) };
 };
+
+export const websocketProbe: Probe = { call: websocketCall, authCheck: websocketAuthCheck };

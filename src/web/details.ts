@@ -4,11 +4,12 @@
 // redacts again, cuts again (a stored result may come from anywhere) and escapes everything.
 import type { ServiceHistoryEntry as ServiceEntry } from '../store/types.js';
 import type { AuthCheckResult, CallResult, ServiceResult } from '../types.js';
-import { labelsFor, type Locale } from '../digest/labels.js';
-import { meteringCell } from '../digest/html.js';
+import { meteringCell, readingCell, verdictClass, yesNo } from '../present/cells.js';
+import { esc } from '../present/escape.js';
+import { labelsFor, type Locale } from '../present/labels.js';
 import { dateTime } from '../util/time.js';
 import { excerpt } from '../redact.js';
-import { esc, layout } from './html.js';
+import { layout } from './html.js';
 
 export interface DetailsOptions {
   timezone: string;
@@ -47,16 +48,16 @@ export function servicePage(serviceId: string, entries: ServiceEntry[], opts: De
       .join('\n');
 
   const sections = entries.map(({ roundId, result: s }) => {
-    const reading = (r: ServiceResult['before']) => (r === null ? '–' : r.ok ? String(r.value) : `${l.queryFailed}: ${r.reason}`);
-    const cls = s.verdict === 'ok' ? 'ok' : s.verdict === 'indeterminate' ? 'other' : 'fail';
+    const reading = (r: ServiceResult['before']) => readingCell(r, l.queryFailed, 'html', true);
+    const cls = verdictClass(s.verdict);
     return `<section class="entry" data-verdict="${e(s.verdict)}">
 <h2>${e(dateTime(tz, s.finishedAt))} · <span class="${cls}">${e(l.verdicts[s.verdict])} <code>${e(s.verdict)}</code></span></h2>
 <p>${e(s.reason)}</p>
 <table><tbody>
 <tr><th>${e(l.colBefore)}</th><td>${e(reading(s.before))}</td><th>${e(l.colAfter)}</th><td>${e(reading(s.after))}</td></tr>
 <tr><th>delta</th><td>${e(s.delta ?? '–')}</td><th>expected</th><td>${e(s.expectedDelta)} (${e(s.meteringMode)})</td></tr>
-<tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(s.callOk ? l.yes : l.no)}</td></tr>
-<tr><th>settle</th><td>${e(s.settleSeconds === null ? '–' : `${s.settleSeconds.toFixed(2)} s`)}</td><th>auth ok</th><td>${e(s.authOk === null ? '–' : s.authOk ? l.yes : l.no)}</td></tr>
+<tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(yesNo(s.callOk, l, 'html'))}</td></tr>
+<tr><th>settle</th><td>${e(s.settleSeconds === null ? '–' : `${s.settleSeconds.toFixed(2)} s`)}</td><th>auth ok</th><td>${e(yesNo(s.authOk, l, 'html'))}</td></tr>
 ${s.unexplained && s.unexplained.units > 0 ? `<tr class="${s.unexplained.kind === 'late_charge' ? 'other' : 'fail'}"><th>${e(l.colUnexplained)}</th><td>${e(s.unexplained.units)} (${e(s.unexplained.kind === 'late_charge' ? l.lateCharge : l.unexplainedKind)})</td><td colspan="2">${e(s.unexplained.reason)}</td></tr>\n` : ''}</tbody></table>
 <table class="calls"><thead><tr><th>call</th><th>kind</th><th>status</th><th>duration</th><th>result</th><th>reason, failed expectations, excerpts</th></tr></thead><tbody>
 ${callRows(s.calls)}

@@ -1,12 +1,5 @@
-// Small HTML helpers. Every value that reaches a page goes through esc().
-export function esc(value: unknown): string {
-  return String(value ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+// The pages' frame. Every value that reaches a page goes through esc() (src/present/escape.ts).
+import { esc } from '../present/escape.js';
 
 /** The pages' shared frame: no scripts, no external resources, readable with JavaScript off. */
 export function layout(title: string, body: string, lang = 'zh-CN'): string {

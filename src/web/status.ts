@@ -4,13 +4,14 @@
 import { overviewFromRounds } from '../store/overview.js';
 import type { ServiceOverview } from '../store/types.js';
 import type { RoundResult } from '../types.js';
-import { summariseRound } from '../digest/build.js';
-import { verdictStrip } from '../digest/chart.js';
-import { meteringCell, ratioText } from '../digest/html.js';
-import { labelsFor, type Locale } from '../digest/labels.js';
+import { meteringCell, ratioText, readingCell, verdictClass, yesNo } from '../present/cells.js';
+import { esc } from '../present/escape.js';
+import { labelsFor, type Locale } from '../present/labels.js';
+import { verdictStrip } from '../present/strip.js';
+import { summariseRound } from '../present/summary.js';
 import { dateTime, dayIn } from '../util/time.js';
 import { excerpt } from '../redact.js';
-import { esc, layout } from './html.js';
+import { layout } from './html.js';
 
 export interface StatusExtras {
   timezone: string;
@@ -45,12 +46,10 @@ export function statusPage(round: RoundResult | null, progress: { done: number; 
     const rows = round.services
       .map((svc, i) => {
         const row = s.rows[i];
-        const reading = (r: typeof row.before) => (r === null ? '–' : r.ok ? String(r.value) : l.queryFailed);
-        const cls = row.failed ? 'fail' : row.verdict === 'ok' ? 'ok' : 'other';
         const link = `/services/${encodeURIComponent(svc.serviceId)}`;
-        return `<tr class="${cls}" data-service="${e(svc.serviceId)}" data-verdict="${e(svc.verdict)}">
-<td><a href="${e(link)}">${e(svc.name)}</a><br><small>${e(svc.serviceId)}</small></td><td>${e(reading(row.before))}</td><td>${e(reading(row.after))}</td>
-<td>${e(meteringCell(row, l))}</td><td>${e(row.callOk ? l.yes : l.no)}</td>
+        return `<tr class="${verdictClass(row.verdict)}" data-service="${e(svc.serviceId)}" data-verdict="${e(svc.verdict)}">
+<td><a href="${e(link)}">${e(svc.name)}</a><br><small>${e(svc.serviceId)}</small></td><td>${e(readingCell(row.before, l.queryFailed, 'html'))}</td><td>${e(readingCell(row.after, l.queryFailed, 'html'))}</td>
+<td>${e(meteringCell(row, l))}</td><td>${e(yesNo(row.callOk, l, 'html'))}</td>
 <td class="verdict"><b>${e(l.verdicts[svc.verdict])}</b><br><code>${e(svc.verdict)}</code></td><td>${e(svc.reason, MAX_REASON)}</td></tr>`;
       })
       .join('\n');

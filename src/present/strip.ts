@@ -2,7 +2,7 @@
 // image request (nothing to block, nothing to leak) and works on the status page with JavaScript
 // off; mail clients that drop SVG still have the numbers next to it.
 import type { Verdict } from '../types.js';
-import { esc } from '../web/html.js';
+import { esc } from './escape.js';
 
 export const VERDICT_COLOURS: Record<Verdict, string> = {
   ok: '#2e7d32',
@@ -22,8 +22,10 @@ export interface StripOptions {
   label?: string;
 }
 
-/** Most serious first: the colour of an hour with several verdicts. */
-const SEVERITY: Verdict[] = ['auth_failed', 'metering_mismatch', 'call_failed', 'count_query_failed', 'indeterminate', 'ok'];
+/** How serious each verdict is (higher is worse): an hour with several verdicts takes the colour of
+ *  the worst. A Record, so a new verdict cannot be left unranked. */
+const SEVERITY: Record<Verdict, number> = { auth_failed: 5, metering_mismatch: 4, call_failed: 3, count_query_failed: 2, indeterminate: 1, ok: 0 };
+const MOST_SERIOUS_FIRST = (Object.keys(SEVERITY) as Verdict[]).sort((a, b) => SEVERITY[b] - SEVERITY[a]);
 
 function svg(width: number, height: number, label: string, marks: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(label)}"><rect x="0" y="0" width="${width}" height="${height}" fill="#f2f2f2"/>${marks}</svg>`;
@@ -51,7 +53,7 @@ export function hourStrip(hours: Partial<Record<Verdict, number>>[], opts: { wid
   const height = opts.height ?? 12;
   const w = width / hours.length;
   const marks = hours.map((h, i) => {
-    const present = SEVERITY.filter((v) => (h[v] ?? 0) > 0);
+    const present = MOST_SERIOUS_FIRST.filter((v) => (h[v] ?? 0) > 0);
     if (present.length === 0) return '';
     return rect(i * w, Math.max(1, w - 1), height, present[0], opts.title(i, present.map((v) => `${h[v]} ${opts.name(v)}`).join(', ')));
   });

@@ -1,0 +1,103 @@
+// The import structure of src/, read from the source text: no files that import each other in a
+// loop, and presentation (src/present) below everything that shows a result, so the pages, the
+// email and the terminal table share it without importing each other.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(full);
+    return /\.(ts|mjs)$/.test(e.name) ? [full] : [];
+  });
+}
+
+// `import … from './x.js'`, `export … from './x.js'`, `import './x.js'` and `import('./x.js')`, over
+// several lines too; only relative specifiers name a file of src/.
+const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^'"`;]*?from\s*['"](\.[^'"]+)['"]|(?:^|\n)\s*import\s*['"](\.[^'"]+)['"]|\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g;
+
+/** File (relative to src/) -> the files of src/ it imports. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(SRC)) {
+    const text = readFileSync(file, 'utf8');
+    const targets = [...text.matchAll(IMPORT)]
+      .map((m) => m[1] ?? m[2] ?? m[3])
+      .map((spec) => path.relative(SRC, path.resolve(path.dirname(file), spec)).replace(/\.js$/, '.ts'));
+    graph.set(path.relative(SRC, file), [...new Set(targets)]);
+  }
+  return graph;
+}
+
+/** Groups of files that reach each other through imports (Tarjan's strongly connected components). */
+function loops(graph: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const group: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        group.push(w);
+      } while (w !== v);
+      if (group.length > 1 || (graph.get(v) ?? []).includes(v)) out.push(group.sort());
+    }
+  };
+  for (const v of [...graph.keys()].sort()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+test('the import graph is read: it sees the files and imports it checks', () => {
+  const graph = importGraph();
+  assert.ok(graph.size > 40, `only ${graph.size} files under src/`);
+  // One of each form the pattern must catch, so a blind reader cannot pass the tests below.
+  assert.ok(graph.get('web/status.ts')?.includes('present/cells.ts'), 'a multi-name import');
+  assert.ok(graph.get('digest/build.ts')?.includes('present/summary.ts'), 'an export … from');
+  assert.deepEqual(loops(new Map([['a.ts', ['b.ts']], ['b.ts', ['a.ts']], ['c.ts', ['a.ts']]])), [['a.ts', 'b.ts']]);
+});
+
+test('no files of src/ import each other in a loop', () => {
+  // src/sim (the simulated platform, used by the tests and the demo) still has one loop between
+  // its HTTP and WebSocket halves: checked here once that split is done, by dropping this filter.
+  const found = loops(importGraph()).filter((group) => !group.every((f) => f.startsWith('sim/')));
+  assert.deepEqual(found, []);
+});
+
+test('presentation sits below what shows results: it imports only result types and utilities', () => {
+  const graph = importGraph();
+  const below = (f: string) => f.startsWith('present/') || f.startsWith('util/') || f === 'types.ts';
+  const wrong = [...graph].filter(([f]) => f.startsWith('present/')).flatMap(([f, targets]) => targets.filter((t) => !below(t)).map((t) => `${f} -> ${t}`));
+  assert.deepEqual(wrong, []);
+});
+
+test('the email does not import the pages, and the engine, probes and config import neither', () => {
+  const graph = importGraph();
+  const upward = (from: string, to: string[]) =>
+    [...graph].filter(([f]) => f.startsWith(from)).flatMap(([f, targets]) => targets.filter((t) => to.some((p) => t.startsWith(p))).map((t) => `${f} -> ${t}`));
+  assert.deepEqual(upward('digest/', ['web/']), []);
+  for (const low of ['engine/', 'probes/', 'config/', 'present/', 'table.ts']) {
+    assert.deepEqual(upward(low, ['web/', 'digest/', 'store/', 'exporter.ts', 'cli.ts']), [], low);
+  }
+});
