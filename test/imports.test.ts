@@ -79,10 +79,7 @@ test('the import graph is read: it sees the files and imports it checks', () => 
 });
 
 test('no files of src/ import each other in a loop', () => {
-  // src/sim (the simulated platform, used by the tests and the demo) still has one loop between
-  // its HTTP and WebSocket halves: checked here once that split is done, by dropping this filter.
-  const found = loops(importGraph()).filter((group) => !group.every((f) => f.startsWith('sim/')));
-  assert.deepEqual(found, []);
+  assert.deepEqual(loops(importGraph()), []);
 });
 
 test('presentation sits below what shows results: it imports only result types and utilities', () => {

@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
-import { parseServiceFaults, type ServiceFaults } from './platform.js';
+import { parseServiceFaults, type ServiceFaults } from './faults.js';
 
 export const SIGNED_SERVICES = ['iat', 'tts', 'webocr'] as const;
 export type SignedService = (typeof SIGNED_SERVICES)[number];
