@@ -88,9 +88,9 @@ async function closedPort(): Promise<number> {
 }
 
 /** Poll (bounded in count and time) until cond() holds. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
-  for (let i = 0; i < 1000 && Date.now() < end; i++) {
+  for (let i = 0; i < 3000 && Date.now() < end; i++) {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 20));
   }

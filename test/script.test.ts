@@ -42,7 +42,7 @@ function gone(pid: number): boolean {
   }
 }
 
-async function eventually(cond: () => boolean, ms = 2000): Promise<boolean> {
+async function eventually(cond: () => boolean, ms = 30_000): Promise<boolean> {
   for (let i = 0; i < ms / 20 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
   return cond();
 }
@@ -82,7 +82,9 @@ test('a hung script is killed at its timeout with its children, even ones that i
   const took = Date.now() - t0;
   assert.equal(r.ok, false);
   assert.match(r.reason, /^timeout after 400ms: the script and every process it started were killed$/);
-  assert.ok(took >= 400 && took < 4000, `took ${took}ms`);
+  // The timeout and the grace period are the feature: 5x the 4 s they take at most on a quiet
+  // machine, still far from the minute the script would run.
+  assert.ok(took >= 400 && took < 20_000, `took ${took}ms`);
   const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
   assert.ok(child > 0, `no child pid in ${r.responseExcerpt}`);
   assert.ok(await eventually(() => gone(child)), `child ${child} still running`);
@@ -124,7 +126,8 @@ test('the round signal kills a running script early', async () => {
   const t0 = Date.now();
   const r = await scriptCall(call, ctx(ac.signal));
   assert.match(r.reason, /^aborted: shutdown; the script and every process it started were killed$/);
-  assert.ok(Date.now() - t0 < 2500);
+  // Killed at once is the feature: 5x the 2.5 s it takes at most on a quiet machine, far from the 30 s sleep.
+  assert.ok(Date.now() - t0 < 12_500, `took ${Date.now() - t0} ms`);
 });
 
 test('exit codes, stderr in the reason, bounded output, a missing program', async () => {
