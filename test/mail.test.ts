@@ -352,7 +352,7 @@ test('SMTP down, the exporter restarts: the pending digest in SQLite is sent on 
     assert.equal(message.status, 'pending');
     assert.match(message.lastError ?? '', /ECONNREFUSED/);
     assert.equal(metricValue(await metrics.registry.metrics(), 'patrol_digest_failures_total'), 1);
-    assert.ok(!lines().includes(SMTP_PASSWORD));
+    assertNoSecrets(lines(), 'the log', [SMTP_PASSWORD]);
     await exporter.stop(); // closes the store
   }
 

@@ -13,6 +13,7 @@ import { HttpClient } from '../src/http/client.js';
 import { scriptAuthCheck, scriptCall } from '../src/probes/script.js';
 import type { ProbeContext } from '../src/probes/types.js';
 import { Redactor } from '../src/redact.js';
+import { assertNoSecrets } from './helpers/secrets.js';
 
 const SECRET = 'sup3r-secret-value-42';
 const silent = pino({ level: 'silent' });
@@ -63,7 +64,7 @@ test('a script gets the service values, not the exporter environment; stdout is 
     assert.equal(r.units, 1);
     assert.equal(r.extracted.app, 'app-1');
     // The script printed the secret: the excerpt kept for details does not have it.
-    assert.doesNotMatch(r.responseExcerpt ?? '', new RegExp(SECRET));
+    assertNoSecrets(JSON.stringify(r), 'the call result', [SECRET]);
     assert.match(r.responseExcerpt ?? '', /"secret":"<redacted>"/);
   } finally {
     delete process.env.PATROL_TEST_SHOULD_NOT_LEAK;
@@ -88,7 +89,7 @@ test('a hung script is killed at its timeout with its children, even ones that i
   const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
   assert.ok(child > 0, `no child pid in ${r.responseExcerpt}`);
   assert.ok(await eventually(() => gone(child)), `child ${child} still running`);
-  assert.doesNotMatch(JSON.stringify(r), new RegExp(SECRET));
+  assertNoSecrets(JSON.stringify(r), 'the call result', [SECRET]);
   assert.match(r.responseExcerpt ?? '', /killed by SIGKILL/);
 });
 
