@@ -204,7 +204,7 @@ test('`npm start` runs the demo with process metrics, a lint-clean scrape, and s
       if (line !== '' && /^(patrol|process)_/.test(family)) linted.push(line);
     }
     assert.ok(linted.some((x) => x.startsWith('process_')) && linted.some((x) => x.startsWith('patrol_')));
-    const lint = spawnSync(promtool, ['check', 'metrics'], { input: `${linted.join('\n')}\n`, encoding: 'utf8', timeout: 30_000 });
+    const lint = spawnSync(promtool, ['check', 'metrics'], { input: `${linted.join('\n')}\n`, encoding: 'utf8', timeout: 120_000 });
 
     await stopsOnSigterm(l, Number(new URL(url).port));
     assert.equal(`${lint.stdout}${lint.stderr}`, '', 'promtool check metrics has no finding');

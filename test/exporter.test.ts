@@ -75,7 +75,7 @@ test('promtool check metrics is clean for the patrol_ families', async (t) => {
     const patrolOnly = text.split('\n\n').filter((block) => /^# HELP patrol_/.test(block)).join('\n\n') + '\n';
     assert.ok(patrolOnly.length > 1000);
     // Every finding is a failure (the counter readings are patrol_usage_calls, not a summary-like _count).
-    const r = spawnSync(promtool, ['check', 'metrics'], { input: patrolOnly, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(promtool, ['check', 'metrics'], { input: patrolOnly, encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
     assert.equal((r.stdout + r.stderr).trim(), '');
   } finally {
