@@ -34,8 +34,15 @@ export function createLogger(
         },
       },
     },
-    // logfmt is rewritten from pino's (already redacted) JSON line: one serializer, one redaction.
-    (format === 'logfmt' ? { write: (line: string) => destination.write(logfmtLine(line)) } : destination) as pino.DestinationStream,
+    // The finished line is redacted too: a child logger's fields (logger.child({...})) are serialised
+    // once when it is made and never pass through the log formatter above. logfmt is rewritten from
+    // that redacted JSON line: one serializer.
+    {
+      write: (line: string) => {
+        const clean = redactor.size === 0 ? line : redactor.redact(line);
+        destination.write(format === 'logfmt' ? logfmtLine(clean) : clean);
+      },
+    } as pino.DestinationStream,
   );
   formats.set(logger, format);
   return logger;

@@ -487,7 +487,7 @@ test('a real Alertmanager with the example routing and inhibitions sends one not
   am.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const api = `http://127.0.0.1:${port}/api/v2`;
   try {
-    await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined), 30_000, `alertmanager ready (${log.slice(-300)})`);
+    await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined), 60_000, `alertmanager ready (${log.slice(-300)})`);
     const a = (labels: Record<string, string>) => ({ labels: { job: 'patrol', instance: 'exporter:9798', ...labels }, annotations: { summary: labels.alertname } });
     const alerts = [
       // ocr: a bad credential accepted, and charged
@@ -518,7 +518,7 @@ test('a real Alertmanager with the example routing and inhibitions sends one not
       'team-email exporter:9798 iat': ['PatrolCountQueryFailing'],
       'pager other:9798 ': ['PatrolExporterDown'],
     };
-    await eventually(async () => (Object.keys(expected).every((k) => received.some((n) => key(n) === k)) ? true : undefined), 30_000, 'a notification for every group');
+    await eventually(async () => (Object.keys(expected).every((k) => received.some((n) => key(n) === k)) ? true : undefined), 60_000, 'a notification for every group');
     for (const [k, names] of Object.entries(expected)) {
       const notes = received.filter((n) => key(n) === k);
       assert.equal(notes.length, 1, `${k}: one notification, got ${notes.length}`);

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { PatrolMetrics } from '../src/metrics.js';
 import type { RoundResult } from '../src/types.js';
 import { APP, round, withSim, wsConfig } from './helpers/xfyun-config.js';
+import { assertNoSecrets } from './helpers/secrets.js';
 
 const GOOD_SIGN = 'sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "{{params.api_secret}}" }';
 
@@ -125,7 +126,7 @@ test('acceptBadSignature: the signature checks are accepted, the verdict is auth
     assert.equal(m['iat/unknown_app_id'], 1);
     assert.equal(m['webocr/wrong_key'], 0);
     // The secret never shows, whatever was accepted.
-    assert.doesNotMatch(JSON.stringify(r), /demo-api-secret-0001/);
+    assertNoSecrets(JSON.stringify(r), 'the round', ['demo-api-secret-0001']);
   });
 });
 

@@ -16,7 +16,7 @@ const OUT = path.resolve('test-output');
 async function launch(executablePath: string): Promise<Browser> {
   return chromium.launch({
     executablePath,
-    timeout: 30_000,
+    timeout: 120_000,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }

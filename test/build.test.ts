@@ -15,13 +15,13 @@ test('the TypeScript compiles to JavaScript that runs (the Docker image path)', 
   const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', out], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(build.status, 0, build.stdout + build.stderr);
   assert.ok(existsSync(path.join(out, 'cli.js')));
-  const run = spawnSync(process.execPath, [path.join(out, 'cli.js'), 'check-config', '--config.file=examples/demo.yml'], { encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync(process.execPath, [path.join(out, 'cli.js'), 'check-config', '--config.file=examples/demo.yml'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(run.status, 0, run.stdout + run.stderr);
   assert.match(run.stdout, /examples\/demo\.yml: OK/);
 
   // Away from a git checkout (an installed package, the image), the revision is the one the build
   // wrote into dist/build-info.json, and "unknown" without it.
-  const version = () => spawnSync(process.execPath, [path.join(out, 'cli.js'), '--version'], { encoding: 'utf8', timeout: 30_000 });
+  const version = () => spawnSync(process.execPath, [path.join(out, 'cli.js'), '--version'], { encoding: 'utf8', timeout: 120_000 });
   assert.match(version().stdout, /^patrol_exporter, version \S+ \(revision: unknown\) nodejs: v\d+\.\d+\.\d+\n$/);
   writeFileSync(path.join(out, 'build-info.json'), JSON.stringify({ revision: '0123456789abcdef0123456789abcdef01234567' }));
   assert.match(version().stdout, /\(revision: 0123456789abcdef0123456789abcdef01234567\) nodejs: /);
@@ -31,7 +31,7 @@ test('the TypeScript compiles to JavaScript that runs (the Docker image path)', 
   let log = '';
   demo.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   try {
-    const until = Date.now() + 30_000;
+    const until = Date.now() + 90_000;
     while (!/"msg":"round finished"/.test(log) && Date.now() < until && demo.exitCode === null) await new Promise((r) => setTimeout(r, 100));
     assert.match(log, /"trigger":"startup"[^\n]*"failed":0[^\n]*"msg":"round finished"/, log);
   } finally {

@@ -106,8 +106,8 @@ async function stopsOnSigterm(l: Launched, port: number): Promise<void> {
   await l.exited;
   clearTimeout(timer);
   try {
-    await eventually(async () => (tree.every((pid) => !running(pid)) ? true : undefined), 20_000, `processes ${tree.join(', ')} gone`);
-    await eventually(async () => ((await portFree(port)) ? true : undefined), 10_000, `port ${port} free`);
+    await eventually(async () => (tree.every((pid) => !running(pid)) ? true : undefined), 60_000, `processes ${tree.join(', ')} gone`);
+    await eventually(async () => ((await portFree(port)) ? true : undefined), 60_000, `port ${port} free`);
   } finally {
     for (const pid of tree) if (running(pid)) process.kill(pid, 'SIGKILL');
   }
@@ -178,7 +178,7 @@ test('`npm start` runs the demo with process metrics, a lint-clean scrape, and s
     }
     const cpu = () => scrape().then((x) => sample(parseMetrics(x), 'process_cpu_seconds_total')!);
     const first = await cpu();
-    await eventually(async () => ((await cpu()) > first ? true : undefined), 30_000, 'process_cpu_seconds_total moves between scrapes');
+    await eventually(async () => ((await cpu()) > first ? true : undefined), 60_000, 'process_cpu_seconds_total moves between scrapes');
 
     // Compressed, the body is one gzip member (the cached per-service part and the live registry part
     // in one deflate stream, checked here byte by byte) with the same families as the plain text.
@@ -204,7 +204,7 @@ test('`npm start` runs the demo with process metrics, a lint-clean scrape, and s
       if (line !== '' && /^(patrol|process)_/.test(family)) linted.push(line);
     }
     assert.ok(linted.some((x) => x.startsWith('process_')) && linted.some((x) => x.startsWith('patrol_')));
-    const lint = spawnSync(promtool, ['check', 'metrics'], { input: `${linted.join('\n')}\n`, encoding: 'utf8', timeout: 30_000 });
+    const lint = spawnSync(promtool, ['check', 'metrics'], { input: `${linted.join('\n')}\n`, encoding: 'utf8', timeout: 120_000 });
 
     await stopsOnSigterm(l, Number(new URL(url).port));
     assert.equal(`${lint.stdout}${lint.stderr}`, '', 'promtool check metrics has no finding');

@@ -282,12 +282,12 @@ test('a reload of an alias bomb or of deep nesting fails with one problem and ke
 });
 
 test('patrol check-config prints every problem and exits 1; a good file exits 0', () => {
-  const bad = spawnSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/bad-cron-timezone.yml`], { encoding: 'utf8', timeout: 30_000 });
+  const bad = spawnSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/bad-cron-timezone.yml`], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /2 problem\(s\)/);
   assert.match(bad.stderr, /global\.schedule \(line 2\): invalid cron expression/);
   assert.match(bad.stderr, /global\.timezone \(line 3\): unknown timezone/);
-  const good = execFileSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/good.yml`], { encoding: 'utf8', timeout: 30_000 });
+  const good = execFileSync('npx', ['tsx', 'src/cli.ts', 'check-config', `--config.file=${dir}/good.yml`], { encoding: 'utf8', timeout: 120_000 });
   assert.match(good, /OK \(1 platform\(s\), 1 service\(s\)\)/);
 });
 

@@ -23,7 +23,8 @@ import { startSimulator } from '../src/sim/platform.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { ocrConfig } from './helpers/harness.js';
 import { runPatrol } from './helpers/process.js';
-import { DAY, dayOfHistory, tableRows } from './helpers/rounds.js';
+import { DAY, dayOfHistory, round, shanghai, tableRows } from './helpers/rounds.js';
+import { assertNoSecrets } from './helpers/secrets.js';
 
 const SMTP_PASSWORD = 'smtp-pa55word-never-shown';
 const SMTP_USER = 'patrol-mailer';
@@ -87,9 +88,9 @@ async function closedPort(): Promise<number> {
 }
 
 /** Poll (bounded in count and time) until cond() holds. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
-  for (let i = 0; i < 1000 && Date.now() < end; i++) {
+  for (let i = 0; i < 3000 && Date.now() < end; i++) {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -192,9 +193,58 @@ test('the digest reaches a real SMTP server: subject, both parts, the five colum
   // Delivered, counted, and the SMTP password nowhere: not in the mail, not in the logs.
   assert.ok((metricValue(await metrics.registry.metrics(), 'patrol_digest_last_success_timestamp_seconds') ?? 0) > 0);
   assert.equal(metricValue(await metrics.registry.metrics(), 'patrol_digest_failures_total'), 0);
-  assert.ok(!smtp.raw[0].includes(SMTP_PASSWORD));
-  assert.ok(!lines().includes(SMTP_PASSWORD));
+  assertNoSecrets(smtp.raw[0], 'the mail as sent', [SMTP_PASSWORD]);
+  assertNoSecrets(html, 'the digest HTML', [SMTP_PASSWORD]);
+  assertNoSecrets(mail.text!, 'the digest text', [SMTP_PASSWORD]);
+  assertNoSecrets(lines(), 'the log', [SMTP_PASSWORD]);
   assert.match(lines(), /"msg":"email delivered"/);
+});
+
+test('the digest the schedule builds is redacted: a secret in the stored history is not mailed', async (t) => {
+  const smtp = await startSmtp();
+  t.after(() => smtp.close());
+  const store = new SqliteStore(':memory:');
+  // A reason and a name stored before their text was known to be secret (the config changed since).
+  store.save(
+    round(shanghai(DAY, '09:00:00'), [
+      { id: 'ocr', name: `ocr ${SMTP_PASSWORD}`, verdict: 'metering_mismatch', reason: `metering over by 1; upstream said ${SMTP_PASSWORD}` },
+    ]),
+  );
+  const { loaded, jobs, lines } = setup(configText(smtp.port), store);
+  t.after(async () => {
+    await jobs.stop();
+    store.close();
+  });
+  jobs.start(loaded.config);
+  const sent = await jobs.sendDigest(DAY);
+  assert.equal(sent.status, 'sent');
+  const mail = smtp.received[0];
+  assert.match(mail.html as string, /ocr &lt;redacted&gt;/, 'the name is there, redacted');
+  assertNoSecrets(smtp.raw[0], 'the mail as sent', [SMTP_PASSWORD]);
+  assertNoSecrets(mail.html as string, 'the digest HTML', [SMTP_PASSWORD]);
+  assertNoSecrets(mail.text ?? '', 'the digest text', [SMTP_PASSWORD]);
+  assertNoSecrets(lines(), 'the log', [SMTP_PASSWORD]);
+});
+
+test('the maintenance schedule retries a pending digest by itself', async (t) => {
+  let up = false;
+  const smtp = await startSmtp(() => up);
+  t.after(() => smtp.close());
+  const store = new SqliteStore(':memory:');
+  for (const r of dayOfHistory()) store.save(r);
+  // Maintenance every second; nothing else delivers once the first run has failed.
+  const { loaded, jobs } = setup(configText(smtp.port, { storage: '  maintenance_schedule: "* * * * * *"\n' }), store);
+  t.after(async () => {
+    await jobs.stop();
+    store.close();
+  });
+  jobs.start(loaded.config);
+  const first = await jobs.sendDigest(DAY);
+  assert.equal(first.status, 'pending');
+  up = true;
+  await until(() => smtp.received.length === 1 && store.pending().length === 0, 'a maintenance run delivering the digest', 20_000);
+  assert.equal(smtp.received[0].subject, `开放平台服务调用巡检报告 ${DAY}`);
+  assert.equal(store.messagesFor('digest', DAY)[0].status, 'sent');
 });
 
 test('SMTP down for a moment: the retries deliver it, nothing counted as failed', async (t) => {
@@ -302,7 +352,7 @@ test('SMTP down, the exporter restarts: the pending digest in SQLite is sent on 
     assert.equal(message.status, 'pending');
     assert.match(message.lastError ?? '', /ECONNREFUSED/);
     assert.equal(metricValue(await metrics.registry.metrics(), 'patrol_digest_failures_total'), 1);
-    assert.ok(!lines().includes(SMTP_PASSWORD));
+    assertNoSecrets(lines(), 'the log', [SMTP_PASSWORD]);
     await exporter.stop(); // closes the store
   }
 
@@ -328,14 +378,16 @@ test('the cron schedule sends the digest of the configured day once', async (t) 
   t.after(() => smtp.close());
   const store = new SqliteStore(':memory:');
   // Every second, reporting the current day (empty history: the mail says there were no rounds).
-  const { loaded, jobs } = setup(configText(smtp.port, { digest: '  schedule: "* * * * * *"\n  day: current\n  locale: en\n' }), store);
+  const { loaded, jobs, lines } = setup(configText(smtp.port, { digest: '  schedule: "* * * * * *"\n  day: current\n  locale: en\n' }), store);
   t.after(async () => {
     await jobs.stop();
     store.close();
   });
   jobs.start(loaded.config);
-  await until(() => smtp.received.length >= 1, 'a scheduled digest', 5000);
-  await new Promise((r) => setTimeout(r, 2200)); // two more ticks: no second mail for the same day
+  await until(() => smtp.received.length >= 1, 'a scheduled digest', 20_000);
+  // Two more ticks that found the day's digest already sent: no second mail for the same day.
+  const skips = () => lines().split('digest for this day already queued or sent').length - 1;
+  await until(() => skips() >= 2, 'two more ticks of the digest schedule', 20_000);
   assert.equal(smtp.received.length, 1);
   const day = jobs.reportDay();
   assert.equal(smtp.received[0].subject, `开放平台服务调用巡检报告 ${day}`);
@@ -349,6 +401,8 @@ test('patrol digest --out writes the HTML from the SQLite history; --send mails 
   t.after(() => smtp.close());
   const store = new SqliteStore(path.join(dir, 'history.db'));
   for (const r of dayOfHistory()) store.save(r);
+  // A name and reason stored before their text was a secret: the command redacts what it reads.
+  store.save(round(shanghai(DAY, '09:00:00'), [{ id: 'asr', name: `asr ${SMTP_PASSWORD}`, verdict: 'call_failed', reason: `upstream said ${SMTP_PASSWORD}` }]));
   store.close();
   const file = path.join(dir, 'patrol.yml');
   // A relative storage.path starts in the config file's folder, whatever the working directory.
@@ -359,17 +413,21 @@ test('patrol digest --out writes the HTML from the SQLite history; --send mails 
   assert.equal(written.code, 0, written.stderr);
   const html = readFileSync(out, 'utf8');
   assert.equal(tableRows(html, 'round').filter((r) => r.cls === 'fail').length, 2);
+  assert.match(html, /asr &lt;redacted&gt;/);
+  assertNoSecrets(html, 'digest --out', [SMTP_PASSWORD]);
   assert.equal(smtp.received.length, 0, '--out does not send');
 
   const sent = await runPatrol(['digest', `--config.file=${file}`, `--date=${DAY}`, '--send'], env);
   assert.equal(sent.code, 0, sent.stderr);
   assert.equal(smtp.received.length, 1);
   assert.equal(smtp.received[0].subject, `开放平台服务调用巡检报告 ${DAY}`);
+  assertNoSecrets(smtp.received[0].html as string, 'digest --send HTML', [SMTP_PASSWORD]);
+  assertNoSecrets(smtp.received[0].text ?? '', 'digest --send text', [SMTP_PASSWORD]);
 
   const bad = await runPatrol(['digest', `--config.file=${file}`, '--date=2024-13-45'], env);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--date: expected YYYY-MM-DD/);
-  for (const r of [written, sent, bad]) assert.ok(!(r.stdout + r.stderr).includes(SMTP_PASSWORD));
+  for (const [i, r] of [written, sent, bad].entries()) assertNoSecrets(`${r.stdout}${r.stderr}`, `digest command ${i} output`, [SMTP_PASSWORD]);
 });
 
 test('patrol run-once --mail sends that round\'s table, as the original script did', async (t) => {

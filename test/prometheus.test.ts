@@ -48,7 +48,7 @@ test('a real Prometheus scraping the demo with bad credentials accepted: dashboa
   const fault = await fetch(`${sim}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service: 'ocr', faults: { acceptBadCredentials: true } }) });
   assert.equal(fault.status, 200);
   // The start-up round may have run before the fault: start one now that sees it.
-  await eventually(async () => ((await fetch(`${patrol.url}/api/rounds`, { method: 'POST' })).status === 202 ? true : undefined), 20_000, 'a round started');
+  await eventually(async () => ((await fetch(`${patrol.url}/api/rounds`, { method: 'POST' })).status === 202 ? true : undefined), 60_000, 'a round started');
 
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-prom-'));
   const port = await freePort();
@@ -64,7 +64,7 @@ scrape_configs:
   prom.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
   const api = `http://127.0.0.1:${port}/api/v1`;
   try {
-    await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined), 30_000, `prometheus ready (${promLog.slice(-500)})`);
+    await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/-/ready`)).ok ? true : undefined), 60_000, `prometheus ready (${promLog.slice(-500)})`);
 
     const firing = await eventually(async () => {
       const body = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: { labels: Record<string, string>; state: string }[] } };

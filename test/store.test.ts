@@ -164,20 +164,23 @@ test('kill -9 while writing: the file passes integrity_check and holds only whol
     if (all.length > 0) committed = Number(all.at(-1)![1]);
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  // 'close': the process has exited and everything it wrote to stdout has been read.
+  const closed = new Promise<NodeJS.Signals | null>((resolve) => child.once('close', (_code, signal) => resolve(signal)));
   // Wait (bounded) until it has committed a good number of rounds, then kill it mid-stream.
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   while (committed < 100 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
   assert.ok(committed >= 100, `the writer committed only ${committed} rounds: ${stderr}`);
   child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
+  assert.equal(await closed, 'SIGKILL');
 
   const store = new SqliteStore(file);
   t.after(() => store.close());
   assert.equal(store.integrityCheck(), 'ok');
   const rounds = store.roundCount();
-  // Every round it reported as committed is there; at most the one in flight beyond that.
-  assert.ok(rounds >= committed && rounds <= committed + 2, `rounds ${rounds}, reported committed ${committed}`);
+  // `committed` is now the last count it wrote before it died (the pipe was read to its end, so how
+  // late the kill landed does not matter): every round it reported is there, and at most the one it
+  // committed without living to say so.
+  assert.ok(rounds === committed || rounds === committed + 1, `rounds ${rounds}, reported committed ${committed}`);
   const partial = store.db.prepare('SELECT r.id FROM rounds r WHERE (SELECT count(*) FROM verdicts v WHERE v.round_id = r.id) != 25').all();
   assert.deepEqual(partial, []);
 });

@@ -6,7 +6,8 @@ import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { parseList, wantsGzip, wantsOpenMetrics } from '../src/web/negotiate.js';
 import { checkTelemetryPath } from '../src/web/server.js';
-import { startWeb } from './helpers/web.js';
+import { SECRET, startWeb } from './helpers/web.js';
+import { assertNoSecrets } from './helpers/secrets.js';
 
 /** A raw GET (no automatic decompression, headers exactly as given). */
 function raw(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
@@ -50,6 +51,7 @@ test('Accept: OpenMetrics only when asked for with q > 0 and not below the text 
     if (type === OPEN) assert.match(body, /# EOF\n$/, `an OpenMetrics body for ${accept}`);
     else assert.ok(!body.includes('# EOF'), `a text body for ${accept}`);
     assert.match(body, /patrol_rounds_total/);
+    assertNoSecrets(body, `/metrics (Accept: ${accept})`, [SECRET]);
   }
 });
 
@@ -105,6 +107,8 @@ test('--web.telemetry-path moves the metrics endpoint and the links to it', asyn
   assert.ok(!page.includes('href="/metrics"'));
   const details = await (await fetch(`${web.url}/services/ocr`)).text();
   assert.ok(details.includes('href="/internal/metrics"'));
+  assertNoSecrets(page, 'the status page', [SECRET]);
+  assertNoSecrets(details, 'the details page', [SECRET]);
 
   assert.equal(checkTelemetryPath('/metrics'), null);
   assert.equal(checkTelemetryPath('/a/b-c_d.e'), null);

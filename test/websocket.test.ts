@@ -13,6 +13,7 @@ import { HttpClient } from '../src/http/client.js';
 import { callSchema } from '../src/config/schema.js';
 import { DEMO_ACCOUNT } from '../src/sim/platform.js';
 import { round, withSim, wsConfig } from './helpers/xfyun-config.js';
+import { assertNoSecrets } from './helpers/secrets.js';
 
 const APP = DEMO_ACCOUNT.appId;
 const silent = pino({ level: 'silent' });
@@ -142,7 +143,7 @@ test('frames are judged each/final/any; extract reads the final frame; secrets a
     assert.equal(r.ok, false);
     assert.deepEqual(r.failures.map((f) => f.check), ['frame #2 code', 'any frame']);
     assert.equal(r.extracted.sid, 'abc');
-    assert.doesNotMatch(r.responseExcerpt ?? '', /s3cret-value/);
+    assertNoSecrets(JSON.stringify(r), 'the call result', ['s3cret-value']);
     assert.match(r.responseExcerpt ?? '', /<redacted>/);
   } finally {
     await srv.close();

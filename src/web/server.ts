@@ -65,6 +65,11 @@ export function routes(deps: ServerDeps): Route[] {
     const config = exporter.config;
     return { timezone: config?.global.timezone ?? 'UTC', locale: config?.digest.locale ?? 'zh', telemetryPath, redact: deps.redactor ? (t: string) => deps.redactor!.redact(t) : undefined };
   };
+  // The API redacts what it serves as the pages do: a stored result may predate a secret in the config.
+  const sendJson = (res: Response, value: unknown) => {
+    const text = JSON.stringify(value);
+    res.type('application/json').send(deps.redactor ? deps.redactor.redact(text) : text);
+  };
   return [
     {
       method: 'get',
@@ -106,7 +111,7 @@ export function routes(deps: ServerDeps): Route[] {
       handler: (_req, res) => {
         const latest = store.latest();
         if (!latest) res.status(404).json({ error: 'no round has finished yet' });
-        else res.json(latest);
+        else sendJson(res, latest);
       },
     },
     {
@@ -120,7 +125,7 @@ export function routes(deps: ServerDeps): Route[] {
           return;
         }
         const timezone = exporter.config?.global.timezone ?? 'UTC';
-        res.json({ date, timezone, rounds: store.byDay(date, timezone) });
+        sendJson(res, { date, timezone, rounds: store.byDay(date, timezone) });
       },
     },
     {

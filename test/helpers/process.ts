@@ -11,8 +11,8 @@ export interface Running {
   /** Everything the process wrote to stderr (its JSON log) so far. */
   stderr: () => string;
   stdout: () => string;
-  /** Send a signal and wait for the exit code (bounded). */
-  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+  /** Send a signal and wait for the exit code; SIGKILL after `graceMs` (default 15 s), then null. */
+  stop: (signal?: NodeJS.Signals, graceMs?: number) => Promise<number | null>;
 }
 
 /** Start `patrol ARGS` and wait (at most `ms`) for its "listening" log line. */
@@ -26,10 +26,10 @@ export async function startPatrol(args: string[], env: NodeJS.ProcessEnv = {}, m
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = once(child, 'exit');
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000) => {
     if (child.exitCode !== null) return child.exitCode;
     child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     const [code] = (await exited) as [number | null];
     clearTimeout(timer);
     return code;

@@ -1,7 +1,8 @@
 // RoundResult fixtures for the history, digest and page tests: plain objects shaped exactly like
 // what the inspector produces, so a test can build a day of history without waiting for rounds.
 import assert from 'node:assert/strict';
-import type { AbortedService, CallResult, RoundResult, ServiceResult, UnexplainedUsage, Verdict } from '../../src/types.js';
+import { judge } from '../../src/engine/verdict.js';
+import type { AbortedService, AuthCheckResult, CallResult, CounterReading, RoundResult, ServiceResult, UnexplainedUsage, Verdict } from '../../src/types.js';
 
 let seq = 0;
 
@@ -36,34 +37,56 @@ export interface ServiceSpec {
   unexplained?: { units: number; kind?: UnexplainedUsage['kind']; lag?: { min: number; max: number } };
 }
 
-/** A service result for `at`; the verdict drives the separate flags the way the engine sets them. */
+/**
+ * A service result for `at`. The spec's verdict only sets up what the platform did (a call that
+ * failed, a counter read that failed, a bad credential accepted, a counter that moved one too many, a
+ * day that changed); the verdict and every flag then come from the engine's own judge(), and the
+ * fixture fails if judge() does not reach the verdict asked for. So a test built on these cannot
+ * agree with a consumer that reads the wrong flag.
+ */
 export function svc(spec: ServiceSpec, at: number): ServiceResult {
-  const verdict = spec.verdict ?? 'ok';
-  const expected = spec.expected ?? 1;
+  const wanted = spec.verdict ?? 'ok';
+  const calls = spec.calls ?? [call('c1', 0.2, wanted !== 'call_failed')];
+  const units = calls.reduce((sum, c) => sum + c.units, 0);
+  const expected = spec.expected ?? units;
   const before = spec.before === undefined ? 100 : spec.before;
-  const countQueryOk = verdict !== 'count_query_failed';
-  const after = spec.after !== undefined ? spec.after : before === null ? null : before + expected + (verdict === 'metering_mismatch' ? 1 : 0);
-  const calls = spec.calls ?? [call('c1', 0.2, verdict !== 'call_failed')];
+  const after = spec.after !== undefined ? spec.after : before === null ? null : before + expected + (wanted === 'metering_mismatch' ? 1 : 0);
+  // The calls' units are what judge() expects: a spec that sets `expected` apart scales the last call's.
+  const judgedCalls = expected === units || calls.length === 0 ? calls : calls.map((c, i) => (i === calls.length - 1 ? { ...c, units: c.units + expected - units } : c));
+  const day = '2024-01-01';
+  const beforeReading: CounterReading | null = before === null ? null : { ok: true, value: before, at, day };
+  const afterReading: CounterReading | null =
+    wanted === 'count_query_failed'
+      ? { ok: false, reason: 'HTTP 500', at: at + 900 }
+      : after === null
+        ? null
+        : { ok: true, value: after, at: at + 900, day: wanted === 'indeterminate' ? '2024-01-02' : day };
+  const authChecks: AuthCheckResult[] =
+    spec.authOk === null
+      ? []
+      : [{ name: 'wrong_key', outcome: wanted === 'auth_failed' || spec.authOk === false ? 'accepted' : 'rejected', durationSeconds: 0.05, status: wanted === 'auth_failed' ? 200 : 401, reason: wanted === 'auth_failed' ? 'bad credential accepted: status: expected 401, got 200' : '' }];
+  const j = judge({ before: beforeReading, after: afterReading, calls: judgedCalls, authChecks, mode: 'exact' });
+  assert.equal(j.verdict, wanted, `fixture ${spec.id}: the inputs give ${j.verdict} (${j.reason}), not ${wanted}`);
   return {
     serviceId: spec.id,
     name: spec.name ?? spec.id,
     appId: 'app0001',
-    verdict,
-    reason: spec.reason ?? (verdict === 'ok' ? 'ok' : `reason for ${verdict}`),
+    verdict: j.verdict,
+    reason: spec.reason ?? j.reason,
     startedAt: at,
     finishedAt: at + 1000,
-    before: before === null ? null : { ok: true, value: before, at, day: '2024-01-01' },
-    after: !countQueryOk ? { ok: false, reason: 'HTTP 500', at: at + 900 } : after === null ? null : { ok: true, value: after, at: at + 900, day: '2024-01-01' },
-    delta: countQueryOk && before !== null && after !== null ? after - before : null,
-    expectedDelta: expected,
+    before: beforeReading,
+    after: afterReading,
+    delta: j.delta,
+    expectedDelta: j.expectedDelta,
     meteringMode: 'exact',
-    meteringOk: !countQueryOk || verdict === 'indeterminate' ? null : verdict !== 'metering_mismatch',
-    callOk: verdict !== 'call_failed',
-    authOk: spec.authOk !== undefined ? spec.authOk : verdict === 'auth_failed' ? false : true,
-    countQueryOk,
+    meteringOk: j.meteringOk,
+    callOk: j.callOk,
+    authOk: j.authOk,
+    countQueryOk: j.countQueryOk,
     settleSeconds: spec.settle === undefined ? 2 : spec.settle,
-    calls,
-    authChecks: [{ name: 'wrong_key', outcome: verdict === 'auth_failed' ? 'accepted' : 'rejected', durationSeconds: 0.05, status: verdict === 'auth_failed' ? 200 : 401, reason: '' }],
+    calls: judgedCalls,
+    authChecks,
     ...(spec.unexplained && before !== null ? { unexplained: unexplainedUsage(spec.unexplained, before, at) } : {}),
   };
 }
