@@ -47,10 +47,10 @@ test('the details page: last calls with status, duration, failed expectations an
   assert.equal(page.status, 200);
   const html = page.text;
   assert.equal((html.match(/<section class="entry"/g) ?? []).length, 2, 'both of its verdicts');
-  assert.match(html, /<tr class="fail"><td class="name">c1<\/td><td>http<\/td><td>502<\/td><td>1.250 s<\/td>/);
+  assert.match(html, /<tr class="fail"><td class="name">c1<\/td><td><code>http<\/code><\/td><td>502<\/td><td>1.250 s<\/td>/);
   assert.match(html, /<code>status<\/code>: 预期 200，实际 <b>502 &lt;script&gt;alert\(&#39;x&#39;\)&lt;\/script&gt;/);
   assert.match(html, /<summary>响应<\/summary><pre>&lt;html&gt;&lt;redacted&gt; &lt;b&gt;x&lt;\/b&gt;/);
-  assert.match(html, /… \[\d+ more characters\]<\/pre>/);
+  assert.match(html, /… \[另有 \d+ 个字符未显示\]<\/pre>/);
   assert.ok(html.length < 200_000, `a 10 MB body is cut (page is ${html.length} characters)`);
   assert.ok(!html.includes('<script>'));
   assert.ok(!html.includes('<img'));

@@ -23,8 +23,9 @@ export interface RenderOptions {
 
 const FAIL_ROW_STYLE = 'background-color:#f8d0d0;color:#a00000';
 const BOX = 'border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top';
-const CELL = `${BOX};overflow-wrap:anywhere;word-break:break-word`;
-const HEAD = `${BOX};background-color:#e8e8e8;word-break:keep-all`;
+// break-word, not anywhere: a cell wraps a word only when it must, so "100.0%" stays whole.
+const CELL = `${BOX};overflow-wrap:break-word;word-break:break-word`;
+const HEAD = `${BOX};background-color:#e8e8e8;overflow-wrap:normal;word-break:keep-all`;
 const TABLE = 'border-collapse:collapse;font-size:14px;margin:8px 0 16px 0;max-width:100%';
 /** An attribute value or the <title>: escaped and cut, without the <wbr> break opportunities of text. */
 const attr = (v: unknown) => esc(clip(String(v ?? '')));
@@ -92,7 +93,7 @@ function unexplainedTable(data: DigestData, l: Labels, e: (v: unknown) => string
     .slice(0, MAX_LISTED_MISMATCHES)
     .map((u) => {
       const kind = u.kind === 'late_charge' ? `${l.lateCharge} ${lagText(u)}` : l.unexplainedKind;
-      const cells = [timeOfDay(data.timezone, u.at), u.name, u.units, kind].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('') + `<td style="${CELL}"><div style="${LONG}">${e(u.reason)}</div></td>`;
+      const cells = [timeOfDay(data.timezone, u.at), u.name, u.units, kind].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('') + `<td style="${CELL};overflow-wrap:anywhere"><div style="${LONG}">${e(u.reason)}</div></td>`;
       return `<tr class="${u.kind === 'late_charge' ? 'late-charge' : 'unexplained'}" data-service="${attr(u.serviceId)}">${cells}</tr>`;
     })
     .join('\n');

@@ -69,3 +69,11 @@ export function escBreakable(value: unknown, every = 32, longerThan = 48): strin
   }
   return out + esc(text.slice(last));
 }
+
+/**
+ * A text cut by redact.ts's excerpt() ends in "… [N more characters]"; a page in another locale
+ * says it in its own words.
+ */
+export function localiseCut(text: string, cut: (n: number) => string): string {
+  return text.replace(/… \[(\d+) more characters\]$/, (_, n: string) => `… ${cut(Number(n))}`);
+}

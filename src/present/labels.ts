@@ -94,6 +94,8 @@ export interface PageLabels {
   request: string;
   response: string;
   round: string;
+  /** A long text was cut: how many characters were left out. */
+  cut: (n: number) => string;
 }
 
 const zh: Labels = {
@@ -176,6 +178,7 @@ const zh: Labels = {
     request: '请求',
     response: '响应',
     round: '轮次',
+    cut: (n) => `[另有 ${n} 个字符未显示]`,
   },
   verdicts: {
     ok: '正常',
@@ -267,6 +270,7 @@ const en: Labels = {
     request: 'Request',
     response: 'Response',
     round: 'Round',
+    cut: (n) => `[${n} more characters]`,
   },
   verdicts: {
     ok: 'ok',

@@ -5,7 +5,7 @@
 import type { ServiceHistoryEntry as ServiceEntry } from '../store/types.js';
 import type { AuthCheckResult, CallResult, ServiceResult } from '../types.js';
 import { meteringCell, readingCell, verdictClass, yesNo } from '../present/cells.js';
-import { esc } from '../present/escape.js';
+import { esc, localiseCut } from '../present/escape.js';
 import { labelsFor, type Locale } from '../present/labels.js';
 import { dateTime } from '../util/time.js';
 import { excerpt } from '../redact.js';
@@ -25,7 +25,7 @@ const MAX_TEXT = 500;
 export function servicePage(serviceId: string, entries: ServiceEntry[], opts: DetailsOptions): string {
   const l = labelsFor(opts.locale ?? 'zh');
   const redact = opts.redact ?? ((t: string) => t);
-  const e = (v: unknown, max = MAX_TEXT) => esc(excerpt(String(v ?? ''), max, redact));
+  const e = (v: unknown, max = MAX_TEXT) => esc(localiseCut(excerpt(String(v ?? ''), max, redact), l.page.cut));
   const tz = opts.timezone;
   const name = entries[0]?.result.name ?? serviceId;
   const p = l.page;
@@ -37,7 +37,7 @@ export function servicePage(serviceId: string, entries: ServiceEntry[], opts: De
         const failures = c.failures.length
           ? `<ul>${c.failures.map((f) => `<li><code>${e(f.check)}</code>: ${p.expectation(e(f.expected), e(f.actual))}</li>`).join('')}</ul>`
           : '';
-        return `<tr class="${c.ok ? 'ok' : 'fail'}"><td class="name">${e(c.name)}</td><td>${e(c.kind)}</td><td>${e(c.status ?? '–')}</td><td>${e(c.durationSeconds.toFixed(3))} s</td>
+        return `<tr class="${c.ok ? 'ok' : 'fail'}"><td class="name">${e(c.name)}</td><td><code>${e(c.kind)}</code></td><td>${e(c.status ?? '–')}</td><td>${e(c.durationSeconds.toFixed(3))} s</td>
 <td>${e(c.ok ? p.callOk : p.callFailed)}</td><td class="long"><div>${e(c.reason)}${failures}${excerptBlock(p.request, c.requestExcerpt)}${excerptBlock(p.response, c.responseExcerpt)}</div></td></tr>`;
       })
       .join('\n');
@@ -56,7 +56,7 @@ export function servicePage(serviceId: string, entries: ServiceEntry[], opts: De
 <p class="reason">${e(s.reason)}</p>
 <table><tbody>
 <tr><th>${e(l.colBefore)}</th><td>${e(reading(s.before))}</td><th>${e(l.colAfter)}</th><td>${e(reading(s.after))}</td></tr>
-<tr><th>${e(p.delta)}</th><td>${e(s.delta ?? '–')}</td><th>${e(p.expected)}</th><td>${e(s.expectedDelta)} (${e(s.meteringMode)})</td></tr>
+<tr><th>${e(p.delta)}</th><td>${e(s.delta ?? '–')}</td><th>${e(p.expected)}</th><td>${e(s.expectedDelta)} (<code>${e(s.meteringMode)}</code>)</td></tr>
 <tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(yesNo(s.callOk, l, 'html'))}</td></tr>
 <tr><th>${e(p.settle)}</th><td>${e(s.settleSeconds === null ? '–' : `${s.settleSeconds.toFixed(2)} s`)}</td><th>${e(p.authOk)}</th><td>${e(yesNo(s.authOk, l, 'html'))}</td></tr>
 ${s.unexplained && s.unexplained.units > 0 ? `<tr class="${s.unexplained.kind === 'late_charge' ? 'other' : 'fail'}"><th>${e(l.colUnexplained)}</th><td>${e(s.unexplained.units)} (${e(s.unexplained.kind === 'late_charge' ? l.lateCharge : l.unexplainedKind)})</td><td colspan="2" class="long"><div>${e(s.unexplained.reason)}</div></td></tr>\n` : ''}</tbody></table>

@@ -5,7 +5,7 @@ import { overviewFromRounds } from '../store/overview.js';
 import type { ServiceOverview } from '../store/types.js';
 import type { RoundResult } from '../types.js';
 import { meteringCell, ratioText, readingCell, verdictClass, yesNo } from '../present/cells.js';
-import { esc } from '../present/escape.js';
+import { esc, localiseCut } from '../present/escape.js';
 import { labelsFor, type Locale } from '../present/labels.js';
 import { verdictStrip } from '../present/strip.js';
 import { summariseRound } from '../present/summary.js';
@@ -28,7 +28,7 @@ const MAX_REASON = 300;
 export function statusPage(round: RoundResult | null, progress: { done: number; total: number } | null, extras: StatusExtras = { timezone: 'UTC' }): string {
   const l = labelsFor(extras.locale ?? 'zh');
   const redact = extras.redact ?? ((t: string) => t);
-  const e = (v: unknown, max = 200) => esc(excerpt(String(v ?? ''), max, redact));
+  const e = (v: unknown, max = 200) => esc(localiseCut(excerpt(String(v ?? ''), max, redact), l.page.cut));
   const tz = extras.timezone;
   const todayDay = dayIn(tz, Date.now());
 
