@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `patrol`: serve, run-once, check-config, demo. Flags in the Prometheus style (--config.file=...).
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -248,8 +249,10 @@ program
   .addOption(new Option('--sim.lag <duration>', 'how late the simulated platform meters each call').default('2s'))
   .addOption(telemetryOption())
   .addOption(webConfigOption())
-  // The demo's history goes to the temp directory: always writable (a read-only image, a checkout), and kept across restarts.
-  .addOption(storageOption().default(path.join(os.tmpdir(), 'patrol-demo.db')))
+  // Without --storage.path, each demo run has its own history in a new temp directory (always
+  // writable, even in a read-only image or checkout), removed when it exits: a shared file would
+  // show one person's rounds on another's page.
+  .addOption(storageOption())
   .addOption(logOption())
   .addOption(logFormatOption())
   .action(async (o: Record<string, string>) => {
@@ -261,17 +264,26 @@ program
       fail(`cannot start the simulated platform on ${o['sim.listenAddress']}: ${err.message}`),
     );
     process.stderr.write(`simulated platform at ${sim.url} (faults: POST ${sim.url}/_sim/faults, state: ${sim.url}/_sim/state)\n`);
+    const storagePath = o['storage.path'] ?? demoHistory();
+    process.stderr.write(`demo history: ${storagePath}${o['storage.path'] ? '' : ' (this run only, removed on exit; --storage.path=FILE keeps one)'}\n`);
     await serve({
       configFile: o['config.file'],
       listen: o['web.listenAddress'],
       logLevel: o['log.level'],
       logFormat: o['log.format'] as LogFormat,
       vars: { platform_url: sim.url },
-      storagePath: o['storage.path'],
+      storagePath,
       telemetryPath: o['web.telemetryPath'],
       webConfigFile: o['web.config.file'],
       onStop: () => sim.close(),
     });
   });
+
+/** A history file of this demo run only, in a new temp directory removed when the process exits. */
+function demoHistory(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'patrol-demo-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'history.db');
+}
 
 program.parseAsync(process.argv).catch((err: Error) => fail(`patrol: ${err.message}`, 1));
