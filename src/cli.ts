@@ -15,6 +15,7 @@ import type { RoundResult } from './types.js';
 import { parseDuration } from './util/duration.js';
 import { buildInfo, VERSION, versionText } from './version.js';
 import { renderTable } from './table.js';
+import { ProgressLine } from './progress.js';
 import { inShard, parseShard } from './shard.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -176,7 +177,9 @@ program
       import('prom-client'), import('./log.js'), import('./metrics.js'), import('./exporter.js'), import('./store/memory.js'), import('./digest/cli.js'),
     ]);
     const redactor = new Redactor();
-    const logger = createLogger(redactor, o['log.level'] as string, process.stderr, o['log.format'] as LogFormat);
+    // On a terminal, log lines go through the progress line, which steps aside for each of them.
+    const progress = new ProgressLine(process.stderr, !o.json);
+    const logger = createLogger(redactor, o['log.level'] as string, progress.active ? progress.stream() : process.stderr, o['log.format'] as LogFormat);
     const loaded = await configOrFail(o['config.file'] as string);
     const store = o.history ? await historyOrFail(loaded, o['config.file'] as string, redactor, o['storage.path'] as string | undefined) : new MemoryStore(1);
     const only = Array.isArray(o.service) ? new Set(o.service) : null;
@@ -190,11 +193,8 @@ program
       only: only || shard ? (id) => (!only || only.has(id)) && (!shard || shard(id)) : undefined,
     });
     await exporter.start(false, loaded);
-    const tty = process.stderr.isTTY && !o.json;
-    const round = await exporter.runRound('cli', (r, done, total) => {
-      if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.serviceId}: ${r.verdict}`);
-    })!;
-    if (tty) process.stderr.write('\r\x1b[K');
+    const round = await exporter.runRound('cli', (r, done, total) => progress.update(`[${done}/${total}] ${r.serviceId}: ${r.verdict}`))!;
+    progress.done();
     printRound(round, !!o.json);
     let mailFailed = false;
     if (o.mail) {
