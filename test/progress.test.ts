@@ -4,11 +4,17 @@
 // the line, newline) and the test reads the screen.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../src/log.js';
 import { ProgressLine } from '../src/progress.js';
 import { Redactor } from '../src/redact.js';
 import { displayWidth } from '../src/util/width.js';
+import { ocrConfig, withSim } from './helpers/harness.js';
 
 class FakeTerminal extends Writable {
   readonly isTTY: boolean;
@@ -100,4 +106,44 @@ test('not a terminal (a pipe, a file, --json): no progress at all, log lines unc
 
   const quiet = new ProgressLine(new FakeTerminal(true), false);
   assert.equal(quiet.active, false);
+});
+
+/** util-linux `script`, which runs a command on a real pseudo-terminal and records what it wrote. */
+function scriptTool(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).concat(['/usr/bin', '/bin'])) {
+    const file = path.join(dir, 'script');
+    if (existsSync(file)) return file;
+  }
+  return null;
+}
+
+test('`patrol run-once` on a real pseudo-terminal (util-linux script): no log line shares a row with the progress line', async (t) => {
+  const script = scriptTool();
+  if (!script) {
+    t.skip('util-linux `script` is not installed (apt-get install bsdutils)');
+    return;
+  }
+  await withSim({ lagMs: 100 }, async (sim) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'patrol-pty-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const config = path.join(dir, 'patrol.yml');
+    writeFileSync(config, ocrConfig().replace('http://127.0.0.1:1', sim.url));
+    const record = path.join(dir, 'typescript');
+    const cli = path.resolve('src/cli.ts');
+    const command = `stty cols 80; ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(cli)} run-once --config.file=${JSON.stringify(config)} --log.level=debug`;
+    const child = spawn(script, ['-qec', command, record], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 0, 'the round was ok');
+    const bytes = readFileSync(record, 'utf8').replace(/^Script started[^\n]*\n/, '').replace(/\nScript done[^\n]*\n?$/, '');
+    const term = new FakeTerminal();
+    term.bytes = bytes;
+    const rows = term.screen();
+    assert.ok(bytes.includes('\x1b[K[1/1] ocr: ok'), 'the progress line was drawn');
+    const logRows = rows.filter((r) => r.includes('{"level"'));
+    assert.ok(logRows.length >= 2, `log lines: ${JSON.stringify(rows)}`);
+    for (const row of logRows) assert.ok(json(row) !== undefined, `a log row holds one JSON line and nothing else: ${row}`);
+    assert.ok(rows.some((r) => /^ocr|文字识别 \(ocr\)/.test(r)), 'the table follows');
+  });
 });
