@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `patrol`: serve, run-once, check-config, demo. Flags in the Prometheus style (--config.file=...).
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import type { RoundResult } from './types.js';
 import { parseDuration } from './util/duration.js';
 import { buildInfo, VERSION, versionText } from './version.js';
 import { renderTable } from './table.js';
+import { ProgressLine } from './progress.js';
 import { inShard, parseShard } from './shard.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -175,7 +177,9 @@ program
       import('prom-client'), import('./log.js'), import('./metrics.js'), import('./exporter.js'), import('./store/memory.js'), import('./digest/cli.js'),
     ]);
     const redactor = new Redactor();
-    const logger = createLogger(redactor, o['log.level'] as string, process.stderr, o['log.format'] as LogFormat);
+    // On a terminal, log lines go through the progress line, which steps aside for each of them.
+    const progress = new ProgressLine(process.stderr, !o.json);
+    const logger = createLogger(redactor, o['log.level'] as string, progress.active ? progress.stream() : process.stderr, o['log.format'] as LogFormat);
     const loaded = await configOrFail(o['config.file'] as string);
     const store = o.history ? await historyOrFail(loaded, o['config.file'] as string, redactor, o['storage.path'] as string | undefined) : new MemoryStore(1);
     const only = Array.isArray(o.service) ? new Set(o.service) : null;
@@ -189,11 +193,8 @@ program
       only: only || shard ? (id) => (!only || only.has(id)) && (!shard || shard(id)) : undefined,
     });
     await exporter.start(false, loaded);
-    const tty = process.stderr.isTTY && !o.json;
-    const round = await exporter.runRound('cli', (r, done, total) => {
-      if (tty) process.stderr.write(`\r\x1b[K[${done}/${total}] ${r.serviceId}: ${r.verdict}`);
-    })!;
-    if (tty) process.stderr.write('\r\x1b[K');
+    const round = await exporter.runRound('cli', (r, done, total) => progress.update(`[${done}/${total}] ${r.serviceId}: ${r.verdict}`))!;
+    progress.done();
     printRound(round, !!o.json);
     let mailFailed = false;
     if (o.mail) {
@@ -248,8 +249,10 @@ program
   .addOption(new Option('--sim.lag <duration>', 'how late the simulated platform meters each call').default('2s'))
   .addOption(telemetryOption())
   .addOption(webConfigOption())
-  // The demo's history goes to the temp directory: always writable (a read-only image, a checkout), and kept across restarts.
-  .addOption(storageOption().default(path.join(os.tmpdir(), 'patrol-demo.db')))
+  // Without --storage.path, each demo run has its own history in a new temp directory (always
+  // writable, even in a read-only image or checkout), removed when it exits: a shared file would
+  // show one person's rounds on another's page.
+  .addOption(storageOption())
   .addOption(logOption())
   .addOption(logFormatOption())
   .action(async (o: Record<string, string>) => {
@@ -261,17 +264,26 @@ program
       fail(`cannot start the simulated platform on ${o['sim.listenAddress']}: ${err.message}`),
     );
     process.stderr.write(`simulated platform at ${sim.url} (faults: POST ${sim.url}/_sim/faults, state: ${sim.url}/_sim/state)\n`);
+    const storagePath = o['storage.path'] ?? demoHistory();
+    process.stderr.write(`demo history: ${storagePath}${o['storage.path'] ? '' : ' (this run only, removed on exit; --storage.path=FILE keeps one)'}\n`);
     await serve({
       configFile: o['config.file'],
       listen: o['web.listenAddress'],
       logLevel: o['log.level'],
       logFormat: o['log.format'] as LogFormat,
       vars: { platform_url: sim.url },
-      storagePath: o['storage.path'],
+      storagePath,
       telemetryPath: o['web.telemetryPath'],
       webConfigFile: o['web.config.file'],
       onStop: () => sim.close(),
     });
   });
+
+/** A history file of this demo run only, in a new temp directory removed when the process exits. */
+function demoHistory(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'patrol-demo-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'history.db');
+}
 
 program.parseAsync(process.argv).catch((err: Error) => fail(`patrol: ${err.message}`, 1));

@@ -1,4 +1,4 @@
-// The metrics contract (DESIGN.md section 5). Per-service gauges describe the last completed round:
+// The metrics contract (README.md "Metrics"). Per-service gauges describe the last completed round:
 // they are replaced as a whole when a round ends, so a value that was unknown in that round (a
 // failed counter read) has no sample rather than a stale or made-up one.
 //

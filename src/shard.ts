@@ -1,7 +1,8 @@
-// Sharding past one machine (DESIGN.md section 10): `--shard=i/N` keeps the services whose id
-// hashes to shard i. Rendezvous hashing (highest random weight): each service goes to the shard
-// with the highest hash of (shard, id). It needs no table, is stable across restarts and machines,
-// and going from N to N+1 shards moves only the services the new shard wins: about 1/(N+1).
+// Sharding past one machine (README.md "Past one machine: shards"): `--shard=i/N` keeps the
+// services whose id hashes to shard i. Rendezvous hashing (highest random weight): each service
+// goes to the shard with the highest hash of (shard, id). It needs no table, is stable across
+// restarts and machines, and going from N to N+1 shards moves only the services the new shard
+// wins: about 1/(N+1).
 import { createHash } from 'node:crypto';
 
 export interface Shard {

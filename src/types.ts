@@ -128,7 +128,7 @@ export interface CounterBaseline {
   lastCallAt: number | null;
 }
 
-/** Counter movement between rounds (DESIGN.md section 9). */
+/** Counter movement between rounds (README.md "Usage between rounds"). */
 export interface UnexplainedUsage {
   /** Units nobody in this config accounts for; 0 when the counter stood still. */
   units: number;

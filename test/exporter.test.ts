@@ -290,7 +290,7 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
     sim.setFaults('ocr', { slowMs: 20_000 });
     const calls = sim.stats().calls.ocr ?? 0;
     assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
-    await eventually(async () => ((sim.stats().calls.ocr ?? 0) > calls && /A round is running: 1\/2 services done/.test(await (await fetch(`${p.url}/`)).text()) ? true : undefined), 60_000, 'nlp done, ocr in flight');
+    await eventually(async () => ((sim.stats().calls.ocr ?? 0) > calls && /一轮巡检正在进行：已完成 1\/2 个服务/.test(await (await fetch(`${p.url}/`)).text()) ? true : undefined), 60_000, 'nlp done, ocr in flight');
     assert.equal(await p.stop('SIGTERM'), 0);
     assert.doesNotMatch(p.stderr(), /not settled: shutdown/);
 
@@ -399,7 +399,7 @@ test('kill -9 mid-round: what that round may have charged is not reported as une
     sim.setFaults('ocr', { slowMs: 20_000 });
     const used = sim.usage('5f3a9c01', 'nlp');
     assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
-    await eventually(async () => (/A round is running: 1\/2 services done/.test(await (await fetch(`${p.url}/`)).text()) ? true : undefined), 60_000, 'nlp done');
+    await eventually(async () => (/一轮巡检正在进行：已完成 1\/2 个服务/.test(await (await fetch(`${p.url}/`)).text()) ? true : undefined), 60_000, 'nlp done');
     assert.equal(sim.usage('5f3a9c01', 'nlp'), used + 1);
     await p.stop('SIGKILL');
     sim.clearFaults();

@@ -35,7 +35,7 @@ test('the status page: the latest round in the original columns, each verdict, r
   assert.match(html, /<td>101<\/td><td>102<\/td>/);
   assert.match(html, /<b>扣量不符<\/b><br><code>metering_mismatch<\/code>/);
   // The day per service and a strip of recent verdicts.
-  assert.match(html, /<tr data-service="nlp"><td><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td><td><svg /);
+  assert.match(html, /<tr data-service="nlp"><td class="name"><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td><td><svg /);
   for (const link of ['/metrics', '/api/rounds/latest', `/api/rounds?date=${dayIn(TZ)}`, '/services/ocr']) assert.ok(html.includes(`href="${link}"`), link);
   assert.ok(!/<script/i.test(html), 'no script at all: works with JavaScript off');
   assert.ok(!/(src|href)="https?:/.test(html), 'nothing loaded from elsewhere');
@@ -48,10 +48,10 @@ test('the details page: last calls with status, duration, failed expectations an
   assert.equal(page.status, 200);
   const html = page.text;
   assert.equal((html.match(/<section class="entry"/g) ?? []).length, 2, 'both of its verdicts');
-  assert.match(html, /<tr class="fail"><td>c1<\/td><td>http<\/td><td>502<\/td><td>1.250 s<\/td>/);
-  assert.match(html, /<code>status<\/code>: expected 200, actual <b>502 &lt;script&gt;alert\(&#39;x&#39;\)&lt;\/script&gt;/);
-  assert.match(html, /<summary>response<\/summary><pre>&lt;html&gt;&lt;redacted&gt; &lt;b&gt;x&lt;\/b&gt;/);
-  assert.match(html, /… \[\d+ more characters\]<\/pre>/);
+  assert.match(html, /<tr class="fail"><td class="name">c1<\/td><td><code>http<\/code><\/td><td>502<\/td><td>1.250 s<\/td>/);
+  assert.match(html, /<code>status<\/code>: 预期 200，实际 <b>502 &lt;script&gt;alert\(&#39;x&#39;\)&lt;\/script&gt;/);
+  assert.match(html, /<summary>响应<\/summary><pre>&lt;html&gt;&lt;redacted&gt; &lt;b&gt;x&lt;\/b&gt;/);
+  assert.match(html, /… \[另有 \d+ 个字符未显示\]<\/pre>/);
   assert.ok(html.length < 200_000, `a 10 MB body is cut (page is ${html.length} characters)`);
   assert.ok(!html.includes('<script>'));
   assert.ok(!html.includes('<img'));
@@ -66,7 +66,7 @@ test('the details page: last calls with status, duration, failed expectations an
   web.store.db.exec('DELETE FROM rounds');
   const empty = await get(`${web.url}/services/ocr`);
   assert.equal(empty.status, 200);
-  assert.match(empty.text, /No verdict recorded/);
+  assert.match(empty.text, /此服务没有记录/);
 });
 
 test('hostile names are escaped on the status page and secrets never shown', async (t) => {
@@ -300,5 +300,5 @@ test('stores without SQL (run-once\'s memory store) get the same page figures fr
   const services = store.overview(dayIn(TZ), TZ, rounds.length);
   assert.deepEqual(services.map((s) => [s.serviceId, s.roundsToday, s.okToday, s.recent.length]), [['ocr', 2, 2, 2], ['nlp', 2, 1, 2], ['evil', 2, 1, 2]]);
   const html = statusPage(store.latest(), null, { timezone: TZ, services });
-  assert.match(html, /<tr data-service="nlp"><td><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td>/);
+  assert.match(html, /<tr data-service="nlp"><td class="name"><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td>/);
 });

@@ -1,7 +1,10 @@
 // The digest's HTML part. Mail clients ignore <style> blocks and scripts, so every style is inline
 // and nothing is loaded from elsewhere. Every value is redacted, cut to a bounded length and escaped.
+// Any text fits a window: cells wrap long words where the client honours CSS; for clients that do
+// not, long unbroken runs are shortened (shortenRuns) and given break opportunities (<wbr>), and
+// headers keep their Chinese words whole so a long reason cannot squeeze the columns.
 import { lagText, meteringCell, ratioText, readingCell, spreadText, verdictClass, yesNo } from '../present/cells.js';
-import { clip, esc } from '../present/escape.js';
+import { clip, esc, escBreakable, shortenRuns } from '../present/escape.js';
 import { labelsFor, type Labels, type Locale } from '../present/labels.js';
 import { hourStrip } from '../present/strip.js';
 import type { RoundSummary } from '../present/summary.js';
@@ -19,9 +22,15 @@ export interface RenderOptions {
 }
 
 const FAIL_ROW_STYLE = 'background-color:#f8d0d0;color:#a00000';
-const CELL = 'border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top';
-const HEAD = `${CELL};background-color:#e8e8e8`;
-const TABLE = 'border-collapse:collapse;font-size:14px;margin:8px 0 16px 0';
+const BOX = 'border:1px solid #999;padding:4px 8px;text-align:left;vertical-align:top';
+// break-word, not anywhere: a cell wraps a word only when it must, so "100.0%" stays whole.
+const CELL = `${BOX};overflow-wrap:break-word;word-break:break-word`;
+const HEAD = `${BOX};background-color:#e8e8e8;overflow-wrap:normal;word-break:keep-all`;
+const TABLE = 'border-collapse:collapse;font-size:14px;margin:8px 0 16px 0;max-width:100%';
+/** An attribute value or the <title>: escaped and cut, without the <wbr> break opportunities of text. */
+const attr = (v: unknown) => esc(clip(String(v ?? '')));
+/** A cell of free text (a reason): bounded width, so the other columns keep theirs. */
+const LONG = 'max-width:36em';
 
 function roundTable(round: RoundSummary, l: Labels, e: (v: unknown) => string): string {
   const head = [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
@@ -29,7 +38,7 @@ function roundTable(round: RoundSummary, l: Labels, e: (v: unknown) => string): 
     .map((r) => {
       const cells = [r.name, readingCell(r.before, l.queryFailed, 'html'), readingCell(r.after, l.queryFailed, 'html'), meteringCell(r, l), yesNo(r.callOk, l, 'html')].map((c) => `<td style="${CELL}">${e(c)}</td>`).join('');
       // The failing-row marker is both a class (for tests and for clients that keep classes) and an inline style (for the rest).
-      return r.failed ? `<tr class="fail" data-service="${e(r.serviceId)}" style="${FAIL_ROW_STYLE}">${cells}</tr>` : `<tr class="${verdictClass(r.verdict)}" data-service="${e(r.serviceId)}">${cells}</tr>`;
+      return r.failed ? `<tr class="fail" data-service="${attr(r.serviceId)}" style="${FAIL_ROW_STYLE}">${cells}</tr>` : `<tr class="${verdictClass(r.verdict)}" data-service="${attr(r.serviceId)}">${cells}</tr>`;
     })
     .join('\n');
   return `<table class="round" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`;
@@ -39,7 +48,7 @@ function reasons(round: RoundSummary, l: Labels, e: (v: unknown) => string): str
   const failed = round.rows.filter((r) => r.verdict !== 'ok');
   if (failed.length === 0) return '';
   const items = failed.map((r) => `<li><b>${e(r.name)}</b> (${e(l.verdicts[r.verdict])}): ${e(r.reason)}</li>`).join('\n');
-  return `<p style="margin:0">${e(l.failureReasons)}:</p><ul style="margin-top:4px">\n${items}\n</ul>`;
+  return `<p style="margin:0">${e(l.failureReasons)}:</p><ul style="margin-top:4px;max-width:60em">\n${items}\n</ul>`;
 }
 
 function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
@@ -58,7 +67,7 @@ function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): strin
       .map((c) => `<td style="${CELL}">${e(String(c))}</td>`)
       .join('');
     const bad = s.rounds > s.ok;
-    return `<tr data-service="${e(s.serviceId)}"${bad ? ' class="has-failures"' : ''}>${cells}<td style="${CELL}">${strip}</td></tr>`;
+    return `<tr data-service="${attr(s.serviceId)}"${bad ? ' class="has-failures"' : ''}>${cells}<td style="${CELL}">${strip}</td></tr>`;
   };
   return `<table class="day" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${data.services.map(row).join('\n')}\n</tbody></table>`;
 }
@@ -70,7 +79,7 @@ function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): 
     .slice(0, MAX_LISTED_MISMATCHES)
     .map((m) => {
       const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
-      return `<tr class="mismatch" data-service="${e(m.serviceId)}">${cells}</tr>`;
+      return `<tr class="mismatch" data-service="${attr(m.serviceId)}">${cells}</tr>`;
     })
     .join('\n');
   const more = data.mismatches.length - MAX_LISTED_MISMATCHES;
@@ -84,8 +93,8 @@ function unexplainedTable(data: DigestData, l: Labels, e: (v: unknown) => string
     .slice(0, MAX_LISTED_MISMATCHES)
     .map((u) => {
       const kind = u.kind === 'late_charge' ? `${l.lateCharge} ${lagText(u)}` : l.unexplainedKind;
-      const cells = [timeOfDay(data.timezone, u.at), u.name, u.units, kind, u.reason].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
-      return `<tr class="${u.kind === 'late_charge' ? 'late-charge' : 'unexplained'}" data-service="${e(u.serviceId)}">${cells}</tr>`;
+      const cells = [timeOfDay(data.timezone, u.at), u.name, u.units, kind].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('') + `<td style="${CELL};overflow-wrap:anywhere"><div style="${LONG}">${e(u.reason)}</div></td>`;
+      return `<tr class="${u.kind === 'late_charge' ? 'late-charge' : 'unexplained'}" data-service="${attr(u.serviceId)}">${cells}</tr>`;
     })
     .join('\n');
   const more = data.unexplained.length - MAX_LISTED_MISMATCHES;
@@ -95,7 +104,7 @@ function unexplainedTable(data: DigestData, l: Labels, e: (v: unknown) => string
 export function renderDigestHtml(data: DigestData, opts: RenderOptions): string {
   const l = labelsFor(opts.locale);
   // Redact first, then cut (a cut secret would leak its first characters), then escape.
-  const e = (v: unknown) => esc(clip(opts.redact(String(v ?? ''))));
+  const e = (v: unknown) => escBreakable(clip(shortenRuns(opts.redact(String(v ?? '')))));
   const parts: string[] = [`<h2 style="font-size:18px">${e(opts.title)}</h2>`];
   if (data.latest) {
     const r = data.latest;
@@ -118,8 +127,8 @@ export function renderDigestHtml(data: DigestData, opts: RenderOptions): string 
   parts.push(`<p style="color:#777;font-size:12px">${e(l.timezoneNote(data.timezone))} patrol_exporter</p>`);
   const lang = opts.locale === 'en' ? 'en' : 'zh-CN';
   const html = `<!doctype html>
-<html lang="${lang}"><head><meta charset="utf-8"><title>${e(opts.title)}</title></head>
-<body style="font-family:Arial,'Microsoft YaHei',sans-serif;color:#222">
+<html lang="${lang}"><head><meta charset="utf-8"><title>${attr(opts.redact(opts.title))}</title></head>
+<body style="font-family:Arial,'Microsoft YaHei',sans-serif;color:#222;overflow-wrap:anywhere;word-break:break-word">
 ${parts.filter((p) => p !== '').join('\n')}
 </body></html>
 `;

@@ -1,5 +1,6 @@
-// One inspection round (DESIGN.md section 3): for each service, read the counter, make the calls and
-// the auth checks, wait for metering to settle by polling, read again, judge.
+// One inspection round (README.md "Rounds, not scrape-time probes"; docs/architecture.md): for
+// each service, read the counter, make the calls and the auth checks, wait for metering to settle
+// by polling, read again, judge.
 import { createHash, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';

@@ -1,6 +1,6 @@
 // The words of the digest and the pages, in Chinese (the original report's language, the default)
 // and English. One table per locale, so a missing label is a type error rather than a blank cell.
-import type { Verdict } from '../types.js';
+import type { AuthCheckResult, RoundTrigger, Verdict } from '../types.js';
 
 export type Locale = 'zh' | 'en';
 
@@ -57,6 +57,45 @@ export interface Labels {
   colExplanation: string;
   lateCharge: string;
   unexplainedKind: string;
+  /** The pages' own words (the status and details pages): one locale per page, as the digest. */
+  page: PageLabels;
+}
+
+export interface PageLabels {
+  running: (done: number, total: number | string) => string;
+  noRoundYet: string;
+  aborted: string;
+  triggers: Record<RoundTrigger, string>;
+  colVerdict: string;
+  colReason: string;
+  colOkRounds: string;
+  colRecent: string;
+  recentStrip: (name: string) => string;
+  backToStatus: string;
+  lastVerdicts: (n: number) => string;
+  noVerdicts: string;
+  delta: string;
+  expected: string;
+  settle: string;
+  authOk: string;
+  colCall: string;
+  colKind: string;
+  colStatus: string;
+  colDuration: string;
+  colResult: string;
+  colCallDetails: string;
+  colAuthCheck: string;
+  colOutcome: string;
+  callOk: string;
+  callFailed: string;
+  /** A failed expectation: what was expected and what was seen (both already escaped HTML). */
+  expectation: (expected: string, actual: string) => string;
+  outcomes: Record<AuthCheckResult['outcome'], string>;
+  request: string;
+  response: string;
+  round: string;
+  /** A long text was cut: how many characters were left out. */
+  cut: (n: number) => string;
 }
 
 const zh: Labels = {
@@ -107,6 +146,40 @@ const zh: Labels = {
   colExplanation: '说明',
   lateCharge: '延迟扣量',
   unexplainedKind: '来源不明',
+  page: {
+    running: (done, total) => `一轮巡检正在进行：已完成 ${done}/${total} 个服务。`,
+    noRoundYet: '还没有完成的巡检。',
+    aborted: '已中断',
+    triggers: { startup: '启动时', schedule: '定时', api: '接口触发', cli: '命令行' },
+    colVerdict: '结果',
+    colReason: '原因',
+    colOkRounds: '正常轮次',
+    colRecent: '最近结果（旧 → 新）',
+    recentStrip: (name) => `${name}：最近结果`,
+    backToStatus: '← 巡检状态',
+    lastVerdicts: (n) => `最近 ${n} 次结果，最新的在前。`,
+    noVerdicts: '此服务没有记录。',
+    delta: '实际增量',
+    expected: '预期增量',
+    settle: '扣量到账',
+    authOk: '鉴权检查通过',
+    colCall: '调用',
+    colKind: '类型',
+    colStatus: '状态码',
+    colDuration: '耗时',
+    colResult: '结果',
+    colCallDetails: '原因、未满足的预期、请求与响应摘录',
+    colAuthCheck: '鉴权检查',
+    colOutcome: '结果',
+    callOk: '成功',
+    callFailed: '失败',
+    expectation: (expected, actual) => `预期 ${expected}，实际 <b>${actual}</b>`,
+    outcomes: { rejected: '已拒绝（正常）', accepted: '被接受（失败）', error: '无法判断' },
+    request: '请求',
+    response: '响应',
+    round: '轮次',
+    cut: (n) => `[另有 ${n} 个字符未显示]`,
+  },
   verdicts: {
     ok: '正常',
     call_failed: '调用失败',
@@ -165,6 +238,40 @@ const en: Labels = {
   colExplanation: 'Explanation',
   lateCharge: 'late charge',
   unexplainedKind: 'unexplained',
+  page: {
+    running: (done, total) => `A round is running: ${done}/${total} services done.`,
+    noRoundYet: 'No round has finished yet.',
+    aborted: 'aborted',
+    triggers: { startup: 'at start-up', schedule: 'scheduled', api: 'by the API', cli: 'from the command line' },
+    colVerdict: 'Verdict',
+    colReason: 'Reason',
+    colOkRounds: 'Ok',
+    colRecent: 'Recent verdicts (oldest → newest)',
+    recentStrip: (name) => `${name}: recent verdicts`,
+    backToStatus: '← status',
+    lastVerdicts: (n) => `Last ${n} verdict(s), newest first.`,
+    noVerdicts: 'No verdict recorded for this service.',
+    delta: 'Delta',
+    expected: 'Expected',
+    settle: 'Settle',
+    authOk: 'Auth ok',
+    colCall: 'Call',
+    colKind: 'Kind',
+    colStatus: 'Status',
+    colDuration: 'Duration',
+    colResult: 'Result',
+    colCallDetails: 'Reason, failed expectations, excerpts',
+    colAuthCheck: 'Auth check',
+    colOutcome: 'Outcome',
+    callOk: 'ok',
+    callFailed: 'failed',
+    expectation: (expected, actual) => `expected ${expected}, actual <b>${actual}</b>`,
+    outcomes: { rejected: 'rejected (good)', accepted: 'accepted (bad)', error: 'could not tell' },
+    request: 'Request',
+    response: 'Response',
+    round: 'Round',
+    cut: (n) => `[${n} more characters]`,
+  },
   verdicts: {
     ok: 'ok',
     call_failed: 'call failed',

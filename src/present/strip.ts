@@ -1,6 +1,7 @@
-// Small inline SVG strips of verdicts, coloured by verdict. Inline SVG needs no
-// image request (nothing to block, nothing to leak) and works on the status page with JavaScript
-// off; mail clients that drop SVG still have the numbers next to it.
+// Small strips of verdicts, coloured by verdict. The status page draws inline SVG: no image request
+// (nothing to block, nothing to leak), works with JavaScript off. The email cannot: Gmail and
+// Outlook desktop drop inline SVG, so its hourly strip is a row of table cells with a background
+// colour (the `bgcolor` attribute for Outlook's Word engine, an inline style for the rest).
 import type { Verdict } from '../types.js';
 import { esc } from './escape.js';
 
@@ -47,15 +48,21 @@ export function verdictStrip(points: { at: number; verdict: Verdict }[], opts: S
 /**
  * A day as hourly marks (the digest): a day of one-minute rounds is 1,440 rounds, too many marks
  * for an email. Each hour takes the colour of its most serious verdict; its title gives the counts.
+ * One table cell per hour, so every mail client shows it; an hour without rounds is light grey.
  */
 export function hourStrip(hours: Partial<Record<Verdict, number>>[], opts: { width?: number; height?: number; label?: string; title: (hour: number, counts: string) => string; name: (v: Verdict) => string }): string {
   const width = opts.width ?? 240;
   const height = opts.height ?? 12;
-  const w = width / hours.length;
-  const marks = hours.map((h, i) => {
+  const w = Math.max(2, Math.floor(width / Math.max(hours.length, 1)));
+  const cells = hours.map((h, i) => {
     const present = MOST_SERIOUS_FIRST.filter((v) => (h[v] ?? 0) > 0);
-    if (present.length === 0) return '';
-    return rect(i * w, Math.max(1, w - 1), height, present[0], opts.title(i, present.map((v) => `${h[v]} ${opts.name(v)}`).join(', ')));
+    const colour = present.length === 0 ? EMPTY_HOUR : VERDICT_COLOURS[present[0]];
+    const title = present.length === 0 ? '' : ` title="${esc(opts.title(i, present.map((v) => `${h[v]} ${opts.name(v)}`).join(', ')))}"`;
+    const verdict = present.length === 0 ? '' : ` data-verdict="${present[0]}"`;
+    // A cell with no text collapses in some clients: a non-breaking space held at 1px keeps it.
+    return `<td width="${w}" height="${height}" bgcolor="${colour}"${verdict}${title} style="width:${w}px;height:${height}px;padding:0;background-color:${colour};font-size:1px;line-height:1px;border-right:1px solid #ffffff">&nbsp;</td>`;
   });
-  return svg(width, height, opts.label ?? '', marks.join(''));
+  return `<table class="strip" role="img" aria-label="${esc(opts.label ?? '')}" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;table-layout:fixed"><tr>${cells.join('')}</tr></table>`;
 }
+
+const EMPTY_HOUR = '#f2f2f2';

@@ -1,5 +1,6 @@
-// The HTTP interface (DESIGN.md section 6). Rounds never run at scrape time: /metrics serves what the
-// last round measured, rendered once and kept in memory.
+// The HTTP interface (the endpoint table in README.md "Running it on your platform"; access in
+// docs/security.md). Rounds never run at scrape time: /metrics serves what the last round measured,
+// rendered once and kept in memory.
 import http from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';

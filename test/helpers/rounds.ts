@@ -153,7 +153,8 @@ export function dayOfHistory(): RoundResult[] {
 
 /** The rows of an HTML table with the given class: each row's class and its cells' text. */
 export function tableRows(html: string, cls: string): { cls: string; cells: string[] }[] {
-  const table = new RegExp(`<table class="${cls}"[^>]*>([\\s\\S]*?)</table>`).exec(html);
+  // The hourly strip is a table inside a cell: left out, so the outer table's rows stay whole.
+  const table = new RegExp(`<table class="${cls}"[^>]*>([\\s\\S]*?)</table>`).exec(html.replace(/<table class="strip"[\s\S]*?<\/table>/g, ''));
   assert.ok(table, `a table of class ${cls}`);
   const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(table[1])![1];
   return [...body.matchAll(/<tr([^>]*)>([\s\S]*?)<\/tr>/g)].map((m) => ({
