@@ -34,7 +34,7 @@ const FAMILIES = {
   patrol_metering_settle_seconds: ['gauge', 'Time from the last call until the counter showed the expected delta.' + LAST],
   patrol_service_last_run_timestamp_seconds: ['gauge', "When the service's last round finished (Unix time)."],
   patrol_service_consecutive_failures: ['gauge', 'Completed rounds in a row whose verdict was not ok (0 after an ok; a midnight reset leaves it as it was; rounds cut short by shutdown do not count). Kept across restarts. Alerts count rounds with it, so they do not depend on the schedule.'],
-  patrol_metering_unexplained_delta: ['gauge', "Counter change between the previous read of the service's counter (an earlier round, same day) and this round's first read, beyond what our own unfinished calls owed: 0 when nothing else used the app id. No sample when there was nothing to compare with." + LAST],
+  patrol_metering_unexplained_delta: ['gauge', "Counter change between the previous read of the service's counter (an earlier round, same day) and this round's first read, beyond what our own calls owed (unfinished calls, and the previous round's shortfall when exactly that arrived late): 0 when nothing else used the app id. No sample when there was nothing to compare with." + LAST],
   patrol_metering_unexplained_units_total: ['counter', 'Units that appeared on the counter between rounds: late charges (also reported as such in the history) and usage no call of this config made (other traffic, a leaked key, a billing bug).'],
   patrol_calls_total: ['counter', 'Calls made to the service (auth checks not included).'],
   patrol_call_failures_total: ['counter', 'Calls that did not meet their expectations.'],
@@ -282,7 +282,10 @@ export class PatrolMetrics {
       out.patrol_metering_expected_delta += `patrol_metering_expected_delta${sid}} ${s.expectedDelta}\n`;
       if (s.meteringOk !== null) out.patrol_metering_success += `patrol_metering_success${sid}} ${s.meteringOk ? 1 : 0}\n`;
       if (s.settleSeconds !== null) out.patrol_metering_settle_seconds += `patrol_metering_settle_seconds${sid}} ${num(s.settleSeconds)}\n`;
-      if (s.unexplained) out.patrol_metering_unexplained_delta += `patrol_metering_unexplained_delta${sid}} ${s.unexplained.units}\n`;
+      // A late charge is the previous round's own call, charged after that round stopped waiting:
+      // nobody else used the app id, so 0 here (the alert on this gauge pages in one round); its
+      // units still count in patrol_metering_unexplained_units_total, and the history names them.
+      if (s.unexplained) out.patrol_metering_unexplained_delta += `patrol_metering_unexplained_delta${sid}} ${s.unexplained.kind === 'unexplained' ? s.unexplained.units : 0}\n`;
     }
     for (const id of this.info.keys()) out.patrol_service_consecutive_failures += `patrol_service_consecutive_failures{service_id="${esc(id)}"} ${this.streaks.get(id) ?? 0}\n`;
     for (const [id, at] of this.lastRunAt) out.patrol_service_last_run_timestamp_seconds += `patrol_service_last_run_timestamp_seconds{service_id="${esc(id)}"} ${num(at)}\n`;

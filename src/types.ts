@@ -126,6 +126,12 @@ export interface CounterBaseline {
   shortfall: number;
   /** When that round's last call ended (null: no call made). */
   lastCallAt: number | null;
+  /**
+   * Units a round stopped by shutdown found between rounds (at its first read, before its own calls)
+   * and could not report: the next round reports them on top of what it finds. Kept apart from the
+   * value, so the allowance for the stopped round's own calls (inFlight) cannot absorb them.
+   */
+  unreported?: number;
 }
 
 /** Counter movement between rounds (README.md "Usage between rounds"). */

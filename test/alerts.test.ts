@@ -285,7 +285,9 @@ test('per-service alerts count rounds: `for` is only a guard shorter than a 15 s
     const countsRounds =
       rule.expr.includes('patrol_service_consecutive_failures') ||
       [...roundMemory].some((n) => rule.expr.includes(n)) ||
+      // Immediate by design: one accepted bad credential, one round of usage nobody made.
       rule.alert === 'PatrolAuthCheckFailing' ||
+      rule.alert === 'PatrolUnexplainedUsage' ||
       rule.alert === 'PatrolMeteringMismatchesRecurring';
     assert.ok(countsRounds, `${rule.alert}: neither counts rounds nor is immediate`);
   }

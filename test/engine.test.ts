@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { ServiceFaults, GlobalFaults, Simulator } from '../src/sim/platform.js';
 import { applyBaselines } from '../src/engine/baselines.js';
 import type { CounterBaseline, RoundResult, ServiceResult, Verdict } from '../src/types.js';
@@ -267,6 +269,64 @@ test('shutdown mid-round: finished services keep their verdicts, the rest are ab
       // It had read its counter: the next round compares from there.
       assert.equal(r.abortedServices?.[0].baseline?.value, sim.usage('5f3a9c01', 'nlp'));
     } finally {
+      await inspector.close();
+    }
+  });
+});
+
+test('shutdown mid-call: a call the platform charged but whose answer the shutdown cut is not unexplained usage in the next round', async () => {
+  await withSim({ lagMs: 100 }, async (sim) => {
+    // The platform's front: passes each call to the simulator (which charges it), and in the
+    // second round holds the answer, as a platform that charges first and answers slowly does.
+    let hold = false;
+    const held: ServerResponse[] = [];
+    const front = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        void fetch(`${sim.url}/v1/nlp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': String(req.headers['x-appid']), 'x-api-key': String(req.headers['x-api-key']) }, body: Buffer.concat(chunks) }).then(async (r) => {
+          const body = await r.text();
+          if (hold) held.push(res);
+          else res.writeHead(r.status, { 'content-type': 'application/json' }).end(body);
+        });
+      });
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const nlp = `
+  - id: nlp
+    app_id: 5f3a9c01
+    business_id: nlp
+    params: { api_key: demo-api-key-0001 }
+    calls:
+      - name: analyse
+        http:
+          method: POST
+          url: "${frontUrl}/v1/nlp"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+`;
+    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: nlp }), sim);
+    const c = carried();
+    try {
+      const first = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      assert.deepEqual(first.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'ok'], ['nlp', 'ok']]);
+      hold = true;
+      const used = sim.usage('5f3a9c01', 'nlp');
+      const shutdown = new AbortController();
+      const round = inspector.runRound({ trigger: 'cli', signal: shutdown.signal, baselines: c.baselines() });
+      await waitFor(() => held.length > 0 && sim.usage('5f3a9c01', 'nlp') === used + 1, 10_000);
+      shutdown.abort(new Error('shutdown'));
+      const cut = c.keep(await round);
+      assert.equal(cut.abortedServices?.find((a) => a.serviceId === 'nlp')?.baseline?.inFlight, 1, 'the cut call is owed');
+      hold = false;
+      const third = c.keep(await inspector.runRound({ trigger: 'cli', baselines: c.baselines() }));
+      const s3 = third.services.find((s) => s.serviceId === 'nlp')!;
+      assert.equal(s3.verdict, 'ok', s3.reason);
+      assert.deepEqual([s3.unexplained?.kind, s3.unexplained?.units], ['none', 0], s3.unexplained?.reason);
+    } finally {
+      for (const res of held) res.destroy();
+      await new Promise((r) => front.close(r));
       await inspector.close();
     }
   });

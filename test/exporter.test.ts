@@ -318,12 +318,14 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
     assert.deepEqual(data.services.map((s) => [s.serviceId, s.rounds, s.ok]), [['nlp', 2, 2], ['ocr', 1, 0]]);
     assert.deepEqual([data.latest?.run, data.latest?.ok, data.latest?.failed, data.latest?.aborted], [1, 1, 0, 1]);
 
-    // Between the two lives, someone else uses the ocr service with valid credentials.
+    // Between the two lives, someone else uses the nlp service with valid credentials. (Not ocr:
+    // a unit there could be the cut call's own charge, which the next round rightly does not
+    // report as someone else's.)
     sim.clearFaults();
-    const used = sim.usage('5f3a9c01', 'ocr');
-    const other = await fetch(`${sim.url}/v1/ocr`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: '{"text":"x"}' });
+    const used = sim.usage('5f3a9c01', 'nlp');
+    const other = await fetch(`${sim.url}/v1/nlp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: '{"text":"x"}' });
     assert.equal(other.status, 200);
-    await eventually(async () => (sim.usage('5f3a9c01', 'ocr') === used + 1 ? true : undefined), 60_000, 'the other call metered');
+    await eventually(async () => (sim.usage('5f3a9c01', 'nlp') === used + 1 ? true : undefined), 60_000, 'the other call metered');
 
     // Second life: the failure streak is restored (the abort did not move it), and the first round
     // compares with the last reads in the history.
@@ -339,9 +341,9 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
     assert.deepEqual(third.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'ok'], ['nlp', 'ok']], third.services.map((s) => s.reason).join(' | '));
     m = parseMetrics(await scrape(p.url));
     assert.equal(sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), 0);
-    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'ocr' }), 1, 'the other call, seen across the restart');
-    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), 0);
-    assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'ocr' }), 1);
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), 1, 'the other call, seen across the restart');
+    assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'ocr' }), 0);
+    assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'nlp' }), 1);
     assert.equal(sample(m, 'patrol_rounds_aborted_total'), 0);
     assert.equal(sample(m, 'patrol_rounds_total'), 1);
     assert.equal(await p.stop('SIGTERM'), 0);
@@ -376,6 +378,14 @@ test('metrics: a service a round did not finish keeps its previous values and co
   m = await read();
   assert.deepEqual([sample(m, 'patrol_service_consecutive_failures', { service_id: 'ocr' }), sample(m, 'patrol_service_consecutive_failures', { service_id: 'nlp' })], [2, 0]);
   assert.equal(sample(m, 'patrol_rounds_total'), 3);
+  // A late charge (the previous round's shortfall, arrived after it stopped waiting) is nobody
+  // else's usage: the gauge says 0, the units still count in the total.
+  metrics.recordRound(round(at + 240_000, [{ id: 'ocr', unexplained: { units: 1, kind: 'late_charge' } }, { id: 'nlp', unexplained: { units: 3 } }]));
+  m = await read();
+  assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'ocr' }), 0);
+  assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'ocr' }), 3);
+  assert.equal(sample(m, 'patrol_metering_unexplained_delta', { service_id: 'nlp' }), 3);
+  assert.equal(sample(m, 'patrol_metering_unexplained_units_total', { service_id: 'nlp' }), 3);
 });
 
 test('kill -9 mid-round: what that round may have charged is not reported as unexplained; the round after compares again', async () => {

@@ -1,6 +1,6 @@
 // One replay of a calendar, start to score: the stack up, the calendar played, the digest read from
 // the history, everything torn down.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DigestData } from '../../src/digest/build.js';
@@ -46,7 +46,11 @@ export async function runTruth(cal: Calendar, opts: { dir?: string; say?: (line:
   } finally {
     await stack.close();
   }
-  const s = score(cal, rep, [...stack.webhook.notified], digest, digestError);
+  const notified = [...stack.webhook.notified];
+  // Kept next to the logs, to check the score by hand: every notification as received, every round seen.
+  writeFileSync(path.join(dir, 'notifications.json'), `${JSON.stringify(notified, null, 1)}\n`);
+  writeFileSync(path.join(dir, 'replay.log'), `${rep.log.join('\n')}\n`);
+  const s = score(cal, rep, notified, digest, digestError);
   const seconds = Math.round((Date.now() - t0) / 1000);
   return { score: s, replay: rep, text: `${render(cal, s)}\n\nTook ${seconds} s.`, dir, seconds };
 }

@@ -2,7 +2,7 @@
 // against ground truth. Ground truth comes from the calendar and from which rounds ran under which
 // faults (the harness switched them only between rounds), never from the exporter's own verdicts.
 import type { DigestData } from '../../src/digest/build.js';
-import { ALERTS, goalOf, isFault, type AlertRole, type Calendar, type DigestField, type Entry, type RoundTruth } from './calendar.js';
+import { ALERTS, DEFAULT_RESOLVE, goalOf, isFault, type AlertRole, type Calendar, type DigestField, type Entry, type RoundTruth } from './calendar.js';
 import type { Replay, SeenRound } from './replay.js';
 import type { Notified } from './stack.js';
 
@@ -33,6 +33,8 @@ export interface Score {
   falsePages: Notified[];
   /** Firing notifications of a second alert for one cause on one service (`alsoExplains`): one cause should page once. */
   extraPages: Notified[];
+  /** Other alerts of one cause that came in the same notification as its page (not a second page; shown). */
+  withThePage: Notified[];
   digest: DigestRow[];
   missed: number;
 }
@@ -41,21 +43,47 @@ const nameOf = (role: AlertRole): string | null => ALERTS[role];
 const label = (e: Entry) => `${e.kind}${e.service && e.service !== '*' ? ` ${e.service}` : ''} @${e.at}${isFault(e) ? `-${e.until}` : ''}`;
 const targets = (e: Entry, cal: Calendar): (string | undefined)[] => (e.service === '*' ? cal.services : [e.service === '' ? undefined : e.service]);
 
+const keyOf = (n: Notified) => JSON.stringify(Object.entries(n.labels).sort(([x], [y]) => x.localeCompare(y)));
+
 /**
- * One notification per alert, service and status, whichever receivers got it: a critical alert
- * reaches both the pager and the team's mailbox in the shipped routes, which is one page, not two.
+ * What each notification told its receiver: Alertmanager sends a whole group again whenever it
+ * changes (an alert joins or resolves), so a notification repeats alerts the receiver already
+ * knows. Per receiver, keep an alert (its labels) only where its state changes: firing after not
+ * firing, resolved after firing. Judged by order, not by time windows.
  */
-export function distinct(ns: Notified[]): Notified[] {
-  const last = new Map<string, number>();
+export function changes(ns: Notified[]): Notified[] {
+  const state = new Map<string, Notified['status']>();
   const out: Notified[] = [];
-  for (const n of [...ns].sort((a, b) => a.at - b.at)) {
-    const key = `${n.alertname}/${n.serviceId ?? ''}/${n.status}`;
-    const prev = last.get(key);
-    last.set(key, n.at);
-    if (prev !== undefined && n.at - prev < 10_000) continue;
+  for (const n of [...ns].sort((a, b) => a.at - b.at || a.post - b.post)) {
+    const key = `${n.receiver}\n${keyOf(n)}`;
+    if ((state.get(key) ?? 'resolved') === n.status) continue;
+    state.set(key, n.status);
     out.push(n);
   }
   return out;
+}
+
+/**
+ * The changes the operator saw, whichever receivers got them: a critical alert reaches both the
+ * pager and the team's mailbox in the shipped routes, which is one page, not two. The first
+ * receiver's copy of each change is kept.
+ */
+export function distinct(ns: Notified[]): Notified[] {
+  const state = new Map<string, Notified['status']>();
+  const out: Notified[] = [];
+  for (const n of changes(ns)) {
+    const key = keyOf(n);
+    if ((state.get(key) ?? 'resolved') === n.status) continue;
+    state.set(key, n.status);
+    out.push(n);
+  }
+  return out;
+}
+
+/** When the k-th calendar round that started at or after `from` finished (Infinity: the run ended first). */
+function afterRounds(rounds: SeenRound[], from: number, k: number): number {
+  const later = rounds.filter((r) => r.n !== null && r.startedAt >= from).sort((x, y) => x.finishedAt - y.finishedAt);
+  return later.length >= k ? later[k - 1].finishedAt : Number.POSITIVE_INFINITY;
 }
 
 /** Rounds that started at or after `from` and finished by `to` (cut rounds do not count). */
@@ -75,31 +103,42 @@ export function truthOf(cal: Calendar, n: number, service: string): RoundTruth {
 }
 
 export function score(cal: Calendar, rep: Replay, all: Notified[], digest: DigestData | null, digestError?: string): Score {
+  const perReceiver = changes(all);
   const notified = distinct(all);
   const rows: AlertRow[] = [];
   const explained = new Set<Notified>();
   const extra = new Set<Notified>();
+  const together = new Set<Notified>();
   const quietRows: { row: AlertRow; svc: string | undefined; from: number; to: number }[] = [];
-  const end = (a: Replay['applied'][number]) => a.offAt ?? Number.POSITIVE_INFINITY;
+  // An entry's effects may show until this many rounds after its end (its resolution goal, plus
+  // the round in which the resolved notification is sent). Counted in rounds, not seconds: on a
+  // loaded machine rounds run late and ticks are skipped.
+  const until = (a: Replay['applied'][number], grace: number) => (a.offAt === null ? Number.POSITIVE_INFINITY : afterRounds(rep.rounds, a.offAt, grace));
+  /** Whether `n` started firing in the same notification as `alert` did (one page, both in it). */
+  const samePage = (n: Notified, alert: string | null) =>
+    perReceiver.some((c) => c.post === n.post && c.alertname === alert && c.serviceId === n.serviceId && c.status === 'firing');
 
   for (const a of rep.applied) {
     const e = a.entry;
     const goal = goalOf(e.expect);
     const roles = [...(e.expect.alert ? [e.expect.alert] : []), ...(e.expect.alsoExplains ?? [])];
-    const graceMs = ((goal.resolve ?? 2) + 1) * cal.roundSeconds * 1000;
+    const grace = (goal.resolve ?? DEFAULT_RESOLVE) + 1;
+    const expected = e.expect.alert ? nameOf(e.expect.alert) : null;
     if (!e.expect.alert) {
       const row: AlertRow = { entry: label(e), service: e.service || '-', alert: '(none expected)', paged: false, pageRounds: null, resolved: false, resolveRounds: null, ok: !a.error, why: a.error ? `not applied: ${a.error}` : '', counted: false };
       rows.push(row);
-      quietRows.push({ row, svc: e.service === '*' ? undefined : e.service, from: a.onAt, to: end(a) + graceMs });
+      quietRows.push({ row, svc: e.service === '*' ? undefined : e.service, from: a.onAt, to: until(a, grace) });
     }
     for (const svc of targets(e, cal)) {
-      // Explanations: what this cause may raise, on its services, from onset to a little after its end.
+      // Explanations: what this cause may raise, on its services, from onset to a few rounds after its end.
       for (const n of notified) {
         if (n.serviceId !== svc && !(svc === undefined && e.service === '')) continue;
         if (!roles.some((r) => nameOf(r) === n.alertname)) continue;
-        if (n.at < a.onAt || n.at > end(a) + graceMs) continue;
+        if (n.at < a.onAt || n.at > until(a, grace)) continue;
         explained.add(n);
-        if (n.status === 'firing' && n.alertname !== (e.expect.alert ? nameOf(e.expect.alert) : null)) extra.add(n);
+        // Another alert of the same cause is a second page unless it came in the notification
+        // that paged the expected alert (one page that states both facts).
+        if (n.status === 'firing' && n.alertname !== expected) (samePage(n, expected) ? together : extra).add(n);
       }
       if (!e.expect.alert) continue;
       const alert = nameOf(e.expect.alert);
@@ -136,11 +175,12 @@ export function score(cal: Calendar, rep: Replay, all: Notified[], digest: Diges
     }
   }
   const extraPages = [...extra].sort((x, y) => x.at - y.at);
+  const withThePage = [...together].sort((x, y) => x.at - y.at);
   // Entries that failed to apply, with no alert row to show it, still count as misses.
   const unapplied = rows.filter((r) => !r.counted && r.why.startsWith('not applied')).length;
   const digestRows = compareDigest(cal, rep, digest, digestError);
   const missed = rows.filter((r) => r.counted && !r.ok).length + falsePages.length + extraPages.length + digestRows.filter((r) => !r.ok).length + unapplied;
-  return { alerts: rows, falsePages, extraPages, digest: digestRows, missed };
+  return { alerts: rows, falsePages, extraPages, withThePage, digest: digestRows, missed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,14 +190,18 @@ interface DayTruth {
   rounds: number;
   perService: Map<string, { rounds: number; ok: number; failed: number; indeterminate: number }>;
   mismatches: Map<string, string[]>;
-  unexplained: Map<string, number>;
+  /** Findings of usage between rounds, in time order: `late_charge 1`, `unexplained 3`. */
+  unexplained: Map<string, string[]>;
 }
+
+/** What the exporter should call the units an entry adds between rounds. */
+const betweenKind = (e: Entry): 'late_charge' | 'unexplained' => (e.kind === 'lateCharge' ? 'late_charge' : 'unexplained');
 
 function dayTruth(cal: Calendar, rep: Replay): DayTruth {
   const numbered = rep.rounds.filter((r) => r.n !== null);
   const perService = new Map<string, { rounds: number; ok: number; failed: number; indeterminate: number }>();
   const mismatches = new Map<string, string[]>();
-  const unexplained = new Map<string, number>();
+  const unexplained = new Map<string, string[]>();
   for (const s of cal.services) {
     const c = { rounds: 0, ok: 0, failed: 0, indeterminate: 0 };
     const m: string[] = [];
@@ -171,22 +215,14 @@ function dayTruth(cal: Calendar, rep: Replay): DayTruth {
     }
     perService.set(s, c);
     mismatches.set(s, m);
-    unexplained.set(s, 0);
+    unexplained.set(s, []);
   }
+  // In the order applied, which is time order: each entry's units show in the round after it.
   for (const a of rep.applied) {
     if (a.error || !a.entry.unexplainedUnits) continue;
-    for (const s of targets(a.entry, cal)) if (s) unexplained.set(s, (unexplained.get(s) ?? 0) + a.entry.unexplainedUnits);
+    for (const s of targets(a.entry, cal)) if (s) unexplained.get(s)?.push(`${betweenKind(a.entry)} ${a.entry.unexplainedUnits}`);
   }
   return { rounds: numbered.length, perService, mismatches, unexplained };
-}
-
-/**
- * Unexplained units per service as the digest reports them. The digest has no such figure yet;
- * when it gains one, read it here (this is the one place that knows its name).
- */
-function digestUnexplained(s: DigestData['services'][number]): number | undefined {
-  const v = (s as unknown as Record<string, unknown>).unexplainedUnits;
-  return typeof v === 'number' ? v : undefined;
 }
 
 const FAILURES = ['call_failed', 'count_query_failed', 'metering_mismatch', 'auth_failed'] as const;
@@ -212,8 +248,12 @@ function compareDigest(cal: Calendar, rep: Replay, digest: DigestData | null, di
     const tm = truth.mismatches.get(s)!.join(', ') || 'none';
     const dm = (d?.mismatches ?? []).map((m) => `${m.direction} ${m.size}`).join(', ') || 'none';
     add('mismatches', `${s} mismatches`, tm, dm);
-    const du = d ? digestUnexplained(d) : undefined;
-    add('unexplained', `${s} unexplained units`, String(truth.unexplained.get(s) ?? 0), du === undefined ? 'not in the digest' : String(du));
+    // The digest's list of findings (kind and units, time order), and its per-service total must agree.
+    const found = digest.unexplained.filter((u) => u.serviceId === s);
+    const du = found.map((u) => `${u.kind} ${u.units}`).join(', ') || 'none';
+    const total = found.reduce((sum, u) => sum + u.units, 0);
+    const dTotal = d?.unexplainedUnits ?? 0;
+    add('unexplained', `${s} between rounds`, truth.unexplained.get(s)!.join(', ') || 'none', dTotal === total ? du : `${du} (but unexplainedUnits ${dTotal})`);
   }
   return rows;
 }
@@ -236,8 +276,11 @@ export function render(cal: Calendar, s: Score): string {
   const list = (ns: Notified[]) => table(['time', 'receiver', 'status', 'alert', 'service'], ns.map((n) => [new Date(n.at).toISOString().slice(11, 19), n.receiver, n.status, n.alertname, n.serviceId ?? '-']));
   out.push('', `Notifications not explained by an injected fault: ${s.falsePages.length} (goal 0)`);
   if (s.falsePages.length > 0) out.push('', list(s.falsePages));
-  out.push('', `Second alerts for one cause on one service: ${s.extraPages.length} (goal 0: one cause, one page)`);
+  out.push('', `Second pages for one cause on one service: ${s.extraPages.length} (goal 0: one cause, one page)`);
   if (s.extraPages.length > 0) out.push('', list(s.extraPages));
+  if (s.withThePage.length > 0) {
+    out.push('', `Other alerts of the same cause in the same notification as its page (one page stating both): ${s.withThePage.length}`, '', list(s.withThePage));
+  }
   out.push('', 'Digest against ground truth (goal: equal)', '');
   out.push(table(['figure', 'truth', 'digest', 'result'], s.digest.map((r) => [r.figure, r.truth, r.digest, r.ok ? 'ok' : 'MISS'])));
   out.push('', `Missed goals: ${s.missed}`);

@@ -46,6 +46,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
 export interface Notified {
   /** When it arrived (ms). */
   at: number;
+  /** Which notification (one POST from Alertmanager: one group, one receiver) it came in, counted from 1. */
+  post: number;
   receiver: string;
   alertname: string;
   serviceId: string | undefined;
@@ -60,6 +62,7 @@ interface WebhookAlert {
 
 export async function startWebhook(): Promise<{ url: string; notified: Notified[]; close: () => Promise<void> }> {
   const notified: Notified[] = [];
+  let posts = 0;
   const server: Server = createHttpServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -68,8 +71,9 @@ export async function startWebhook(): Promise<{ url: string; notified: Notified[
       const receiver = (req.url ?? '').replace(/^\/hook\//, '');
       try {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { alerts?: WebhookAlert[] };
+        const post = ++posts;
         for (const a of body.alerts ?? []) {
-          notified.push({ at, receiver, alertname: a.labels.alertname ?? '', serviceId: a.labels.service_id, status: a.status, labels: a.labels });
+          notified.push({ at, post, receiver, alertname: a.labels.alertname ?? '', serviceId: a.labels.service_id, status: a.status, labels: a.labels });
         }
       } catch {
         // A body that is not JSON is not a notification; Alertmanager never sends one.

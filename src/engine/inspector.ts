@@ -224,11 +224,15 @@ export class Inspector implements RoundRunner {
 
     // Shutdown during this service: not a verdict. What it read and made is kept for the next round.
     if (signal.aborted && run.shutdown()) {
-      let baseline = this.baselineAfter(run.key, service.id, previous, before, lastOk, expected, madeCalls ? lastCallAt : null, null);
+      // A call the shutdown cut in flight may have been served and charged all the same (the
+      // platform answered, we stopped reading): owe the units of every call that was sent,
+      // whatever its outcome, so the next round does not report them as someone else's usage.
+      const sent = service.calls.reduce((sum, call, i) => sum + ((calls[i]?.durationSeconds ?? 0) > 0 ? call.units : 0), 0);
+      let baseline = this.baselineAfter(run.key, service.id, previous, before, lastOk, Math.max(expected, sent), madeCalls ? lastCallAt : null, null);
       // Its first read found units between rounds, but it reports nothing: leave them (and the
-      // previous round's shortfall) for the next round to find, rather than absorb them.
+      // previous round's shortfall) for the next round to report, rather than absorb them.
       if (baseline && previous && unexplained && unexplained.units > 0) {
-        baseline = { ...baseline, value: baseline.value - unexplained.units, shortfall: previous.shortfall, lastCallAt: previous.lastCallAt };
+        baseline = { ...baseline, unreported: unexplained.units, shortfall: previous.shortfall, lastCallAt: previous.lastCallAt };
       }
       log.info('service not finished: shutdown');
       return {
@@ -280,7 +284,7 @@ export class Inspector implements RoundRunner {
   private betweenRounds(previous: CounterBaseline, first: Reading, log: Logger): UnexplainedUsage | undefined {
     // A new day or a counter that went backwards (a reset): nothing to compare.
     if (previous.day !== first.day || first.value < previous.value) return undefined;
-    const units = Math.max(0, first.value - previous.value - previous.inFlight);
+    const units = Math.max(0, first.value - previous.value - previous.inFlight) + (previous.unreported ?? 0);
     const base = { since: { serviceId: previous.serviceId, value: previous.value, at: previous.at }, value: first.value, at: first.at };
     if (units === 0) return { ...base, units: 0, kind: 'none', reason: '' };
     const tz = this.config.global.timezone;
