@@ -52,7 +52,7 @@ try {
   // times (same rows, same sizes), so that the 30-day file is built in seconds, not minutes.
   const perDay = Math.floor(86_400 / intervalS);
   const saved = Math.min(days, savedDays);
-  // At a quarter-hour boundary, so the copies' rollups (shifted by whole days) never share one.
+  // At an hour boundary, so the copies' rollups (shifted by whole days) never share one.
   const start = Math.floor((Date.now() - saved * 86_400_000) / SLOT_MS) * SLOT_MS;
   let n = 0;
   let insertMs = 0;
@@ -69,7 +69,7 @@ try {
       .run({ shift, tag });
     // Compact ok verdicts keep times relative to their round's start: copied as they are.
     store.db.prepare(`INSERT INTO round_oks SELECT round_id || @tag, data FROM round_oks WHERE round_id NOT LIKE '%-c%'`).run({ tag });
-    // Shifted by whole days, so by whole quarter hours.
+    // Shifted by whole days, so by whole hours.
     store.db
       .prepare(
         `INSERT INTO rollups SELECT slot - @slots, service_id, name, name_at - @shift, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle

@@ -111,7 +111,7 @@ test('saving a round id again replaces it whole', (t) => {
   store.save(replacement);
   assert.deepEqual(store.latest(), replacement);
   assert.deepEqual(store.byDay('2024-05-01', 'Asia/Shanghai').map((r) => r.services.map((s) => s.serviceId)), [['c']]);
-  // The rollups of that quarter hour were rebuilt: only c is counted.
+  // The rollups of that hour were rebuilt: only c is counted.
   assert.deepEqual(queryDigest(store, '2024-05-01', 'Asia/Shanghai').services.map((s) => [s.serviceId, s.rounds]), [['c', 1]]);
 });
 
@@ -130,7 +130,7 @@ test('prune deletes old rounds with their verdicts and rollups; the outbox delet
   assert.equal(outbox.prune(shanghai('2024-04-01', '00:00:00')), 1);
   assert.equal(store.roundCount(), 1);
   assert.equal(store.db.prepare('SELECT count(*) FROM round_oks').pluck().get(), 1);
-  assert.equal(store.db.prepare('SELECT count(*) FROM rollups').pluck().get(), 1, 'the old quarter hour has no rollups left');
+  assert.equal(store.db.prepare('SELECT count(*) FROM rollups').pluck().get(), 1, 'the old hour has no rollups left');
   assert.deepEqual(outbox.pending().map((m) => m.id), [pending.id]);
 });
 
@@ -301,12 +301,12 @@ function figuresOfDigest(d: ReturnType<typeof buildDigest>) {
   };
 }
 
-test('the figures from the rollups are what happened: saved out of order, replaced, durations to the millisecond, several per quarter hour', (t) => {
+test('the figures from the rollups are what happened: saved out of order, replaced, durations to the millisecond, several per hour', (t) => {
   const store = new SqliteStore(':memory:');
   t.after(() => store.close());
   const verdicts = ['ok', 'metering_mismatch', 'call_failed', 'count_query_failed', 'auth_failed', 'indeterminate', 'ok', 'ok', 'ok'] as const;
   const rounds: RoundResult[] = [];
-  // Rounds every 7 minutes (two or three in a quarter hour), durations that are not whole milliseconds.
+  // Rounds every 7 minutes (eight or nine an hour), durations that are not whole milliseconds.
   for (let i = 0; i < 60; i++) {
     const at = shanghai('2024-05-01', '06:00:00') + i * 7 * 60_000;
     const v = verdicts[i % verdicts.length];
@@ -331,6 +331,26 @@ test('the figures from the rollups are what happened: saved out of order, replac
   const hours = fromStore.services.find((s) => s.serviceId === 'nlp')!.hours.map((h) => Object.values(h).reduce((a, b) => a + (b ?? 0), 0));
   // From 06:00 every 7 minutes; round 3 (06:21) was replaced by one without nlp.
   assert.deepEqual(hours.slice(5, 14), [0, 8, 9, 8, 9, 8, 9, 8, 0]);
+});
+
+test('a day that starts at a half hour (Asia/Kolkata): its partial hours are counted from the rounds, the figures are exact', (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  const kolkata = (time: string) => Date.parse(`2024-05-01T${time}+05:30`);
+  // Every 10 minutes from 23:00 the day before to 01:00 the day after (Kolkata time).
+  const rounds = Array.from({ length: 157 }, (_, i) =>
+    round(kolkata('00:00:00') - 3_600_000 + i * 600_000, [{ id: 'ocr', verdict: i % 5 === 0 ? 'call_failed' : 'ok', calls: [call('a', (i % 9) / 10)] }, { id: 'nlp', verdict: i % 7 === 0 ? 'metering_mismatch' : 'ok' }]),
+  );
+  for (const r of rounds) store.save(r);
+  const day = rounds.filter((r) => dayIn('Asia/Kolkata', r.startedAt) === '2024-05-01');
+  assert.equal(day.length, 144);
+  const digest = queryDigest(store, '2024-05-01', 'Asia/Kolkata');
+  assert.deepEqual(figuresOfDigest(digest), figuresOf(day));
+  assert.deepEqual(digest, buildDigest(day, '2024-05-01', 'Asia/Kolkata'));
+  assert.deepEqual(
+    store.overview('2024-05-01', 'Asia/Kolkata', 1).map((o) => [o.serviceId, o.roundsToday, o.okToday]),
+    [['ocr', 144, day.filter((r) => r.services[0].verdict === 'ok').length], ['nlp', 144, day.filter((r) => r.services[1].verdict === 'ok').length]],
+  );
 });
 
 test('a file of schema version 2 (every verdict a row) opens, migrates, and gives the same rounds and figures', (t) => {
@@ -376,7 +396,7 @@ test('a file of schema version 2 (every verdict a row) opens, migrates, and give
   assert.deepEqual(digest, buildDigest(rounds, '2024-05-01', 'Asia/Shanghai'));
   assert.deepEqual(figuresOfDigest(digest), figuresOf(rounds));
   assert.equal(store.db.prepare('SELECT count(*) FROM rollup_pending').pluck().get(), 0);
-  // A new round in the quarter hour of the last old one, then the history reads as one.
+  // A new round in the hour of the last old one, then the history reads as one.
   const next = round(shanghai('2024-05-01', '10:33:00'), [{ id: 'ocr' }, { id: 'nlp' }]);
   store.save(next);
   const all = [...rounds, next];
@@ -390,13 +410,13 @@ test('old history without rollups is built in small steps, newest first', (t) =>
   const first = new SqliteStore(file);
   const rounds = Array.from({ length: 40 }, (_, i) => round(shanghai('2024-05-01', '00:00:00') + i * 15 * 60_000, [{ id: 'ocr', verdict: i % 3 === 0 ? 'call_failed' : 'ok' }]));
   for (const r of rounds) first.save(r);
-  // As a migrated file has them: every quarter hour pending, no rollups.
-  first.db.exec('DELETE FROM rollups; INSERT OR IGNORE INTO rollup_pending (slot) SELECT started_at / 900000 FROM rounds');
+  // As a migrated file has them: every hour pending, no rollups.
+  first.db.exec('DELETE FROM rollups; INSERT OR IGNORE INTO rollup_pending (slot) SELECT started_at / 3600000 FROM rounds');
   first.close();
   const store = new SqliteStore(file);
   t.after(() => store.close());
   const step = store.rollupStep();
-  assert.equal(step.done, 4, 'the first step rebuilds 4 quarter hours');
+  assert.equal(step.done, 4, 'the first step rebuilds 4 hours');
   assert.equal(step.more, true);
   let steps = 1;
   while (store.rollupStep().more && steps < 100) steps++;
@@ -405,17 +425,18 @@ test('old history without rollups is built in small steps, newest first', (t) =>
   assert.deepEqual(figuresOfDigest(queryDigest(store, '2024-05-01', 'Asia/Shanghai')), figuresOf(rounds));
 });
 
-test('pruning runs in steps of a bounded number of rounds; a quarter hour cut in two is rebuilt', (t) => {
+test('pruning runs in steps of whole hours; the one cut in two by the retention is rebuilt', (t) => {
   const store = new SqliteStore(':memory:');
   t.after(() => store.close());
   const rounds = Array.from({ length: 300 }, (_, i) =>
     round(shanghai('2024-05-01', '00:00:00') + i * 60_000, [{ id: 'ocr', verdict: i % 7 === 0 ? 'metering_mismatch' : 'ok', calls: [call('a', (i % 50) / 100)] }, { id: 'nlp' }]),
   );
   for (const r of rounds) store.save(r);
-  // 02:07: inside the quarter hour that starts at 02:00.
+  // 02:07: inside the hour that starts at 02:00.
   const before = shanghai('2024-05-01', '02:07:00');
   const first = store.pruneStep(before);
-  assert.deepEqual(first, { done: 64, more: true }, 'the first step deletes at most 64 rounds');
+  // The first step takes 64 rounds, rounded down to whole hours: 00:00 to 00:59.
+  assert.deepEqual(first, { done: 60, more: true });
   let deleted = first.done;
   for (let i = 0; i < 1000; i++) {
     const s = store.pruneStep(before);
@@ -428,7 +449,7 @@ test('pruning runs in steps of a bounded number of rounds; a quarter hour cut in
   assert.deepEqual(queryDigest(store, '2024-05-01', 'Asia/Shanghai'), buildDigest(left, '2024-05-01', 'Asia/Shanghai'));
   assert.deepEqual(figuresOfDigest(queryDigest(store, '2024-05-01', 'Asia/Shanghai')), figuresOf(left));
   assert.equal(store.db.prepare('SELECT count(*) FROM rollup_pending').pluck().get(), 0);
-  assert.equal(store.db.prepare('SELECT min(slot) FROM rollups').pluck().get(), Math.floor(shanghai('2024-05-01', '02:00:00') / 900_000));
+  assert.equal(store.db.prepare('SELECT min(slot) FROM rollups').pluck().get(), Math.floor(shanghai('2024-05-01', '02:00:00') / 3_600_000));
 });
 
 function baseline(counterKey: string, value: number, at: number): CounterBaseline {

@@ -2,7 +2,7 @@
 // place, query.ts, from the history's rollups (or from rollups of
 // rounds in memory, the same functions). Rendering (html.ts, text.ts) is separate.
 import type { RoundResult, ServiceResult, Verdict } from '../types.js';
-import { isFailure } from '../store/rollup.js';
+import { HOURS, isFailure } from '../store/rollup.js';
 
 /** A verdict that counts as a failure in the table and the 失败 count. `indeterminate` (a counter
  *  reset across midnight) is neither a success nor a failure: it is counted on its own. */
@@ -89,12 +89,7 @@ export interface ServiceDay {
 }
 
 export type VerdictCounts = Partial<Record<Verdict, number>>;
-export const HOURS = 24;
-
-/** Which hourly bucket of the day an instant falls in. */
-export function hourOf(at: number, dayStart: number, dayEnd: number): number {
-  return Math.max(0, Math.min(HOURS - 1, Math.floor(((at - dayStart) * HOURS) / (dayEnd - dayStart))));
-}
+export { HOURS };
 
 export interface DigestData {
   day: string;

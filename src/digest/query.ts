@@ -1,10 +1,10 @@
 // The day's figures, computed in one place: from what the history gives for a day (counts, the
-// quarter-hour rollups and the few verdicts listed one by one), whether that comes from the SQLite
+// hourly rollups and the few verdicts listed one by one), whether that comes from the SQLite
 // store (rollups written as rounds were saved) or from rounds in memory (store/rollup.ts dayRowsOf).
-import { dayRowsOf, emptyRollup, findingOf, mergeRollup, SLOT_MS, type DayRows, type Histogram, type Notable, type SlotRollup } from '../store/rollup.js';
+import { dayRowsOf, emptyRollup, findingOf, mergeRollup, type DayRows, type Histogram, type Notable, type SlotRollup } from '../store/rollup.js';
 import type { RoundResult } from '../types.js';
 import { dayRange } from '../util/time.js';
-import { HOURS, hourOf, summariseRound, type DigestData, type Mismatch, type ServiceDay, type Spread, type Unexplained, type VerdictCounts } from './build.js';
+import { HOURS, summariseRound, type DigestData, type Mismatch, type ServiceDay, type Spread, type Unexplained, type VerdictCounts } from './build.js';
 
 /** What the digest needs from a history: the narrow view of a store. */
 export interface DaySource {
@@ -20,7 +20,8 @@ export function queryDigest(source: DaySource, day: string, timezone: string): D
 
 /** The digest of `day` from that day's rounds in memory (run-once --mail, tests): the same figures as from the history. */
 export function buildDigest(rounds: RoundResult[], day: string, timezone: string): DigestData {
-  return digestOf(dayRowsOf(rounds), day, timezone);
+  const { start, end } = dayRange(day, timezone);
+  return digestOf(dayRowsOf(rounds, start, end), day, timezone);
 }
 
 /** Nearest-rank percentile over a histogram of milliseconds, in seconds. Exact to the millisecond. */
@@ -61,7 +62,7 @@ export function digestOf(rows: DayRows, day: string, timezone: string): DigestDa
     let e = perService.get(r.serviceId);
     if (!e) perService.set(r.serviceId, (e = { total: emptyRollup(0, r.serviceId, r.name, r.nameAt), hours: Array.from({ length: HOURS }, () => ({})) }));
     mergeRollup(e.total, r);
-    const h = e.hours[hourOf(r.slot * SLOT_MS, start, end)];
+    const h = e.hours[r.slot];
     for (const [v, n] of Object.entries(r.verdicts) as [keyof VerdictCounts, number][]) h[v] = (h[v] ?? 0) + n;
   }
   const mismatches = rows.notable.map(mismatchOf).filter((m): m is Mismatch => m !== null).sort((a, b) => a.at - b.at);

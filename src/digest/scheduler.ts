@@ -213,7 +213,7 @@ export class DigestJobs {
       const messages = this.outbox.prune(before);
       if (rounds > 0 || messages > 0) this.deps.logger.info({ rounds, messages }, 'history pruned');
       const slots = await this.inSteps(() => this.deps.store.rollupStep());
-      if (slots > 0) this.deps.logger.info({ quarterHours: slots }, 'rollups built for older history');
+      if (slots > 0) this.deps.logger.info({ hours: slots }, 'rollups built for older history');
     } catch (err) {
       this.deps.logger.error({ err: this.deps.redactor.redact((err as Error).message) }, 'history maintenance failed');
     }

@@ -50,7 +50,7 @@ export class MemoryStore implements RoundStore {
   }
 
   dayRows(start: number, end: number): DayRows {
-    return dayRowsOf(this.rounds.filter((r) => r.startedAt >= start && r.startedAt < end));
+    return dayRowsOf(this.rounds.filter((r) => r.startedAt >= start && r.startedAt < end), start, end);
   }
 
   recent(limit: number): RoundResult[] {

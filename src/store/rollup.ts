@@ -1,16 +1,16 @@
-// Rollups: one service's figures over a quarter hour of rounds. The SQLite store writes them in the
+// Rollups: one service's figures over an hour of rounds. The SQLite store writes them in the
 // same transaction as the round, so the day's figures are read from ~100 small rows per service
 // instead of a day of verdicts; the in-memory paths (run-once, tests) build the very same rollups
 // from rounds with the same functions, so both give the same figures.
 //
-// Why a quarter hour, not an hour: a day starts at a quarter-hour boundary in every timezone in use
-// (Asia/Kolkata +05:30, Asia/Kathmandu +05:45), so the rollups of a local day are exact wherever the
-// exporter runs, while an hour in UTC would split such a day's first and last hours.
+// Hours are UTC hours. A day that starts at a half or three-quarter hour (Asia/Kolkata +05:30,
+// Asia/Kathmandu +05:45) has its two partial hours counted from their rounds instead, so its figures
+// are exact too; its hourly strip marks then cover UTC hours (e.g. 00:30-01:30 local).
 import type { RoundResult, ServiceResult, UnexplainedUsage, Verdict } from '../types.js';
 
-export const SLOT_MS = 15 * 60_000;
+export const SLOT_MS = 3_600_000;
 
-/** The quarter hour (in UTC, since the epoch) a round that started at `at` belongs to. */
+/** The hour (in UTC, since the epoch) a round that started at `at` belongs to. */
 export function slotOf(at: number): number {
   return Math.floor(at / SLOT_MS);
 }
@@ -32,8 +32,8 @@ export function addTo(h: Histogram, ms: number, n = 1): void {
   h.set(ms, (h.get(ms) ?? 0) + n);
 }
 
-// Histograms are stored as varints: (key - previous key, count) pairs in key order. A quarter hour of
-// one-minute rounds with two calls is 30 durations; the blob is some 40 bytes.
+// Histograms are stored as varints: (key - previous key, count) pairs in key order. An hour of
+// one-minute rounds with two calls is 120 durations; the blob is some 100 bytes.
 function putVarint(out: number[], v: number): void {
   while (v >= 0x80) {
     out.push((v % 0x80) | 0x80);
@@ -77,7 +77,7 @@ export function decodeHistogram(buf: Uint8Array | null, into: Histogram = new Ma
   return into;
 }
 
-/** One service's figures over the rounds that started in one quarter hour. */
+/** One service's figures over the rounds that started in one hour. */
 export interface SlotRollup {
   slot: number;
   serviceId: string;
@@ -126,21 +126,26 @@ export function addVerdict(r: SlotRollup, s: ServiceResult, roundStartedAt: numb
 
 /** Adds one rollup into another of the same service (the name of the later one wins). */
 export function mergeRollup(into: SlotRollup, r: SlotRollup): void {
+  mergeCounts(into, r);
+  for (const [k, n] of r.latency) addTo(into.latency, k, n);
+  for (const [k, n] of r.settle) addTo(into.settle, k, n);
+}
+
+/** mergeRollup without the histograms (the store decodes those straight into `into`). */
+export function mergeCounts(into: SlotRollup, r: Omit<SlotRollup, 'latency' | 'settle'>): void {
   into.rounds += r.rounds;
   for (const [v, n] of Object.entries(r.verdicts) as [Verdict, number][]) into.verdicts[v] = (into.verdicts[v] ?? 0) + n;
   into.callFailures += r.callFailures;
   into.countQueryFailures += r.countQueryFailures;
   into.authFailures += r.authFailures;
   into.unexplainedUnits += r.unexplainedUnits;
-  for (const [k, n] of r.latency) addTo(into.latency, k, n);
-  for (const [k, n] of r.settle) addTo(into.settle, k, n);
   if (r.nameAt >= into.nameAt) {
     into.name = r.name;
     into.nameAt = r.nameAt;
   }
 }
 
-/** The rollups of some rounds, one per (quarter hour, service). */
+/** The rollups of some rounds, one per (hour, service). */
 export function rollupRounds(rounds: RoundResult[]): SlotRollup[] {
   const out = new Map<string, SlotRollup>();
   for (const round of rounds) {
@@ -151,6 +156,29 @@ export function rollupRounds(rounds: RoundResult[]): SlotRollup[] {
       if (!r) out.set(key, (r = emptyRollup(slot, s.serviceId, s.name, round.startedAt)));
       addVerdict(r, s, round.startedAt);
     }
+  }
+  return [...out.values()];
+}
+
+export const HOURS = 24;
+
+/**
+ * The hour of the day (0-23) a slot belongs to: by its start, in proportion to the day, so
+ * a 23- or 25-hour day (a DST change) still has 24 marks.
+ */
+export function hourOfSlot(slot: number, dayStart: number, dayEnd: number): number {
+  return Math.max(0, Math.min(HOURS - 1, Math.floor(((slot * SLOT_MS - dayStart) * HOURS) / (dayEnd - dayStart))));
+}
+
+/** Rollups merged per service and hour of the day; `slot` is then the hour (0-23). */
+export function byHour(rollups: SlotRollup[], dayStart: number, dayEnd: number): SlotRollup[] {
+  const out = new Map<string, SlotRollup>();
+  for (const r of rollups) {
+    const hour = hourOfSlot(r.slot, dayStart, dayEnd);
+    const key = `${hour}\u0000${r.serviceId}`;
+    let into = out.get(key);
+    if (!into) out.set(key, (into = emptyRollup(hour, r.serviceId, r.name, r.nameAt)));
+    mergeRollup(into, r);
   }
   return [...out.values()];
 }
@@ -172,13 +200,14 @@ export interface DayRows {
   abortedRounds: number;
   /** The latest round that finished at least one service. */
   latest: RoundResult | null;
+  /** Per service and hour of the day (`slot` is the hour, 0-23). */
   rollups: SlotRollup[];
   /** In round order, then the round's order. */
   notable: Notable[];
 }
 
-/** DayRows from rounds in memory (all of them: the caller picks the day's). */
-export function dayRowsOf(rounds: RoundResult[]): DayRows {
+/** DayRows from rounds in memory (all of them: the caller picks the day's) for the day [dayStart, dayEnd). */
+export function dayRowsOf(rounds: RoundResult[], dayStart: number, dayEnd: number): DayRows {
   const sorted = [...rounds].sort((a, b) => a.startedAt - b.startedAt);
   const finished = sorted.filter((r) => r.services.length > 0);
   return {
@@ -186,7 +215,7 @@ export function dayRowsOf(rounds: RoundResult[]): DayRows {
     failedRounds: finished.filter((r) => r.services.some((s) => isFailure(s.verdict))).length,
     abortedRounds: sorted.filter((r) => r.aborted).length,
     latest: finished.at(-1) ?? null,
-    rollups: rollupRounds(finished),
+    rollups: byHour(rollupRounds(finished), dayStart, dayEnd),
     notable: finished.flatMap((r) => r.services.filter(isNotable)),
   };
 }

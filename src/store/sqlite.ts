@@ -1,4 +1,4 @@
-// History in SQLite (better-sqlite3, WAL): every round, every service verdict, quarter-hour rollups
+// History in SQLite (better-sqlite3, WAL): every round, every service verdict, hourly rollups
 // of the figures, and (digest/outbox.ts) the emails to deliver. One transaction per round, rollups
 // included, so a crash (even kill -9) loses at most the round being written and never leaves half a
 // round or a corrupt file. Ok verdicts are kept compact (store/compact.ts), failures whole. The
@@ -12,7 +12,7 @@ import { baselinesOf } from '../engine/baselines.js';
 import { failureStreak } from '../engine/verdict.js';
 import { compactable, packOks, shapeOf, unpackOks, type Shape } from './compact.js';
 import { overviewCollector } from './overview.js';
-import { addVerdict, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, SLOT_MS, slotOf, type DayRows, type Notable, type SlotRollup } from './rollup.js';
+import { addVerdict, decodeHistogram, emptyRollup, encodeHistogram, hourOfSlot, mergeCounts, mergeRollup, rollupRounds, SLOT_MS, slotOf, type DayRows, type Notable, type SlotRollup } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
 type DB = Database.Database;
@@ -122,8 +122,8 @@ export const MIGRATIONS: readonly ((db: DB) => void)[] = [
         round_id TEXT PRIMARY KEY REFERENCES rounds (id) ON DELETE CASCADE,
         data     BLOB NOT NULL
       ) WITHOUT ROWID;
-      -- One service's figures over the rounds that started in one quarter hour (slot: Unix ms /
-      -- 900000), written in the round's transaction; the digest and the day table read these.
+      -- One service's figures over the rounds that started in one hour (slot: Unix ms / 3600000),
+      -- written in the round's transaction; the digest and the day table read these.
       CREATE TABLE rollups (
         slot              INTEGER NOT NULL,
         service_id        TEXT NOT NULL,
@@ -141,14 +141,14 @@ export const MIGRATIONS: readonly ((db: DB) => void)[] = [
         PRIMARY KEY (slot, service_id)
       ) WITHOUT ROWID;
       CREATE INDEX rollups_service ON rollups (service_id, slot, ok);
-      -- Quarter hours whose rollups must be (re)built from the rounds before they are read: rounds
+      -- Hours whose rollups must be (re)built from the rounds before they are read: rounds
       -- deleted (pruning, by hand) put their slot here, and so does this migration for the history
       -- written before it (built in small steps on the maintenance schedule, or when a day is read).
       CREATE TABLE rollup_pending (slot INTEGER PRIMARY KEY);
       CREATE TRIGGER rounds_deleted AFTER DELETE ON rounds BEGIN
-        INSERT OR IGNORE INTO rollup_pending (slot) VALUES (old.started_at / 900000);
+        INSERT OR IGNORE INTO rollup_pending (slot) VALUES (old.started_at / 3600000);
       END;
-      INSERT OR IGNORE INTO rollup_pending (slot) SELECT DISTINCT started_at / 900000 FROM rounds;
+      INSERT OR IGNORE INTO rollup_pending (slot) SELECT DISTINCT started_at / 3600000 FROM rounds;
     `),
 ];
 
@@ -384,7 +384,7 @@ export class SqliteStore implements RoundStore {
       this.last = null;
       this.db.prepare('DELETE FROM rounds_in_progress').run();
       // Saving a round id again replaces it whole: the delete cascades to its verdicts and marks
-      // its quarter hour for a rebuild of the rollups (trigger rounds_deleted).
+      // its hour for a rebuild of the rollups (trigger rounds_deleted).
       this.db.prepare('DELETE FROM rounds WHERE id = ?').run(round.id);
       this.insertRound.run({
         id: round.id,
@@ -405,8 +405,8 @@ export class SqliteStore implements RoundStore {
         else this.insertVerdict.run(verdictParams(round.id, position, s));
       });
       if (oks.length > 0) this.insertOks.run(round.id, packOks(round.startedAt, oks));
-      // The rollups of its quarter hour, in the same transaction: added to, or rebuilt when that
-      // quarter hour is pending (a replaced round, history from before rollups).
+      // The rollups of its hour, in the same transaction: added to, or rebuilt when that
+      // hour is pending (a replaced round, history from before rollups).
       const slot = slotOf(round.startedAt);
       if (this.db.prepare('SELECT 1 FROM rollup_pending WHERE slot = ?').pluck().get(slot)) this.rebuildSlots([slot]);
       else this.addToRollups(round, slot);
@@ -452,7 +452,7 @@ export class SqliteStore implements RoundStore {
     }
   }
 
-  /** Rebuilds the rollups of quarter hours from their rounds (inside the caller's transaction). */
+  /** Rebuilds the rollups of hours from their rounds (inside the caller's transaction). */
   private rebuildSlots(slots: number[]): void {
     for (const slot of slots) {
       this.db.prepare('DELETE FROM rollups WHERE slot = ?').run(slot);
@@ -462,7 +462,7 @@ export class SqliteStore implements RoundStore {
     }
   }
 
-  /** Pending quarter hours of [start, end) rebuilt before they are read. */
+  /** Pending hours of [start, end) rebuilt before they are read. */
   private ensureRollups(start: number, end: number): void {
     const pending = this.db.prepare('SELECT slot FROM rollup_pending WHERE slot >= ? AND slot <= ?').pluck().all(slotOf(start), slotOf(end - 1)) as number[];
     if (pending.length > 0) this.db.transaction(() => this.rebuildSlots(pending)).immediate();
@@ -521,7 +521,7 @@ export class SqliteStore implements RoundStore {
     return (this.db.prepare('SELECT baseline FROM counter_baselines ORDER BY left_at').all() as { baseline: string }[]).map((r) => JSON.parse(r.baseline) as CounterBaseline);
   }
 
-  /** One service's verdicts in the rounds that started in a quarter hour (both kinds of storage). */
+  /** One service's verdicts in the rounds that started in an hour (both kinds of storage). */
   private serviceInSlot(serviceId: string, slot: number): ServiceHistoryEntry[] {
     return this.roundsWhere('WHERE started_at >= ? AND started_at < ?', [slot * SLOT_MS, (slot + 1) * SLOT_MS], 'ASC').flatMap((r) =>
       r.services.filter((s) => s.serviceId === serviceId).map((result) => ({ roundId: r.id, roundStartedAt: r.startedAt, result })),
@@ -530,7 +530,7 @@ export class SqliteStore implements RoundStore {
 
   /**
    * Each service's completed rounds in a row that were not ok. Not-ok verdicts are rows; the last ok
-   * is found in the latest quarter hour whose rollup counts one (or among the rows, for history
+   * is found in the latest hour whose rollup counts one (or among the rows, for history
    * written before rollups), then the rows after it are folded forward with the one rule.
    */
   failureStreaks(serviceIds: string[]): Map<string, number> {
@@ -619,7 +619,7 @@ export class SqliteStore implements RoundStore {
 
   /**
    * One service's last `limit` verdicts, newest first: the newest rows, and the compact ok verdicts
-   * of the newest quarter hours whose rollup counts an ok for it, until either is enough.
+   * of the newest hours whose rollup counts an ok for it, until either is enough.
    */
   serviceHistory(serviceId: string, limit: number): ServiceHistoryEntry[] {
     const rows = this.db
@@ -660,19 +660,38 @@ export class SqliteStore implements RoundStore {
     for (const r of recent) for (const s of r.services) entry(s.serviceId, s.name).recent.push({ at: s.finishedAt, verdict: s.verdict });
     const counts = this.db
       .prepare('SELECT service_id, name, sum(rounds) AS n, sum(ok) AS ok FROM rollups WHERE slot >= ? AND slot < ? GROUP BY service_id')
-      .all(Math.ceil(start / SLOT_MS), Math.ceil(end / SLOT_MS)) as { service_id: string; name: string; n: number; ok: number }[];
+      .all(Math.ceil(start / SLOT_MS), Math.floor(end / SLOT_MS)) as { service_id: string; name: string; n: number; ok: number }[];
     for (const c of counts) {
       const o = entry(c.service_id, c.name);
-      o.roundsToday = c.n;
-      o.okToday = c.ok;
+      o.roundsToday += c.n;
+      o.okToday += c.ok;
+    }
+    for (const r of this.edgeRollups(start, end)) {
+      const o = entry(r.serviceId, r.name);
+      o.roundsToday += r.rounds;
+      o.okToday += r.verdicts.ok ?? 0;
     }
     return values();
   }
 
   /**
+   * Rollups of the rounds of [start, end) in the hours it covers only in part (a day starting at a
+   * half hour), from the rounds themselves: the whole hours' rollups are read from the table.
+   */
+  private edgeRollups(start: number, end: number): SlotRollup[] {
+    const first = Math.ceil(start / SLOT_MS) * SLOT_MS;
+    const last = Math.max(first, Math.floor(end / SLOT_MS) * SLOT_MS);
+    const ranges = [
+      [start, Math.min(first, end)],
+      [Math.max(last, start), end],
+    ].filter(([a, b]) => a < b);
+    return rollupRounds(ranges.flatMap(([a, b]) => this.roundsWhere('WHERE started_at >= ? AND started_at < ?', [a, b], 'ASC')));
+  }
+
+  /**
    * What the digest needs for the rounds that started in [start, end): counts from the rounds
-   * table, the quarter-hour rollups, and the few rows listed one by one (digest/query.ts computes
-   * the figures). A day of one-minute rounds of 100 services is ~9,600 small rollup rows.
+   * table, the hourly rollups, and the few rows listed one by one (digest/query.ts computes
+   * the figures). A day of one-minute rounds of 100 services is 2,400 rollup rows.
    */
   dayRows(start: number, end: number): DayRows {
     this.ensureRollups(start, end);
@@ -690,7 +709,32 @@ export class SqliteStore implements RoundStore {
       .get(p) as number;
     const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end AND service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
     const latest = latestRow ? (this.last?.id === latestRow.id ? this.last : this.roundsWhere('WHERE id = ?', [latestRow.id], 'DESC')[0]) : null;
-    const rollups = (this.db.prepare('SELECT * FROM rollups WHERE slot >= ? AND slot < ?').all(Math.ceil(start / SLOT_MS), Math.ceil(end / SLOT_MS)) as RollupRow[]).map(rollupOfRow);
+    // Merged per service and hour as they are read (histograms decoded straight into the hour's):
+    // objects per row were most of the time.
+    const hours = new Map<string, SlotRollup>();
+    const rows = this.db
+      .prepare('SELECT slot, service_id, name, name_at, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle FROM rollups WHERE slot >= ? AND slot < ?')
+      .raw()
+      .all(Math.ceil(start / SLOT_MS), Math.floor(end / SLOT_MS)) as [number, string, string, number, number, number, string | null, number, number, number, number, Buffer | null, Buffer | null][];
+    for (const [slot, serviceId, name, nameAt, rounds, ok, verdicts, callFailures, countFailures, authFailures, units, latency, settle] of rows) {
+      const hour = hourOfSlot(slot, start, end);
+      const key = `${hour}\u0000${serviceId}`;
+      let into = hours.get(key);
+      if (!into) hours.set(key, (into = emptyRollup(hour, serviceId, name, nameAt)));
+      const counts = verdicts ? (JSON.parse(verdicts) as SlotRollup['verdicts']) : {};
+      if (ok > 0) counts.ok = ok;
+      mergeCounts(into, { slot: hour, serviceId, name, nameAt, rounds, verdicts: counts, callFailures, countQueryFailures: countFailures, authFailures, unexplainedUnits: units });
+      decodeHistogram(latency, into.latency);
+      decodeHistogram(settle, into.settle);
+    }
+    for (const r of this.edgeRollups(start, end)) {
+      const hour = hourOfSlot(r.slot, start, end);
+      const key = `${hour}\u0000${r.serviceId}`;
+      let into = hours.get(key);
+      if (!into) hours.set(key, (into = emptyRollup(hour, r.serviceId, r.name, r.nameAt)));
+      mergeRollup(into, r);
+    }
+    const rollups = [...hours.values()];
     const notable = (
       this.db
         .prepare(
@@ -714,31 +758,30 @@ export class SqliteStore implements RoundStore {
   }
 
   /**
-   * One step of pruning: deletes the oldest rounds that started before `before` (Unix ms), as many
-   * as take ~20 ms, with their verdicts and the rollups of the quarter hours they leave empty (a
-   * quarter hour left partly is rebuilt). The maintenance schedule runs steps, yielding between them.
+   * One step of pruning: deletes the oldest rounds that started before `before` (Unix ms), whole
+   * hours at a time (about as many rounds as take ~20 ms), with their verdicts and rollups;
+   * the hour `before` falls in, when cut in two, has its rollups rebuilt. The maintenance
+   * schedule runs steps, yielding between them, so nothing waits long behind a big prune.
    */
   pruneStep(before: number): StepResult {
     return this.pruneBatch.timed((n) =>
       this.db
         .transaction(() => {
-          const doomed = this.db.prepare('SELECT id, started_at FROM rounds WHERE started_at < ? ORDER BY started_at LIMIT ?').all(before, n + 1) as { id: string; started_at: number }[];
-          const batch = doomed.slice(0, n);
-          for (let i = 0; i < batch.length; i += 500) {
-            const chunk = batch.slice(i, i + 500).map((r) => r.id);
-            this.db.prepare(`DELETE FROM rounds WHERE id IN (${chunk.map(() => '?').join(',')})`).run(...chunk);
-          }
-          // Their quarter hours: the rollups of one left without rounds go, one cut in two is rebuilt.
-          for (const slot of new Set(batch.map((r) => slotOf(r.started_at)))) {
-            const left = this.db.prepare('SELECT 1 FROM rounds WHERE started_at >= ? AND started_at < ? LIMIT 1').pluck().get(slot * SLOT_MS, (slot + 1) * SLOT_MS);
-            if (left) {
-              this.rebuildSlots([slot]);
-            } else {
-              this.db.prepare('DELETE FROM rollups WHERE slot = ?').run(slot);
-              this.db.prepare('DELETE FROM rollup_pending WHERE slot = ?').run(slot);
-            }
-          }
-          return { done: batch.length, more: doomed.length > n };
+          const first = this.db.prepare('SELECT started_at FROM rounds WHERE started_at < ? ORDER BY started_at LIMIT 1').pluck().get(before) as number | undefined;
+          if (first === undefined) return { done: 0, more: false };
+          const nth = this.db.prepare('SELECT started_at FROM rounds WHERE started_at < ? ORDER BY started_at LIMIT 1 OFFSET ?').pluck().get(before, n) as number | undefined;
+          // Up to the hour of the (n+1)th round, at least one whole hour, at most `before`.
+          const cutoff = nth === undefined ? before : Math.min(before, Math.max(slotOf(nth), slotOf(first) + 1) * SLOT_MS);
+          const done = this.db.prepare('DELETE FROM rounds WHERE started_at < ?').run(cutoff).changes;
+          // Hours wholly before the cutoff have no round left: their rollups go (the
+          // trigger marked them pending; nothing is left to rebuild).
+          const whole = Math.ceil(cutoff / SLOT_MS);
+          this.db.prepare('DELETE FROM rollups WHERE slot < ?').run(whole);
+          this.db.prepare('DELETE FROM rollup_pending WHERE slot < ?').run(whole);
+          // A cutoff inside an hour (only ever `before`): what is left of it is rebuilt.
+          if (cutoff % SLOT_MS !== 0) this.rebuildSlots([slotOf(cutoff)]);
+          const more = this.db.prepare('SELECT 1 FROM rounds WHERE started_at < ? LIMIT 1').pluck().get(before) !== undefined;
+          return { done, more };
         })
         .immediate(),
     );
