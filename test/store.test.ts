@@ -25,7 +25,9 @@ import { startSimulator } from '../src/sim/platform.js';
 import { MemoryStore } from '../src/store/memory.js';
 import type { RoundStore } from '../src/store/types.js';
 import type { CounterBaseline } from '../src/types.js';
-import { ocrConfig } from './helpers/harness.js';
+import { ocrConfig, silentLogger } from './helpers/harness.js';
+import { parseConfig } from '../src/config/load.js';
+import { DigestJobs } from '../src/digest/scheduler.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-store-'));
@@ -450,6 +452,31 @@ test('pruning runs in steps of whole hours; the one cut in two by the retention 
   assert.deepEqual(figuresOfDigest(queryDigest(store, '2024-05-01', 'Asia/Shanghai')), figuresOf(left));
   assert.equal(store.db.prepare('SELECT count(*) FROM rollup_pending').pluck().get(), 0);
   assert.equal(store.db.prepare('SELECT min(slot) FROM rollups').pluck().get(), Math.floor(shanghai('2024-05-01', '02:00:00') / 3_600_000));
+});
+
+test('maintenance prunes in steps and lets the event loop run between them', async (t) => {
+  const store = new SqliteStore(':memory:');
+  t.after(() => store.close());
+  // Ten hours of one-minute rounds, long past the 30-day retention.
+  for (let i = 0; i < 600; i++) store.save(round(shanghai('2024-05-01', '00:00:00') + i * 60_000, [{ id: 'ocr' }, { id: 'nlp', verdict: i % 9 === 0 ? 'call_failed' : 'ok' }]));
+  const jobs = new DigestJobs({ store, metrics: new PatrolMetrics(new Registry(), 'test'), logger: silentLogger, redactor: new Redactor() });
+  const { config } = parseConfig(ocrConfig(), 'test.yml', { vars: { platform_url: 'http://127.0.0.1:9' } });
+  // Something else that wants the event loop (a scrape): counted each time it gets a turn.
+  let turns = 0;
+  let waiting = true;
+  const turn = () => {
+    turns++;
+    if (waiting && turns < 1_000_000) setImmediate(turn);
+  };
+  setImmediate(turn);
+  jobs.start(config);
+  await jobs.maintain();
+  waiting = false;
+  await jobs.stop();
+  assert.equal(store.roundCount(), 0);
+  assert.equal(store.db.prepare('SELECT count(*) FROM rollups').pluck().get(), 0);
+  // The first step deletes one hour (60 rounds); later steps at most twice the one before: at least 4 steps, a turn after each.
+  assert.ok(turns >= 3, `the event loop ran ${turns} times during the prune`);
 });
 
 function baseline(counterKey: string, value: number, at: number): CounterBaseline {

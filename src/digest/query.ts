@@ -1,10 +1,10 @@
 // The day's figures, computed in one place: from what the history gives for a day (counts, the
 // hourly rollups and the few verdicts listed one by one), whether that comes from the SQLite
 // store (rollups written as rounds were saved) or from rounds in memory (store/rollup.ts dayRowsOf).
-import { dayRowsOf, emptyRollup, findingOf, mergeRollup, type DayRows, type Histogram, type Notable, type SlotRollup } from '../store/rollup.js';
+import { dayRowsOf, findingOf, type DayRows, type Histogram, type Notable } from '../store/rollup.js';
 import type { RoundResult } from '../types.js';
 import { dayRange } from '../util/time.js';
-import { HOURS, summariseRound, type DigestData, type Mismatch, type ServiceDay, type Spread, type Unexplained, type VerdictCounts } from './build.js';
+import { summariseRound, type DigestData, type Mismatch, type ServiceDay, type Spread, type Unexplained } from './build.js';
 
 /** What the digest needs from a history: the narrow view of a store. */
 export interface DaySource {
@@ -57,15 +57,10 @@ function unexplainedOf(s: Notable): Unexplained | null {
 /** The figures of a day from its rows. A verdict is in the hour its round started in. */
 export function digestOf(rows: DayRows, day: string, timezone: string): DigestData {
   const { start, end } = dayRange(day, timezone);
-  const perService = new Map<string, { total: SlotRollup; hours: VerdictCounts[] }>();
-  for (const r of rows.rollups) {
-    let e = perService.get(r.serviceId);
-    if (!e) perService.set(r.serviceId, (e = { total: emptyRollup(0, r.serviceId, r.name, r.nameAt), hours: Array.from({ length: HOURS }, () => ({})) }));
-    mergeRollup(e.total, r);
-    const h = e.hours[r.slot];
-    for (const [v, n] of Object.entries(r.verdicts) as [keyof VerdictCounts, number][]) h[v] = (h[v] ?? 0) + n;
-  }
+  const perService = new Map(rows.services.map((d) => [d.serviceId, d]));
   const mismatches = rows.notable.map(mismatchOf).filter((m): m is Mismatch => m !== null).sort((a, b) => a.at - b.at);
+  const mismatchesOf = new Map<string, Mismatch[]>();
+  for (const m of mismatches) mismatchesOf.set(m.serviceId, [...(mismatchesOf.get(m.serviceId) ?? []), m]);
   const unexplained = rows.notable
     .map(unexplainedOf)
     .filter((u): u is Unexplained => u !== null)
@@ -75,7 +70,7 @@ export function digestOf(rows: DayRows, day: string, timezone: string): DigestDa
   const order = new Map((latest?.services ?? []).map((s, i) => [s.serviceId, i]));
   const ids = [...perService.keys()].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || a.localeCompare(b));
   const services: ServiceDay[] = ids.map((id) => {
-    const { total: t, hours } = perService.get(id)!;
+    const t = perService.get(id)!;
     const ok = t.verdicts.ok ?? 0;
     return {
       serviceId: id,
@@ -86,11 +81,11 @@ export function digestOf(rows: DayRows, day: string, timezone: string): DigestDa
       callFailures: t.callFailures,
       countQueryFailures: t.countQueryFailures,
       authFailures: t.authFailures,
-      mismatches: mismatches.filter((m) => m.serviceId === id),
+      mismatches: mismatchesOf.get(id) ?? [],
       unexplainedUnits: t.unexplainedUnits,
       latency: spreadOf(t.latency),
       settle: spreadOf(t.settle),
-      hours,
+      hours: t.hours,
     };
   });
   return {

@@ -60,19 +60,24 @@ export function decodeHistogram(buf: Uint8Array | null, into: Histogram = new Ma
   if (!buf) return into;
   let i = 0;
   let key = 0;
-  const next = () => {
-    let v = 0;
+  // Two varints per entry, read inline (this runs for every rollup row a day's digest reads).
+  while (i < buf.length) {
+    let delta = 0;
     let scale = 1;
-    for (;;) {
-      const b = buf[i++];
-      v += (b & 0x7f) * scale;
-      if (b < 0x80) return v;
+    for (let b = buf[i++]; ; b = buf[i++]) {
+      delta += (b & 0x7f) * scale;
+      if (b < 0x80) break;
       scale *= 0x80;
     }
-  };
-  while (i < buf.length) {
-    key += next();
-    addTo(into, key, next());
+    let count = 0;
+    scale = 1;
+    for (let b = buf[i++]; ; b = buf[i++]) {
+      count += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+    }
+    key += delta;
+    into.set(key, (into.get(key) ?? 0) + count);
   }
   return into;
 }
@@ -124,14 +129,7 @@ export function addVerdict(r: SlotRollup, s: ServiceResult, roundStartedAt: numb
   }
 }
 
-/** Adds one rollup into another of the same service (the name of the later one wins). */
-export function mergeRollup(into: SlotRollup, r: SlotRollup): void {
-  mergeCounts(into, r);
-  for (const [k, n] of r.latency) addTo(into.latency, k, n);
-  for (const [k, n] of r.settle) addTo(into.settle, k, n);
-}
-
-/** mergeRollup without the histograms (the store decodes those straight into `into`). */
+/** Adds a rollup's counts into another of the same service (the name of the later one wins); histograms are the caller's. */
 export function mergeCounts(into: SlotRollup, r: Omit<SlotRollup, 'latency' | 'settle'>): void {
   into.rounds += r.rounds;
   for (const [v, n] of Object.entries(r.verdicts) as [Verdict, number][]) into.verdicts[v] = (into.verdicts[v] ?? 0) + n;
@@ -170,17 +168,22 @@ export function hourOfSlot(slot: number, dayStart: number, dayEnd: number): numb
   return Math.max(0, Math.min(HOURS - 1, Math.floor(((slot * SLOT_MS - dayStart) * HOURS) / (dayEnd - dayStart))));
 }
 
-/** Rollups merged per service and hour of the day; `slot` is then the hour (0-23). */
-export function byHour(rollups: SlotRollup[], dayStart: number, dayEnd: number): SlotRollup[] {
-  const out = new Map<string, SlotRollup>();
-  for (const r of rollups) {
-    const hour = hourOfSlot(r.slot, dayStart, dayEnd);
-    const key = `${hour}\u0000${r.serviceId}`;
-    let into = out.get(key);
-    if (!into) out.set(key, (into = emptyRollup(hour, r.serviceId, r.name, r.nameAt)));
-    mergeRollup(into, r);
-  }
-  return [...out.values()];
+/** One service's rollups over a day: the sums, and the verdicts of each hour (for the strip). */
+export interface DayRollup extends SlotRollup {
+  hours: Partial<Record<Verdict, number>>[];
+}
+
+/**
+ * Adds a rollup's counts to its service's day (created in `days` when new) and returns that day,
+ * for the caller to add the histograms (merged from maps, or decoded straight into it by the store).
+ */
+export function addToDay(days: Map<string, DayRollup>, r: Omit<SlotRollup, 'latency' | 'settle'>, dayStart: number, dayEnd: number): DayRollup {
+  let day = days.get(r.serviceId);
+  if (!day) days.set(r.serviceId, (day = { ...emptyRollup(0, r.serviceId, r.name, r.nameAt), hours: Array.from({ length: HOURS }, () => ({})) }));
+  mergeCounts(day, r);
+  const h = day.hours[hourOfSlot(r.slot, dayStart, dayEnd)];
+  for (const [v, n] of Object.entries(r.verdicts) as [Verdict, number][]) h[v] = (h[v] ?? 0) + n;
+  return day;
 }
 
 /** A verdict the digest lists one by one: a metering mismatch, or usage between rounds. Few a day. */
@@ -200,10 +203,20 @@ export interface DayRows {
   abortedRounds: number;
   /** The latest round that finished at least one service. */
   latest: RoundResult | null;
-  /** Per service and hour of the day (`slot` is the hour, 0-23). */
-  rollups: SlotRollup[];
+  /** Per service, in no particular order. */
+  services: DayRollup[];
   /** In round order, then the round's order. */
   notable: Notable[];
+}
+
+function daysOf(rollups: SlotRollup[], dayStart: number, dayEnd: number): DayRollup[] {
+  const days = new Map<string, DayRollup>();
+  for (const r of rollups) {
+    const day = addToDay(days, r, dayStart, dayEnd);
+    for (const [k, n] of r.latency) addTo(day.latency, k, n);
+    for (const [k, n] of r.settle) addTo(day.settle, k, n);
+  }
+  return [...days.values()];
 }
 
 /** DayRows from rounds in memory (all of them: the caller picks the day's) for the day [dayStart, dayEnd). */
@@ -215,7 +228,7 @@ export function dayRowsOf(rounds: RoundResult[], dayStart: number, dayEnd: numbe
     failedRounds: finished.filter((r) => r.services.some((s) => isFailure(s.verdict))).length,
     abortedRounds: sorted.filter((r) => r.aborted).length,
     latest: finished.at(-1) ?? null,
-    rollups: byHour(rollupRounds(finished), dayStart, dayEnd),
+    services: daysOf(rollupRounds(finished), dayStart, dayEnd),
     notable: finished.flatMap((r) => r.services.filter(isNotable)),
   };
 }

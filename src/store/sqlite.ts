@@ -12,7 +12,7 @@ import { baselinesOf } from '../engine/baselines.js';
 import { failureStreak } from '../engine/verdict.js';
 import { compactable, packOks, shapeOf, unpackOks, type Shape } from './compact.js';
 import { overviewCollector } from './overview.js';
-import { addVerdict, decodeHistogram, emptyRollup, encodeHistogram, hourOfSlot, mergeCounts, mergeRollup, rollupRounds, SLOT_MS, slotOf, type DayRows, type Notable, type SlotRollup } from './rollup.js';
+import { addToDay, addVerdict, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, SLOT_MS, slotOf, type DayRollup, type DayRows, type Notable, type SlotRollup } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
 type DB = Database.Database;
@@ -709,32 +709,25 @@ export class SqliteStore implements RoundStore {
       .get(p) as number;
     const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end AND service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
     const latest = latestRow ? (this.last?.id === latestRow.id ? this.last : this.roundsWhere('WHERE id = ?', [latestRow.id], 'DESC')[0]) : null;
-    // Merged per service and hour as they are read (histograms decoded straight into the hour's):
-    // objects per row were most of the time.
-    const hours = new Map<string, SlotRollup>();
+    // Added to each service's day as they are read, histograms decoded straight into it: objects
+    // per row were most of the time.
+    const days = new Map<string, DayRollup>();
     const rows = this.db
       .prepare('SELECT slot, service_id, name, name_at, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle FROM rollups WHERE slot >= ? AND slot < ?')
       .raw()
       .all(Math.ceil(start / SLOT_MS), Math.floor(end / SLOT_MS)) as [number, string, string, number, number, number, string | null, number, number, number, number, Buffer | null, Buffer | null][];
     for (const [slot, serviceId, name, nameAt, rounds, ok, verdicts, callFailures, countFailures, authFailures, units, latency, settle] of rows) {
-      const hour = hourOfSlot(slot, start, end);
-      const key = `${hour}\u0000${serviceId}`;
-      let into = hours.get(key);
-      if (!into) hours.set(key, (into = emptyRollup(hour, serviceId, name, nameAt)));
       const counts = verdicts ? (JSON.parse(verdicts) as SlotRollup['verdicts']) : {};
       if (ok > 0) counts.ok = ok;
-      mergeCounts(into, { slot: hour, serviceId, name, nameAt, rounds, verdicts: counts, callFailures, countQueryFailures: countFailures, authFailures, unexplainedUnits: units });
-      decodeHistogram(latency, into.latency);
-      decodeHistogram(settle, into.settle);
+      const day = addToDay(days, { slot, serviceId, name, nameAt, rounds, verdicts: counts, callFailures, countQueryFailures: countFailures, authFailures, unexplainedUnits: units }, start, end);
+      decodeHistogram(latency, day.latency);
+      decodeHistogram(settle, day.settle);
     }
     for (const r of this.edgeRollups(start, end)) {
-      const hour = hourOfSlot(r.slot, start, end);
-      const key = `${hour}\u0000${r.serviceId}`;
-      let into = hours.get(key);
-      if (!into) hours.set(key, (into = emptyRollup(hour, r.serviceId, r.name, r.nameAt)));
-      mergeRollup(into, r);
+      const day = addToDay(days, r, start, end);
+      for (const [k, n] of r.latency) day.latency.set(k, (day.latency.get(k) ?? 0) + n);
+      for (const [k, n] of r.settle) day.settle.set(k, (day.settle.get(k) ?? 0) + n);
     }
-    const rollups = [...hours.values()];
     const notable = (
       this.db
         .prepare(
@@ -754,7 +747,7 @@ export class SqliteStore implements RoundStore {
         ...(v.unexplained !== null ? { unexplained: JSON.parse(v.unexplained) as UnexplainedUsage } : {}),
       }),
     );
-    return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, rollups, notable };
+    return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, services: [...days.values()], notable };
   }
 
   /**
