@@ -537,9 +537,17 @@ export class SqliteStore implements RoundStore {
     const out = new Map<string, number>();
     const lastOkSlot = this.db.prepare('SELECT slot FROM rollups WHERE service_id = ? AND ok > 0 ORDER BY slot DESC LIMIT 1').pluck();
     const rows = this.db.prepare('SELECT verdict, started_at FROM verdicts WHERE service_id = ? ORDER BY started_at DESC LIMIT 100000');
+    // Services usually share their latest ok hour: its rounds are read once for all of them.
+    const hours = new Map<number, RoundResult[]>();
+    const roundsOf = (slot: number) => {
+      let rounds = hours.get(slot);
+      if (!rounds) hours.set(slot, (rounds = this.roundsWhere('WHERE started_at >= ? AND started_at < ?', [slot * SLOT_MS, (slot + 1) * SLOT_MS], 'ASC')));
+      return rounds;
+    };
     for (const id of serviceIds) {
       const slot = lastOkSlot.get(id) as number | undefined;
-      const lastOk = slot === undefined ? -Infinity : Math.max(-Infinity, ...this.serviceInSlot(id, slot).filter((e) => e.result.verdict === 'ok').map((e) => e.result.startedAt));
+      let lastOk = -Infinity;
+      if (slot !== undefined) for (const r of roundsOf(slot)) for (const s of r.services) if (s.serviceId === id && s.verdict === 'ok') lastOk = Math.max(lastOk, s.startedAt);
       const back: Verdict[] = [];
       for (const row of rows.iterate(id) as IterableIterator<{ verdict: Verdict; started_at: number }>) {
         if (row.verdict === 'ok' || row.started_at <= lastOk) break;
