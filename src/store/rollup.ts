@@ -113,8 +113,11 @@ export function findingOf(s: Pick<ServiceResult, 'unexplained'>): UnexplainedUsa
   return u && u.units > 0 && u.kind !== 'none' ? u : null;
 }
 
+/** What a rollup counts of a verdict (the store rebuilds rollups from its columns, not whole results). */
+export type Counted = Pick<ServiceResult, 'name' | 'verdict' | 'callOk' | 'countQueryOk' | 'authOk' | 'settleSeconds' | 'unexplained'> & { calls: { durationSeconds: number }[] };
+
 /** Adds one finished verdict of a round that started at `roundStartedAt`. */
-export function addVerdict(r: SlotRollup, s: ServiceResult, roundStartedAt: number): void {
+export function addVerdict(r: SlotRollup, s: Counted, roundStartedAt: number): void {
   r.rounds++;
   r.verdicts[s.verdict] = (r.verdicts[s.verdict] ?? 0) + 1;
   if (!s.callOk) r.callFailures++;
