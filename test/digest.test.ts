@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../src/config/load.js';
-import { buildDigest, spread } from '../src/digest/build.js';
+import { buildDigest, spreadOf } from '../src/digest/query.js';
 import { digestMessage, roundMessage } from '../src/digest/mailer.js';
 import { dayIn, dayRange, shiftDay } from '../src/util/time.js';
 import { Exporter } from '../src/exporter.js';
@@ -23,10 +23,15 @@ const TZ = 'Asia/Shanghai';
 const noRedact = (t: string) => t;
 const compose = { timezone: TZ, locale: 'zh' as const, subjectTemplate: '开放平台服务调用巡检报告 {{date}}', redact: noRedact };
 
-test('percentiles are nearest-rank; nothing to measure is null', () => {
-  assert.deepEqual(spread([0.3, 0.1, 0.2]), { p50: 0.2, p95: 0.3, max: 0.3 });
-  assert.deepEqual(spread(Array.from({ length: 100 }, (_, i) => i + 1)), { p50: 50, p95: 95, max: 100 });
-  assert.equal(spread([]), null);
+test('percentiles are nearest-rank over the millisecond histogram; nothing to measure is null', () => {
+  const hist = (seconds: number[]) => new Map(seconds.reduce((m, s) => m.set(Math.round(s * 1000), (m.get(Math.round(s * 1000)) ?? 0) + 1), new Map<number, number>()));
+  assert.deepEqual(spreadOf(hist([0.3, 0.1, 0.2])), { p50: 0.2, p95: 0.3, max: 0.3 });
+  assert.deepEqual(spreadOf(hist(Array.from({ length: 100 }, (_, i) => i + 1))), { p50: 50, p95: 95, max: 100 });
+  // Repeated values count each time: 95 fast calls and 5 slow ones.
+  assert.deepEqual(spreadOf(hist([...Array.from({ length: 95 }, () => 0.05), ...Array.from({ length: 5 }, () => 2.5)])), { p50: 0.05, p95: 0.05, max: 2.5 });
+  // Durations are kept to the millisecond (what the digest prints).
+  assert.deepEqual(spreadOf(hist([0.12345, 0.1236])), { p50: 0.123, p95: 0.124, max: 0.124 });
+  assert.equal(spreadOf(new Map()), null);
 });
 
 test('the day per service: rounds, success ratio, mismatches with direction and size, failures, latency, settle', () => {

@@ -9,7 +9,7 @@ import { startSimulator } from '../src/sim/platform.js';
 import { ocrConfig } from './helpers/harness.js';
 import { eventually, parseMetrics, runPatrol, sample, startPatrol, tempDb } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
-import { buildDigest } from '../src/digest/build.js';
+import { buildDigest, queryDigest } from '../src/digest/query.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../src/config/load.js';
@@ -309,7 +309,7 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
       assert.deepEqual(cut.abortedServices?.map((a) => [a.serviceId, a.reason]), [['ocr', 'not finished: shutdown']]);
       assert.equal(store.db.prepare("SELECT count(*) FROM verdicts WHERE reason LIKE '%shutdown%'").pluck().get(), 0);
       // The digest: 2 rounds, 1 with a failure (round 1), 1 cut short; ocr 1 round (failed), nlp 2 (ok).
-      data = store.digestData(day, 'Asia/Shanghai');
+      data = queryDigest(store, day, 'Asia/Shanghai');
       assert.deepEqual(data, buildDigest(rounds, day, 'Asia/Shanghai'));
     } finally {
       store.close();

@@ -14,6 +14,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { SMTPServer } from 'smtp-server';
 import { parseConfig } from '../src/config/load.js';
+import { Outbox } from '../src/digest/outbox.js';
 import { DigestJobs } from '../src/digest/scheduler.js';
 import { Exporter } from '../src/exporter.js';
 import { createLogger } from '../src/log.js';
@@ -242,9 +243,9 @@ test('the maintenance schedule retries a pending digest by itself', async (t) =>
   const first = await jobs.sendDigest(DAY);
   assert.equal(first.status, 'pending');
   up = true;
-  await until(() => smtp.received.length === 1 && store.pending().length === 0, 'a maintenance run delivering the digest', 20_000);
+  await until(() => smtp.received.length === 1 && new Outbox(store.db).pending().length === 0, 'a maintenance run delivering the digest', 20_000);
   assert.equal(smtp.received[0].subject, `开放平台服务调用巡检报告 ${DAY}`);
-  assert.equal(store.messagesFor('digest', DAY)[0].status, 'sent');
+  assert.equal(new Outbox(store.db).messagesFor('digest', DAY)[0].status, 'sent');
 });
 
 test('SMTP down for a moment: the retries deliver it, nothing counted as failed', async (t) => {
@@ -292,7 +293,7 @@ test('SMTP down longer than the retries: counted as failed, kept pending, delive
   assert.deepEqual(await jobs.flush(), { sent: 1, failed: 0 });
   assert.equal(smtp.received.length, 1);
   assert.equal(smtp.received[0].subject, `开放平台服务调用巡检报告 ${DAY}`);
-  assert.deepEqual(store.pending(), []);
+  assert.deepEqual(new Outbox(store.db).pending(), []);
   const text = await metrics.registry.metrics();
   assert.equal(metricValue(text, 'patrol_digest_failures_total'), 1);
   assert.ok((metricValue(text, 'patrol_digest_last_success_timestamp_seconds') ?? 0) > 0);
@@ -360,16 +361,16 @@ test('SMTP down, the exporter restarts: the pending digest in SQLite is sent on 
   const smtp = await startSmtp();
   t.after(() => smtp.close());
   const store = new SqliteStore(file);
-  assert.equal(store.pending().length, 1, 'the pending digest survived the restart');
+  assert.equal(new Outbox(store.db).pending().length, 1, 'the pending digest survived the restart');
   const text = configText(smtp.port);
   const { metrics, jobs, redactor } = setup(text, store);
   const exporter = new Exporter({ configText: () => text, loadOptions: { env: { SMTP_PASSWORD } }, logger: pino({ level: 'silent' }), metrics, store, redactor, jobs });
   await exporter.start(true);
   t.after(() => exporter.stop());
-  await until(() => smtp.received.length === 1 && store.pending().length === 0, 'the pending digest delivered at start');
+  await until(() => smtp.received.length === 1 && new Outbox(store.db).pending().length === 0, 'the pending digest delivered at start');
   assert.equal(smtp.received[0].subject, `开放平台服务调用巡检报告 ${DAY}`);
   assert.equal(tableRows(smtp.received[0].html as string, 'round').filter((r) => r.cls === 'fail').length, 2);
-  assert.deepEqual(store.messagesFor('digest', DAY).map((m) => [m.status, m.attempts]), [['sent', 2]]);
+  assert.deepEqual(new Outbox(store.db).messagesFor('digest', DAY).map((m) => [m.status, m.attempts]), [['sent', 2]]);
   assert.ok((metricValue(await metrics.registry.metrics(), 'patrol_digest_last_success_timestamp_seconds') ?? 0) > 0);
 });
 

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DigestData } from '../../src/digest/build.js';
+import { queryDigest } from '../../src/digest/query.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Calendar } from './calendar.js';
 import { replay, type Replay } from './replay.js';
@@ -36,7 +37,7 @@ export async function runTruth(cal: Calendar, opts: { dir?: string; say?: (line:
     try {
       const store = new SqliteStore(stack.dbPath);
       try {
-        digest = store.digestData(rep.day, 'UTC');
+        digest = queryDigest(store, rep.day, 'UTC');
       } finally {
         store.close();
       }

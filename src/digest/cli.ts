@@ -8,6 +8,7 @@ import { loadConfigFile, type LoadedConfig, type LoadOptions } from '../config/l
 import type { Redactor } from '../redact.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { RoundResult } from '../types.js';
+import { queryDigest } from './query.js';
 import { deliver, digestMessageOf, roundMessage, smtpSender, type MailMessage, type MailSender } from './mailer.js';
 import { dayIn, isDay, shiftDay } from '../util/time.js';
 
@@ -70,7 +71,7 @@ export async function digestCommand(opts: DigestCommandOptions): Promise<Command
   }
   let message: MailMessage;
   try {
-    message = digestMessageOf(store.digestData(day, tz), day, { timezone: tz, locale: config.digest.locale, subjectTemplate: config.digest.subject, redact });
+    message = digestMessageOf(queryDigest(store, day, tz), day, { timezone: tz, locale: config.digest.locale, subjectTemplate: config.digest.subject, redact });
   } finally {
     store.close();
   }

@@ -6,7 +6,8 @@ import type { SmtpConfig } from '../config/schema.js';
 import { excerpt } from '../redact.js';
 import type { RoundResult } from '../types.js';
 import { sleep } from '../util/duration.js';
-import { buildDigest, type DigestData } from './build.js';
+import type { DigestData } from './build.js';
+import { buildDigest } from './query.js';
 import { renderDigestHtml } from './html.js';
 import type { Locale } from '../present/labels.js';
 import { renderDigestText } from './text.js';
@@ -38,7 +39,7 @@ export function digestMessage(rounds: RoundResult[], day: string, opts: ComposeO
   return digestMessageOf(buildDigest(rounds, day, opts.timezone), day, opts);
 }
 
-/** The daily digest from figures already computed (SqliteStore.digestData). */
+/** The daily digest from figures already computed (query.ts queryDigest). */
 export function digestMessageOf(data: DigestData, day: string, opts: ComposeOptions): MailMessage {
   // Header lines cannot carry a newline; the subject is also redacted like everything else.
   const subject = opts.redact(renderSubject(opts.subjectTemplate, day)).replace(/[\r\n]+/g, ' ');

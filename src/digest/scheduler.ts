@@ -1,5 +1,6 @@
 // The exporter's background work besides rounds: the daily digest on its cron, and maintenance
-// (history pruning, retrying undelivered emails) on another. A digest is written to the SQLite
+// (history pruning in small steps, building rollups of older history, retrying undelivered emails)
+// on another. A digest is written to the SQLite
 // outbox *before* the first delivery attempt, so one that cannot be delivered (SMTP down, the
 // process killed during the retries) is retried at the next start and on every maintenance run,
 // and is never silently dropped.
@@ -8,8 +9,10 @@ import type { Logger } from 'pino';
 import type { Config, SmtpConfig } from '../config/schema.js';
 import type { PatrolMetrics } from '../metrics.js';
 import type { Redactor } from '../redact.js';
-import type { OutboxMessage, SqliteStore } from '../store/sqlite.js';
+import type { SqliteStore, StepResult } from '../store/sqlite.js';
 import { deliver, digestMessageOf, smtpSender, type Delivery, type MailSender } from './mailer.js';
+import { Outbox, type OutboxMessage } from './outbox.js';
+import { queryDigest } from './query.js';
 import { dayIn, shiftDay } from '../util/time.js';
 
 export interface DigestJobsDeps {
@@ -36,8 +39,13 @@ export class DigestJobs {
   private queued: Promise<FlushResult> | null = null;
   private readonly stopping = new AbortController();
   private stopped = false;
+  private readonly outbox: Outbox;
+  /** The maintenance run in progress (pruning and rollups in steps), if any. */
+  private maintaining: Promise<void> | null = null;
 
-  constructor(private readonly deps: DigestJobsDeps) {}
+  constructor(private readonly deps: DigestJobsDeps) {
+    this.outbox = new Outbox(deps.store.db);
+  }
 
   private now(): number {
     return this.deps.now?.() ?? Date.now();
@@ -46,7 +54,7 @@ export class DigestJobs {
   /** First config: schedule, prune once, and retry whatever the last run could not deliver. */
   start(config: Config): void {
     this.reconfigure(config);
-    this.prune();
+    void this.maintain();
     void this.flush();
   }
 
@@ -61,7 +69,7 @@ export class DigestJobs {
     this.maintenanceTask = cron.schedule(
       config.storage.maintenance_schedule,
       () => {
-        this.prune();
+        void this.maintain();
         void this.flush();
       },
       { timezone, name: 'patrol-maintenance' },
@@ -88,7 +96,7 @@ export class DigestJobs {
   private async scheduledDigest(): Promise<void> {
     const day = this.reportDay();
     // A digest already queued or sent for that day (a second process, a clock jump) is not sent twice.
-    if (this.deps.store.messagesFor('digest', day).length > 0) {
+    if (this.outbox.messagesFor('digest', day).length > 0) {
       this.deps.logger.info({ day }, 'digest for this day already queued or sent');
       return;
     }
@@ -98,17 +106,17 @@ export class DigestJobs {
   /** Build the digest of `day` from history, queue it, and deliver everything pending. */
   async sendDigest(day: string): Promise<OutboxMessage> {
     const config = this.requireConfig();
-    const message = digestMessageOf(this.deps.store.digestData(day, config.global.timezone), day, {
+    const message = digestMessageOf(queryDigest(this.deps.store, day, config.global.timezone), day, {
       timezone: config.global.timezone,
       locale: config.digest.locale,
       subjectTemplate: config.digest.subject,
       redact: (t) => this.deps.redactor.redact(t),
     });
-    const queued = this.deps.store.enqueue({ kind: 'digest', day, ...message }, this.now());
+    const queued = this.outbox.enqueue({ kind: 'digest', day, ...message }, this.now());
     this.countOutbox();
     this.deps.logger.info({ day, id: queued.id }, 'digest queued');
     await this.flush();
-    return this.deps.store.message(queued.id) ?? queued;
+    return this.outbox.message(queued.id) ?? queued;
   }
 
   /** Deliver every pending message (each with the configured retries). Serialised. */
@@ -128,7 +136,7 @@ export class DigestJobs {
   /** patrol_digest_outbox_messages: what is waiting. Never throws (a closed or broken store is logged). */
   private countOutbox(): void {
     try {
-      this.deps.metrics.setOutboxMessages(this.deps.store.pendingCount());
+      this.deps.metrics.setOutboxMessages(this.outbox.pendingCount());
     } catch (err) {
       this.deps.logger.warn({ err: this.deps.redactor.redact((err as Error).message) }, 'could not count the outbox');
     }
@@ -146,7 +154,7 @@ export class DigestJobs {
     const result: FlushResult = { sent: 0, failed: 0 };
     const config = this.config;
     if (!config || this.stopped) return result;
-    const pending = this.deps.store.pending();
+    const pending = this.outbox.pending();
     if (pending.length === 0) return result;
     if (!config.smtp) {
       this.deps.logger.warn({ pending: pending.length }, 'emails are waiting but there is no smtp section to send them with');
@@ -167,12 +175,12 @@ export class DigestJobs {
         onAttemptFailed: (attempt, error, next) => log.warn({ attempt, error, retryInMs: next }, 'email delivery attempt failed'),
       });
       if (outcome.ok) {
-        this.deps.store.markSent(message.id, this.now());
+        this.outbox.markSent(message.id, this.now());
         if (message.kind === 'digest') this.deps.metrics.digestDelivered(this.now());
         log.info({ attempts: outcome.attempts }, 'email delivered');
         result.sent++;
       } else {
-        this.deps.store.markFailed(message.id, outcome.error);
+        this.outbox.markFailed(message.id, outcome.error);
         result.failed++;
         if (this.stopped) break;
         // A digest is counted once, when its first delivery run fails; its retries on later
@@ -184,16 +192,44 @@ export class DigestJobs {
     return result;
   }
 
-  /** Delete history older than storage.retention. Failures are logged, never thrown (the next run tries again). */
-  prune(): void {
+  /**
+   * Maintenance: delete history older than storage.retention and delivered emails as old, then
+   * build the rollups of history written before rollups existed. Both run in steps of ~20 ms
+   * (store.pruneStep, store.rollupStep) with the event loop free between them, so scrapes and
+   * pages never wait behind a long delete. One run at a time; a run already going is returned.
+   * Failures are logged, never thrown (the next run tries again).
+   */
+  maintain(): Promise<void> {
+    this.maintaining ??= this.maintainOnce().finally(() => (this.maintaining = null));
+    return this.maintaining;
+  }
+
+  private async maintainOnce(): Promise<void> {
     const config = this.config;
     if (!config || this.stopped) return;
+    const before = this.now() - config.storage.retention;
     try {
-      const deleted = this.deps.store.prune(this.now() - config.storage.retention);
-      if (deleted.rounds > 0 || deleted.messages > 0) this.deps.logger.info(deleted, 'history pruned');
+      const rounds = await this.inSteps(() => this.deps.store.pruneStep(before));
+      const messages = this.outbox.prune(before);
+      if (rounds > 0 || messages > 0) this.deps.logger.info({ rounds, messages }, 'history pruned');
+      const slots = await this.inSteps(() => this.deps.store.rollupStep());
+      if (slots > 0) this.deps.logger.info({ hours: slots }, 'rollups built for older history');
     } catch (err) {
-      this.deps.logger.error({ err: this.deps.redactor.redact((err as Error).message) }, 'history pruning failed');
+      this.deps.logger.error({ err: this.deps.redactor.redact((err as Error).message) }, 'history maintenance failed');
     }
+  }
+
+  /** Runs steps until none is left (or shutdown), yielding to the event loop after each. */
+  private async inSteps(step: () => StepResult): Promise<number> {
+    let done = 0;
+    // Bounded: a million steps is far beyond any history (a step deletes at least one round).
+    for (let i = 0; i < 1_000_000 && !this.stopped; i++) {
+      const s = step();
+      done += s.done;
+      if (!s.more) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return done;
   }
 
   /** Stop the schedules and any waiting between retries; an undelivered email stays pending. */
@@ -203,6 +239,7 @@ export class DigestJobs {
     this.digestTask?.destroy();
     this.maintenanceTask?.destroy();
     this.stopping.abort();
+    await this.maintaining?.catch(() => undefined);
     await this.queued?.catch(() => undefined);
     await this.current?.catch(() => undefined);
   }

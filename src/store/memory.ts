@@ -4,6 +4,7 @@ import { failureStreak } from '../engine/verdict.js';
 import type { CounterBaseline, RoundResult } from '../types.js';
 import { dayIn } from '../util/time.js';
 import { overviewFromRounds } from './overview.js';
+import { dayRowsOf, type DayRows } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
 export class MemoryStore implements RoundStore {
@@ -46,6 +47,10 @@ export class MemoryStore implements RoundStore {
 
   byDay(day: string, timezone: string): RoundResult[] {
     return this.rounds.filter((r) => dayIn(timezone, r.startedAt) === day);
+  }
+
+  dayRows(start: number, end: number): DayRows {
+    return dayRowsOf(this.rounds.filter((r) => r.startedAt >= start && r.startedAt < end), start, end);
   }
 
   recent(limit: number): RoundResult[] {

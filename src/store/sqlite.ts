@@ -1,7 +1,8 @@
-// History in SQLite (better-sqlite3, WAL): every round, every service verdict with its readings and
-// timings, and the digest outbox. One transaction per round, so a crash (even kill -9) loses at most
-// the round being written and never leaves half a round or a corrupt file. The schema is versioned
-// with PRAGMA user_version; each migration runs in its own transaction.
+// History in SQLite (better-sqlite3, WAL): every round, every service verdict, hourly rollups
+// of the figures, and (digest/outbox.ts) the emails to deliver. One transaction per round, rollups
+// included, so a crash (even kill -9) loses at most the round being written and never leaves half a
+// round or a corrupt file. Ok verdicts are kept compact (store/compact.ts), failures whole. The
+// schema is versioned with PRAGMA user_version; each migration runs in its own transaction.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,35 +10,18 @@ import { dayIn, dayRange } from '../util/time.js';
 import type { AbortedService, CallResult, CounterBaseline, CounterReading, RoundResult, ServiceResult, UnexplainedUsage, Verdict } from '../types.js';
 import { baselinesOf } from '../engine/baselines.js';
 import { failureStreak } from '../engine/verdict.js';
-import { HOURS, hourOf, spread, summariseRound, unexplainedOf, type DigestData, type Mismatch, type ServiceDay, type Unexplained, type VerdictCounts } from '../digest/build.js';
+import { compactable, packOks, shapeOf, unpackOks, type Shape } from './compact.js';
 import { overviewCollector } from './overview.js';
+import { addToDay, addVerdict, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, type Counted, SLOT_MS, slotOf, type DayRollup, type DayRows, type Notable, type SlotRollup } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 
 type DB = Database.Database;
-
-/** What a queued email is: the daily digest, or one round's table (`run-once --mail`). */
-export type OutboxKind = 'digest' | 'round';
-
-export interface OutboxMessage {
-  id: number;
-  kind: OutboxKind;
-  /** The day it reports (YYYY-MM-DD). */
-  day: string;
-  subject: string;
-  html: string;
-  text: string;
-  status: 'pending' | 'sent';
-  attempts: number;
-  lastError: string | null;
-  createdAt: number;
-  sentAt: number | null;
-}
 
 /**
  * Migrations, in order: migration i takes the file from user_version i to i + 1. Never edit one
  * that has shipped; add the next.
  */
-const MIGRATIONS: ((db: DB) => void)[] = [
+export const MIGRATIONS: readonly ((db: DB) => void)[] = [
   (db) =>
     db.exec(`
       CREATE TABLE rounds (
@@ -126,6 +110,46 @@ const MIGRATIONS: ((db: DB) => void)[] = [
         left_at     INTEGER NOT NULL       -- Unix ms: when the round left it
       );
     `),
+  (db) =>
+    db.exec(`
+      -- What does not change from round to round for a service (id, name, app id, metering mode,
+      -- expected delta, call names and kinds), stored once (JSON: store/compact.ts Shape).
+      CREATE TABLE service_shapes (id INTEGER PRIMARY KEY, shape TEXT NOT NULL UNIQUE);
+      -- A round's plain ok verdicts: deflated JSON tuples (store/compact.ts). Every other verdict
+      -- (failures, findings of usage between rounds) stays a whole row in verdicts. Rows written
+      -- before this version keep their ok verdicts in verdicts too; both are read.
+      CREATE TABLE round_oks (
+        round_id TEXT PRIMARY KEY REFERENCES rounds (id) ON DELETE CASCADE,
+        data     BLOB NOT NULL
+      ) WITHOUT ROWID;
+      -- One service's figures over the rounds that started in one hour (slot: Unix ms / 3600000),
+      -- written in the round's transaction; the digest and the day table read these.
+      CREATE TABLE rollups (
+        slot              INTEGER NOT NULL,
+        service_id        TEXT NOT NULL,
+        name              TEXT NOT NULL,     -- its name in the latest of these rounds
+        name_at           INTEGER NOT NULL,  -- that round's start
+        rounds            INTEGER NOT NULL,
+        ok                INTEGER NOT NULL,
+        verdicts          TEXT,              -- JSON: counts of the other verdicts; null when none
+        call_failures     INTEGER NOT NULL,
+        count_failures    INTEGER NOT NULL,
+        auth_failures     INTEGER NOT NULL,
+        unexplained_units INTEGER NOT NULL,
+        latency           BLOB,              -- histogram of call durations in ms (store/rollup.ts)
+        settle            BLOB,              -- histogram of settle times in ms
+        PRIMARY KEY (slot, service_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX rollups_service ON rollups (service_id, slot, ok);
+      -- Hours whose rollups must be (re)built from the rounds before they are read: rounds
+      -- deleted (pruning, by hand) put their slot here, and so does this migration for the history
+      -- written before it (built in small steps on the maintenance schedule, or when a day is read).
+      CREATE TABLE rollup_pending (slot INTEGER PRIMARY KEY);
+      CREATE TRIGGER rounds_deleted AFTER DELETE ON rounds BEGIN
+        INSERT OR IGNORE INTO rollup_pending (slot) VALUES (old.started_at / 3600000);
+      END;
+      INSERT OR IGNORE INTO rollup_pending (slot) SELECT DISTINCT started_at / 3600000 FROM rounds;
+    `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -138,34 +162,6 @@ export class StoreError extends Error {
 }
 
 const bool = (v: boolean | null) => (v === null ? null : v ? 1 : 0);
-
-interface OutboxRow {
-  id: number;
-  kind: OutboxKind;
-  day: string;
-  subject: string;
-  html: string;
-  text: string;
-  status: 'pending' | 'sent';
-  attempts: number;
-  last_error: string | null;
-  created_at: number;
-  sent_at: number | null;
-}
-
-const toMessage = (r: OutboxRow): OutboxMessage => ({
-  id: r.id,
-  kind: r.kind,
-  day: r.day,
-  subject: r.subject,
-  html: r.html,
-  text: r.text,
-  status: r.status,
-  attempts: r.attempts,
-  lastError: r.last_error,
-  createdAt: r.created_at,
-  sentAt: r.sent_at,
-});
 
 interface VerdictRow {
   round_id: string;
@@ -240,16 +236,105 @@ function fromRow(r: VerdictRow): ServiceResult {
   };
 }
 
+interface RollupRow {
+  slot: number;
+  service_id: string;
+  name: string;
+  name_at: number;
+  rounds: number;
+  ok: number;
+  verdicts: string | null;
+  call_failures: number;
+  count_failures: number;
+  auth_failures: number;
+  unexplained_units: number;
+  latency: Buffer | null;
+  settle: Buffer | null;
+}
+
+function rollupOfRow(r: RollupRow): SlotRollup {
+  const verdicts = r.verdicts ? (JSON.parse(r.verdicts) as SlotRollup['verdicts']) : {};
+  if (r.ok > 0) verdicts.ok = r.ok;
+  return {
+    slot: r.slot,
+    serviceId: r.service_id,
+    name: r.name,
+    nameAt: r.name_at,
+    rounds: r.rounds,
+    verdicts,
+    callFailures: r.call_failures,
+    countQueryFailures: r.count_failures,
+    authFailures: r.auth_failures,
+    unexplainedUnits: r.unexplained_units,
+    latency: decodeHistogram(r.latency),
+    settle: decodeHistogram(r.settle),
+  };
+}
+
+function rowOfRollup(r: SlotRollup): RollupRow {
+  const { ok = 0, ...others } = r.verdicts;
+  return {
+    slot: r.slot,
+    service_id: r.serviceId,
+    name: r.name,
+    name_at: r.nameAt,
+    rounds: r.rounds,
+    ok,
+    verdicts: Object.keys(others).length > 0 ? JSON.stringify(others) : null,
+    call_failures: r.callFailures,
+    count_failures: r.countQueryFailures,
+    auth_failures: r.authFailures,
+    unexplained_units: r.unexplainedUnits,
+    latency: encodeHistogram(r.latency),
+    settle: encodeHistogram(r.settle),
+  };
+}
+
+/** A step of background work (pruning, building rollups): what it did and whether work remains. */
+export interface StepResult {
+  done: number;
+  more: boolean;
+}
+
+/**
+ * Steps aim at this many ms (the budget is 50): the batch size grows while steps are quicker and
+ * shrinks when one is slower, so the main thread is never held long whatever the disk and the rows.
+ */
+const STEP_TARGET_MS = 20;
+
+class Batch {
+  constructor(
+    public size: number,
+    private readonly max: number,
+  ) {}
+
+  timed<T>(fn: (n: number) => T): T {
+    const t = performance.now();
+    const out = fn(this.size);
+    const ms = performance.now() - t;
+    if (ms < STEP_TARGET_MS / 2) this.size = Math.min(this.max, this.size * 2);
+    else if (ms > STEP_TARGET_MS) this.size = Math.max(1, Math.floor((this.size * STEP_TARGET_MS) / ms));
+    return out;
+  }
+}
+
 export class SqliteStore implements RoundStore {
   readonly db: DB;
   readonly file: string;
   private closed = false;
   private readonly insertRound: Database.Statement;
   private readonly insertVerdict: Database.Statement;
+  private readonly insertOks: Database.Statement;
   private readonly upsertBaseline: Database.Statement;
+  private readonly upsertRollup: Database.Statement;
   private readonly saveTx: (round: RoundResult) => void;
   /** The last round saved by this process, whole (ok verdicts keep their excerpts here only). */
   private last: RoundResult | null = null;
+  private readonly shapeIds = new Map<string, number>();
+  private readonly shapes = new Map<number, Shape>();
+  private readonly pruneBatch = new Batch(64, 5000);
+  // An hour of history from before version 3 (6,000 rows at one-minute rounds of 100 services) is ~20-40 ms: start at one.
+  private readonly rollupBatch = new Batch(1, 500);
 
   /** Opens (creating and migrating when needed) the history file. Throws StoreError. */
   constructor(file: string) {
@@ -275,7 +360,7 @@ export class SqliteStore implements RoundStore {
       throw new StoreError(`cannot prepare the history file ${file}: ${(err as Error).message}`, { cause: err });
     }
     this.insertRound = this.db.prepare(
-      `INSERT OR REPLACE INTO rounds (id, trigger, started_at, finished_at, duration_seconds, aborted, service_count, failed_count, aborted_services, timed_out)
+      `INSERT INTO rounds (id, trigger, started_at, finished_at, duration_seconds, aborted, service_count, failed_count, aborted_services, timed_out)
        VALUES (@id, @trigger, @startedAt, @finishedAt, @durationSeconds, @aborted, @serviceCount, @failedCount, @abortedServices, @timedOut)`,
     );
     this.insertVerdict = this.db.prepare(
@@ -286,14 +371,22 @@ export class SqliteStore implements RoundStore {
          @beforeValue, @beforeError, @afterValue, @afterError, @delta, @expectedDelta, @meteringMode, @meteringOk,
          @callOk, @authOk, @countQueryOk, @settleSeconds, @callSeconds, @callReasons, @result, @unexplainedUnits, @unexplained)`,
     );
+    this.insertOks = this.db.prepare('INSERT INTO round_oks (round_id, data) VALUES (?, ?)');
     this.upsertBaseline = this.db.prepare(
       `INSERT INTO counter_baselines (counter_key, baseline, left_at) VALUES (?, ?, ?)
        ON CONFLICT (counter_key) DO UPDATE SET baseline = excluded.baseline, left_at = excluded.left_at WHERE excluded.left_at >= counter_baselines.left_at`,
     );
-    this.saveTx = this.db.transaction((round: RoundResult) => {
-      this.last = round;
+    this.upsertRollup = this.db.prepare(
+      `INSERT OR REPLACE INTO rollups (slot, service_id, name, name_at, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle)
+       VALUES (@slot, @service_id, @name, @name_at, @rounds, @ok, @verdicts, @call_failures, @count_failures, @auth_failures, @unexplained_units, @latency, @settle)`,
+    );
+    const saveTx = this.db.transaction((round: RoundResult) => {
+      // Until it is committed, reads (the rebuild of rollups below) see the file, not a stale whole round.
+      this.last = null;
       this.db.prepare('DELETE FROM rounds_in_progress').run();
-      // Saving a round id again replaces it whole (REPLACE deletes the old row, the cascade its verdicts).
+      // Saving a round id again replaces it whole: the delete cascades to its verdicts and marks
+      // its hour for a rebuild of the rollups (trigger rounds_deleted).
+      this.db.prepare('DELETE FROM rounds WHERE id = ?').run(round.id);
       this.insertRound.run({
         id: round.id,
         trigger: round.trigger,
@@ -307,38 +400,132 @@ export class SqliteStore implements RoundStore {
         timedOut: round.timedOut ? 1 : 0,
       });
       for (const { baseline, at } of baselinesOf(round)) this.upsertBaseline.run(baseline.counterKey, JSON.stringify(baseline), at);
+      const oks: { position: number; shapeId: number; s: ServiceResult }[] = [];
       round.services.forEach((s, position) => {
-        this.insertVerdict.run({
-          roundId: round.id,
-          position,
-          serviceId: s.serviceId,
-          name: s.name,
-          appId: s.appId,
-          verdict: s.verdict,
-          reason: s.reason,
-          startedAt: s.startedAt,
-          finishedAt: s.finishedAt,
-          beforeValue: s.before?.ok ? s.before.value : null,
-          beforeError: s.before && !s.before.ok ? s.before.reason : null,
-          afterValue: s.after?.ok ? s.after.value : null,
-          afterError: s.after && !s.after.ok ? s.after.reason : null,
-          delta: s.delta,
-          expectedDelta: s.expectedDelta,
-          meteringMode: s.meteringMode,
-          meteringOk: bool(s.meteringOk),
-          callOk: s.callOk ? 1 : 0,
-          authOk: bool(s.authOk),
-          countQueryOk: s.countQueryOk ? 1 : 0,
-          settleSeconds: s.settleSeconds,
-          callSeconds: JSON.stringify(s.calls.map((c) => ({ call: c.name, kind: c.kind, seconds: c.durationSeconds, status: c.status ?? null }))),
-          callReasons: JSON.stringify(s.calls.filter((c) => !c.ok).map((c) => ({ call: c.name, reason: c.reason }))),
-          result: s.verdict === 'ok' ? null : JSON.stringify(s),
-          unexplainedUnits: s.unexplained?.units ?? null,
-          // Only a finding is kept in full; "nothing moved" is the units column's 0.
-          unexplained: s.unexplained && s.unexplained.units > 0 ? JSON.stringify(s.unexplained) : null,
-        });
+        if (compactable(s)) oks.push({ position, shapeId: this.shapeId(s), s });
+        else this.insertVerdict.run(verdictParams(round.id, position, s));
       });
+      if (oks.length > 0) this.insertOks.run(round.id, packOks(round.startedAt, oks));
+      // The rollups of its hour, in the same transaction: added to, or rebuilt when that
+      // hour is pending (a replaced round, history from before rollups).
+      const slot = slotOf(round.startedAt);
+      if (this.db.prepare('SELECT 1 FROM rollup_pending WHERE slot = ?').pluck().get(slot)) this.rebuildSlots([slot]);
+      else this.addToRollups(round, slot);
+      this.last = round;
     });
+    // IMMEDIATE: the write lock is taken at BEGIN, so a second connection writing the same file
+    // (a writer thread, `patrol digest`) waits on the busy timeout instead of failing mid-transaction.
+    this.saveTx = (round) => saveTx.immediate(round);
+  }
+
+  private shapeId(s: ServiceResult): number {
+    const shape = shapeOf(s);
+    let id = this.shapeIds.get(shape);
+    if (id === undefined) {
+      this.db.prepare('INSERT OR IGNORE INTO service_shapes (shape) VALUES (?)').run(shape);
+      id = this.db.prepare('SELECT id FROM service_shapes WHERE shape = ?').pluck().get(shape) as number;
+      this.shapeIds.set(shape, id);
+    }
+    return id;
+  }
+
+  private shape(id: number): Shape {
+    let shape = this.shapes.get(id);
+    if (!shape) {
+      const text = this.db.prepare('SELECT shape FROM service_shapes WHERE id = ?').pluck().get(id) as string | undefined;
+      if (text === undefined) throw new StoreError(`${this.file}: a stored verdict refers to service shape ${id}, which is missing`);
+      shape = JSON.parse(text) as Shape;
+      this.shapes.set(id, shape);
+    }
+    return shape;
+  }
+
+  private addToRollups(round: RoundResult, slot: number): void {
+    if (round.services.length === 0) return;
+    const existing = new Map(
+      (this.db.prepare('SELECT * FROM rollups WHERE slot = ?').all(slot) as RollupRow[]).map((r) => [r.service_id, rollupOfRow(r)]),
+    );
+    for (const s of round.services) {
+      let r = existing.get(s.serviceId);
+      if (!r) existing.set(s.serviceId, (r = emptyRollup(slot, s.serviceId, s.name, round.startedAt)));
+      addVerdict(r, s, round.startedAt);
+      this.upsertRollup.run(rowOfRollup(r));
+    }
+  }
+
+  /** Rebuilds the rollups of hours from their rounds (inside the caller's transaction). */
+  private rebuildSlots(slots: number[]): void {
+    for (const slot of slots) {
+      this.db.prepare('DELETE FROM rollups WHERE slot = ?').run(slot);
+      for (const r of this.rollupsFromRows(slot)) this.upsertRollup.run(rowOfRollup(r));
+      this.db.prepare('DELETE FROM rollup_pending WHERE slot = ?').run(slot);
+    }
+  }
+
+  /**
+   * The rollups of an hour from what is stored: the columns of the rows (no whole result parsed;
+   * call durations by regex from the JSON, json_each was slower) and the compact ok verdicts. An
+   * hour of history written before version 3 (every verdict a row) takes ~30 ms.
+   */
+  private rollupsFromRows(slot: number): SlotRollup[] {
+    const out = new Map<string, SlotRollup>();
+    const add = (serviceId: string, s: Counted, roundStartedAt: number) => {
+      let r = out.get(serviceId);
+      if (!r) out.set(serviceId, (r = emptyRollup(slot, serviceId, s.name, roundStartedAt)));
+      addVerdict(r, s, roundStartedAt);
+    };
+    const range = [slot * SLOT_MS, (slot + 1) * SLOT_MS];
+    const rows = this.db
+      .prepare(
+        `SELECT r.started_at, v.service_id, v.name, v.verdict, v.call_ok, v.count_query_ok, v.auth_ok, v.settle_seconds, v.call_seconds, v.unexplained
+         FROM rounds r JOIN verdicts v ON v.round_id = r.id WHERE r.started_at >= ? AND r.started_at < ?`,
+      )
+      .raw()
+      .all(...range) as [number, string, string, Verdict, number, number, number | null, number | null, string, string | null][];
+    for (const [at, serviceId, name, verdict, callOk, countOk, authOk, settle, calls, unexplained] of rows) {
+      add(
+        serviceId,
+        {
+          name,
+          verdict,
+          callOk: callOk === 1,
+          countQueryOk: countOk === 1,
+          authOk: flag(authOk),
+          settleSeconds: settle,
+          ...(unexplained !== null ? { unexplained: JSON.parse(unexplained) as UnexplainedUsage } : {}),
+          calls: [...calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)].map((m) => ({ durationSeconds: Number(m[1]) })),
+        },
+        at,
+      );
+    }
+    const oks = this.db
+      .prepare('SELECT r.started_at, o.data FROM rounds r JOIN round_oks o ON o.round_id = r.id WHERE r.started_at >= ? AND r.started_at < ?')
+      .raw()
+      .all(...range) as [number, Buffer][];
+    for (const [at, data] of oks) for (const { result } of unpackOks(data, at, (id) => this.shape(id))) add(result.serviceId, result, at);
+    return [...out.values()];
+  }
+
+  /** Pending hours of [start, end) rebuilt before they are read. */
+  private ensureRollups(start: number, end: number): void {
+    const pending = this.db.prepare('SELECT slot FROM rollup_pending WHERE slot >= ? AND slot <= ?').pluck().all(slotOf(start), slotOf(end - 1)) as number[];
+    if (pending.length > 0) this.db.transaction(() => this.rebuildSlots(pending)).immediate();
+  }
+
+  /**
+   * One step of building pending rollups (history written before rollups existed), newest first,
+   * sized to take ~20 ms. The maintenance schedule runs steps until none is left, yielding between them.
+   */
+  rollupStep(): StepResult {
+    return this.rollupBatch.timed((n) =>
+      this.db
+        .transaction(() => {
+          const slots = this.db.prepare('SELECT slot FROM rollup_pending ORDER BY slot DESC LIMIT ?').pluck().all(n + 1) as number[];
+          this.rebuildSlots(slots.slice(0, n));
+          return { done: Math.min(n, slots.length), more: slots.length > n };
+        })
+        .immediate(),
+    );
   }
 
   get schemaVersion(): number {
@@ -378,14 +565,36 @@ export class SqliteStore implements RoundStore {
     return (this.db.prepare('SELECT baseline FROM counter_baselines ORDER BY left_at').all() as { baseline: string }[]).map((r) => JSON.parse(r.baseline) as CounterBaseline);
   }
 
-  /** Walks each service's verdicts back to its last ok (bounded), then folds them forward with the one rule. */
+  /** One service's verdicts in the rounds that started in an hour (both kinds of storage). */
+  private serviceInSlot(serviceId: string, slot: number): ServiceHistoryEntry[] {
+    return this.roundsWhere('WHERE started_at >= ? AND started_at < ?', [slot * SLOT_MS, (slot + 1) * SLOT_MS], 'ASC').flatMap((r) =>
+      r.services.filter((s) => s.serviceId === serviceId).map((result) => ({ roundId: r.id, roundStartedAt: r.startedAt, result })),
+    );
+  }
+
+  /**
+   * Each service's completed rounds in a row that were not ok. Not-ok verdicts are rows; the last ok
+   * is found in the latest hour whose rollup counts one (or among the rows, for history
+   * written before rollups), then the rows after it are folded forward with the one rule.
+   */
   failureStreaks(serviceIds: string[]): Map<string, number> {
     const out = new Map<string, number>();
-    const stmt = this.db.prepare('SELECT verdict FROM verdicts WHERE service_id = ? ORDER BY started_at DESC LIMIT 100000');
+    const lastOkSlot = this.db.prepare('SELECT slot FROM rollups WHERE service_id = ? AND ok > 0 ORDER BY slot DESC LIMIT 1').pluck();
+    const rows = this.db.prepare('SELECT verdict, started_at FROM verdicts WHERE service_id = ? ORDER BY started_at DESC LIMIT 100000');
+    // Services usually share their latest ok hour: its rounds are read once for all of them.
+    const hours = new Map<number, RoundResult[]>();
+    const roundsOf = (slot: number) => {
+      let rounds = hours.get(slot);
+      if (!rounds) hours.set(slot, (rounds = this.roundsWhere('WHERE started_at >= ? AND started_at < ?', [slot * SLOT_MS, (slot + 1) * SLOT_MS], 'ASC')));
+      return rounds;
+    };
     for (const id of serviceIds) {
+      const slot = lastOkSlot.get(id) as number | undefined;
+      let lastOk = -Infinity;
+      if (slot !== undefined) for (const r of roundsOf(slot)) for (const s of r.services) if (s.serviceId === id && s.verdict === 'ok') lastOk = Math.max(lastOk, s.startedAt);
       const back: Verdict[] = [];
-      for (const row of stmt.iterate(id) as IterableIterator<{ verdict: Verdict }>) {
-        if (row.verdict === 'ok') break;
+      for (const row of rows.iterate(id) as IterableIterator<{ verdict: Verdict; started_at: number }>) {
+        if (row.verdict === 'ok' || row.started_at <= lastOk) break;
         back.push(row.verdict);
       }
       out.set(id, back.reverse().reduce(failureStreak, 0));
@@ -409,13 +618,19 @@ export class SqliteStore implements RoundStore {
       timed_out: number;
     }[];
     if (rows.length === 0) return [];
-    // One query for all the rounds' verdicts (a day of one-minute rounds is 1,440 rounds).
-    const byRound = new Map<string, ServiceResult[]>(rows.map((r) => [r.id, []]));
+    // One query per 500 rounds for the rows, one for the compact ok verdicts; merged by position.
+    const byRound = new Map<string, { position: number; result: ServiceResult }[]>(rows.map((r) => [r.id, []]));
+    const startOf = new Map(rows.map((r) => [r.id, r.started_at]));
     const ids = rows.filter((r) => this.last?.id !== r.id).map((r) => r.id);
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
-      const verdicts = this.db.prepare(`SELECT * FROM verdicts WHERE round_id IN (${chunk.map(() => '?').join(',')}) ORDER BY round_id, position`).all(...chunk) as VerdictRow[];
-      for (const v of verdicts) byRound.get(v.round_id)!.push(fromRow(v));
+      const marks = chunk.map(() => '?').join(',');
+      for (const v of this.db.prepare(`SELECT * FROM verdicts WHERE round_id IN (${marks})`).all(...chunk) as (VerdictRow & { position: number })[]) {
+        byRound.get(v.round_id)!.push({ position: v.position, result: fromRow(v) });
+      }
+      for (const o of this.db.prepare(`SELECT round_id, data FROM round_oks WHERE round_id IN (${marks})`).all(...chunk) as { round_id: string; data: Buffer }[]) {
+        byRound.get(o.round_id)!.push(...unpackOks(o.data, startOf.get(o.round_id)!, (id) => this.shape(id)));
+      }
     }
     return rows.map((r) =>
       this.last?.id === r.id
@@ -428,7 +643,10 @@ export class SqliteStore implements RoundStore {
             durationSeconds: r.duration_seconds,
             aborted: r.aborted === 1,
             ...(r.timed_out === 1 ? { timedOut: true } : {}),
-            services: byRound.get(r.id)!,
+            services: byRound
+              .get(r.id)!
+              .sort((a, b) => a.position - b.position)
+              .map((e) => e.result),
             ...(r.aborted_services !== null ? { abortedServices: JSON.parse(r.aborted_services) as AbortedService[] } : {}),
           },
     );
@@ -451,7 +669,10 @@ export class SqliteStore implements RoundStore {
     return this.roundsWhere('', [], 'DESC', limit);
   }
 
-  /** One service's last `limit` verdicts, newest first. */
+  /**
+   * One service's last `limit` verdicts, newest first: the newest rows, and the compact ok verdicts
+   * of the newest hours whose rollup counts an ok for it, until either is enough.
+   */
   serviceHistory(serviceId: string, limit: number): ServiceHistoryEntry[] {
     const rows = this.db
       .prepare(
@@ -459,184 +680,171 @@ export class SqliteStore implements RoundStore {
          WHERE v.service_id = ? ORDER BY v.started_at DESC, r.started_at DESC LIMIT ?`,
       )
       .all(serviceId, limit) as (VerdictRow & { round_started_at: number })[];
-    return rows.map((r) => {
+    const out: ServiceHistoryEntry[] = rows.map((r) => {
       const whole = this.last?.id === r.round_id ? this.last.services.find((s) => s.serviceId === serviceId) : undefined;
       return { roundId: r.round_id, roundStartedAt: r.round_started_at, result: whole ?? fromRow(r) };
     });
+    // Older than the oldest of `limit` rows (with an hour for long rounds): cannot make the cut.
+    const floor = rows.length === limit ? rows[rows.length - 1].started_at - 3_600_000 : -Infinity;
+    const seen = new Set(out.map((e) => e.roundId));
+    let compact = 0;
+    for (const slot of this.db.prepare('SELECT slot FROM rollups WHERE service_id = ? AND ok > 0 ORDER BY slot DESC').pluck().iterate(serviceId) as IterableIterator<number>) {
+      if (compact >= limit || (slot + 1) * SLOT_MS < floor) break;
+      for (const e of this.serviceInSlot(serviceId, slot)) {
+        if (seen.has(e.roundId)) continue;
+        out.push(e);
+        compact++;
+      }
+    }
+    return out.sort((a, b) => b.result.startedAt - a.result.startedAt || b.roundStartedAt - a.roundStartedAt).slice(0, limit);
   }
 
   /**
-   * The status page's per-service figures, from the indexed columns (no JSON parsed), so the page
-   * stays cheap with thousands of services. Services are in the latest round's order.
+   * The status page's per-service figures: today's counts from the rollups, the recent verdicts
+   * from the last rounds. Services are in the latest round's order.
    */
   overview(day: string, timezone: string, recentRounds: number): ServiceOverview[] {
     const { start, end } = dayRange(day, timezone);
+    this.ensureRollups(start, end);
     const { entry, values } = overviewCollector();
-    const latest = this.db.prepare('SELECT id FROM rounds WHERE service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get() as { id: string } | undefined;
-    if (latest) {
-      for (const v of this.db.prepare('SELECT service_id, name FROM verdicts WHERE round_id = ? ORDER BY position').all(latest.id) as { service_id: string; name: string }[]) entry(v.service_id, v.name);
-    }
-    const recent = this.db
-      .prepare(
-        `SELECT v.service_id, v.name, v.verdict, v.finished_at FROM verdicts v
-         WHERE v.round_id IN (SELECT id FROM rounds ORDER BY started_at DESC, id DESC LIMIT ?) ORDER BY v.finished_at, v.position`,
-      )
-      .all(recentRounds) as { service_id: string; name: string; verdict: ServiceResult['verdict']; finished_at: number }[];
-    for (const v of recent) entry(v.service_id, v.name).recent.push({ at: v.finished_at, verdict: v.verdict });
+    for (const s of this.latest()?.services ?? []) entry(s.serviceId, s.name);
+    const recent = this.recent(recentRounds).reverse();
+    for (const r of recent) for (const s of r.services) entry(s.serviceId, s.name).recent.push({ at: s.finishedAt, verdict: s.verdict });
     const counts = this.db
-      .prepare(
-        `SELECT v.service_id, v.name, count(*) AS n, sum(v.verdict = 'ok') AS ok FROM verdicts v JOIN rounds r ON r.id = v.round_id
-         WHERE r.started_at >= ? AND r.started_at < ? GROUP BY v.service_id`,
-      )
-      .all(start, end) as { service_id: string; name: string; n: number; ok: number }[];
+      .prepare('SELECT service_id, name, sum(rounds) AS n, sum(ok) AS ok FROM rollups WHERE slot >= ? AND slot < ? GROUP BY service_id')
+      .all(Math.ceil(start / SLOT_MS), Math.floor(end / SLOT_MS)) as { service_id: string; name: string; n: number; ok: number }[];
     for (const c of counts) {
       const o = entry(c.service_id, c.name);
-      o.roundsToday = c.n;
-      o.okToday = c.ok;
+      o.roundsToday += c.n;
+      o.okToday += c.ok;
+    }
+    for (const r of this.edgeRollups(start, end)) {
+      const o = entry(r.serviceId, r.name);
+      o.roundsToday += r.rounds;
+      o.okToday += r.verdicts.ok ?? 0;
     }
     return values();
   }
 
   /**
-   * The digest of one day from the columns, in one pass: reading a day of one-minute rounds as
-   * whole results took seconds (BENCHMARKS.md). Gives exactly what buildDigest gives for the same
-   * rounds (a test checks it).
+   * Rollups of the rounds of [start, end) in the hours it covers only in part (a day starting at a
+   * half hour), from the rounds themselves: the whole hours' rollups are read from the table.
    */
-  digestData(day: string, timezone: string): DigestData {
-    const { start, end } = dayRange(day, timezone);
-    const inDay = 'FROM verdicts v JOIN rounds r ON r.id = v.round_id WHERE r.started_at >= @start AND r.started_at < @end';
-    const p = { start, end };
-    const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end AND service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
-    const latest = latestRow ? (this.last?.id === latestRow.id ? this.last : this.roundsWhere('WHERE id = ?', [latestRow.id], 'DESC')[0]) : null;
-    const totals = this.db
-      .prepare(
-        `SELECT sum(r.service_count > 0) AS rounds, sum(r.aborted) AS aborted,
-           sum(EXISTS (SELECT 1 FROM verdicts v WHERE v.round_id = r.id AND v.verdict NOT IN ('ok', 'indeterminate'))) AS failed
-         FROM rounds r WHERE r.started_at >= @start AND r.started_at < @end`,
-      )
-      .get(p) as { rounds: number | null; aborted: number | null; failed: number | null };
-    // One pass over the day's verdict rows, raw (arrays, not objects), in the order the rounds index
-    // gives (round start, then position: no sort of the day's rows). The call durations are taken
-    // from the stored JSON with a regex: json_each over a day took most of the time.
-    interface Acc { name: string; n: number; ok: number; calls: number; counts: number; auths: number; unexplained: number; latency: number[]; settle: number[]; hours: VerdictCounts[] }
-    const acc = new Map<string, Acc>();
-    const mismatches: Mismatch[] = [];
-    const unexplained: Unexplained[] = [];
-    const rows = this.db
-      .prepare(
-        `SELECT v.service_id, v.name, v.verdict, v.finished_at, v.call_ok, v.count_query_ok, v.auth_ok, v.metering_ok, v.delta, v.expected_delta,
-           v.settle_seconds, v.call_seconds, v.unexplained ${inDay}`,
-      )
-      .raw()
-      .all(p) as [string, string, Verdict, number, number, number, number | null, number | null, number | null, number, number | null, string, string | null][];
-    for (const [id, name, verdict, finishedAt, callOk, countOk, authOk, meteringOk, delta, expected, settle, calls, unexplainedJson] of rows) {
-      let a = acc.get(id);
-      if (!a) acc.set(id, (a = { name, n: 0, ok: 0, calls: 0, counts: 0, auths: 0, unexplained: 0, latency: [], settle: [], hours: Array.from({ length: HOURS }, () => ({})) }));
-      if (unexplainedJson !== null) {
-        const u = unexplainedOf({ serviceId: id, name, unexplained: JSON.parse(unexplainedJson) as UnexplainedUsage });
-        if (u) {
-          unexplained.push(u);
-          a.unexplained += u.units;
-        }
-      }
-      a.n++;
-      if (verdict === 'ok') a.ok++;
-      if (callOk === 0) a.calls++;
-      if (countOk === 0) a.counts++;
-      if (authOk === 0) a.auths++;
-      if (settle !== null) a.settle.push(settle);
-      for (const m of calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)) a.latency.push(Number(m[1]));
-      const h = a.hours[hourOf(finishedAt, start, end)];
-      h[verdict] = (h[verdict] ?? 0) + 1;
-      if (meteringOk === 0 && delta !== null) {
-        const diff = delta - expected;
-        mismatches.push({ serviceId: id, name, at: finishedAt, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected, delta });
-      }
-    }
-    mismatches.sort((a, b) => a.at - b.at);
-    unexplained.sort((a, b) => a.at - b.at || a.serviceId.localeCompare(b.serviceId));
-    // The latest round's order (the config's) first, then services seen only earlier in the day.
-    const order = new Map((latest?.services ?? []).map((s, i) => [s.serviceId, i]));
-    const ids = [...acc.keys()].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || a.localeCompare(b));
-    const services: ServiceDay[] = ids.map((id) => {
-      const a = acc.get(id)!;
-      return {
-        serviceId: id,
-        name: latest?.services.find((x) => x.serviceId === id)?.name ?? a.name,
-        rounds: a.n,
-        ok: a.ok,
-        successRatio: a.n === 0 ? null : a.ok / a.n,
-        callFailures: a.calls,
-        countQueryFailures: a.counts,
-        authFailures: a.auths,
-        mismatches: mismatches.filter((m) => m.serviceId === id),
-        unexplainedUnits: a.unexplained,
-        latency: spread(a.latency),
-        settle: spread(a.settle),
-        hours: a.hours,
-      };
-    });
-    return {
-      day,
-      timezone,
-      dayStart: start,
-      dayEnd: end,
-      rounds: totals.rounds ?? 0,
-      failedRounds: totals.failed ?? 0,
-      abortedRounds: totals.aborted ?? 0,
-      latest: latest ? summariseRound(latest) : null,
-      services,
-      mismatches,
-      unexplained,
-    };
+  private edgeRollups(start: number, end: number): SlotRollup[] {
+    const first = Math.ceil(start / SLOT_MS) * SLOT_MS;
+    const last = Math.max(first, Math.floor(end / SLOT_MS) * SLOT_MS);
+    const ranges = [
+      [start, Math.min(first, end)],
+      [Math.max(last, start), end],
+    ].filter(([a, b]) => a < b);
+    return rollupRounds(ranges.flatMap(([a, b]) => this.roundsWhere('WHERE started_at >= ? AND started_at < ?', [a, b], 'ASC')));
   }
 
-  /** Deletes rounds that started before `before` (Unix ms) and delivered emails older than that. Pending emails stay. */
-  prune(before: number): { rounds: number; messages: number } {
-    return this.db.transaction(() => {
-      const rounds = this.db.prepare('DELETE FROM rounds WHERE started_at < ?').run(before).changes;
-      const messages = this.db.prepare("DELETE FROM outbox WHERE status = 'sent' AND created_at < ?").run(before).changes;
-      return { rounds, messages };
-    })();
+  /**
+   * What the digest needs for the rounds that started in [start, end): counts from the rounds
+   * table, the hourly rollups, and the few rows listed one by one (digest/query.ts computes
+   * the figures). A day of one-minute rounds of 100 services is 2,400 rollup rows.
+   */
+  dayRows(start: number, end: number): DayRows {
+    this.ensureRollups(start, end);
+    const p = { start, end };
+    const totals = this.db
+      .prepare('SELECT sum(service_count > 0) AS rounds, sum(aborted) AS aborted FROM rounds WHERE started_at >= @start AND started_at < @end')
+      .get(p) as { rounds: number | null; aborted: number | null };
+    // Failures are always rows, so this reads the day's failed verdicts, not the day's verdicts.
+    const failed = this.db
+      .prepare(
+        `SELECT count(DISTINCT v.round_id) FROM rounds r JOIN verdicts v ON v.round_id = r.id
+         WHERE r.started_at >= @start AND r.started_at < @end AND v.verdict NOT IN ('ok', 'indeterminate')`,
+      )
+      .pluck()
+      .get(p) as number;
+    const latestRow = this.db.prepare('SELECT id FROM rounds WHERE started_at >= @start AND started_at < @end AND service_count > 0 ORDER BY started_at DESC, id DESC LIMIT 1').get(p) as { id: string } | undefined;
+    const latest = latestRow ? (this.last?.id === latestRow.id ? this.last : this.roundsWhere('WHERE id = ?', [latestRow.id], 'DESC')[0]) : null;
+    // Added to each service's day as they are read, histograms decoded straight into it: objects
+    // per row were most of the time.
+    const days = new Map<string, DayRollup>();
+    const rows = this.db
+      .prepare('SELECT slot, service_id, name, name_at, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle FROM rollups WHERE slot >= ? AND slot < ?')
+      .raw()
+      .all(Math.ceil(start / SLOT_MS), Math.floor(end / SLOT_MS)) as [number, string, string, number, number, number, string | null, number, number, number, number, Buffer | null, Buffer | null][];
+    for (const [slot, serviceId, name, nameAt, rounds, ok, verdicts, callFailures, countFailures, authFailures, units, latency, settle] of rows) {
+      const counts = verdicts ? (JSON.parse(verdicts) as SlotRollup['verdicts']) : {};
+      if (ok > 0) counts.ok = ok;
+      const day = addToDay(days, { slot, serviceId, name, nameAt, rounds, verdicts: counts, callFailures, countQueryFailures: countFailures, authFailures, unexplainedUnits: units }, start, end);
+      decodeHistogram(latency, day.latency);
+      decodeHistogram(settle, day.settle);
+    }
+    for (const r of this.edgeRollups(start, end)) {
+      const day = addToDay(days, r, start, end);
+      for (const [k, n] of r.latency) day.latency.set(k, (day.latency.get(k) ?? 0) + n);
+      for (const [k, n] of r.settle) day.settle.set(k, (day.settle.get(k) ?? 0) + n);
+    }
+    const notable = (
+      this.db
+        .prepare(
+          `SELECT v.service_id, v.name, v.finished_at, v.metering_ok, v.delta, v.expected_delta, v.unexplained FROM rounds r JOIN verdicts v ON v.round_id = r.id
+           WHERE r.started_at >= @start AND r.started_at < @end AND ((v.metering_ok = 0 AND v.delta IS NOT NULL) OR v.unexplained IS NOT NULL)
+           ORDER BY r.started_at, r.id, v.position`,
+        )
+        .all(p) as { service_id: string; name: string; finished_at: number; metering_ok: number | null; delta: number | null; expected_delta: number; unexplained: string | null }[]
+    ).map(
+      (v): Notable => ({
+        serviceId: v.service_id,
+        name: v.name,
+        finishedAt: v.finished_at,
+        meteringOk: flag(v.metering_ok),
+        delta: v.delta,
+        expectedDelta: v.expected_delta,
+        ...(v.unexplained !== null ? { unexplained: JSON.parse(v.unexplained) as UnexplainedUsage } : {}),
+      }),
+    );
+    return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, services: [...days.values()], notable };
+  }
+
+  /**
+   * One step of pruning: deletes the oldest rounds that started before `before` (Unix ms), whole
+   * hours at a time (about as many rounds as take ~20 ms), with their verdicts and rollups;
+   * the hour `before` falls in, when cut in two, has its rollups rebuilt. The maintenance
+   * schedule runs steps, yielding between them, so nothing waits long behind a big prune.
+   */
+  pruneStep(before: number): StepResult {
+    return this.pruneBatch.timed((n) =>
+      this.db
+        .transaction(() => {
+          const first = this.db.prepare('SELECT started_at FROM rounds WHERE started_at < ? ORDER BY started_at LIMIT 1').pluck().get(before) as number | undefined;
+          if (first === undefined) return { done: 0, more: false };
+          const nth = this.db.prepare('SELECT started_at FROM rounds WHERE started_at < ? ORDER BY started_at LIMIT 1 OFFSET ?').pluck().get(before, n) as number | undefined;
+          // Up to the hour of the (n+1)th round, at least one whole hour, at most `before`.
+          const cutoff = nth === undefined ? before : Math.min(before, Math.max(slotOf(nth), slotOf(first) + 1) * SLOT_MS);
+          const done = this.db.prepare('DELETE FROM rounds WHERE started_at < ?').run(cutoff).changes;
+          // Hours wholly before the cutoff have no round left: their rollups go (the
+          // trigger marked them pending; nothing is left to rebuild).
+          const whole = Math.ceil(cutoff / SLOT_MS);
+          this.db.prepare('DELETE FROM rollups WHERE slot < ?').run(whole);
+          this.db.prepare('DELETE FROM rollup_pending WHERE slot < ?').run(whole);
+          // A cutoff inside an hour (only ever `before`): what is left of it is rebuilt.
+          if (cutoff % SLOT_MS !== 0) this.rebuildSlots([slotOf(cutoff)]);
+          const more = this.db.prepare('SELECT 1 FROM rounds WHERE started_at < ? LIMIT 1').pluck().get(before) !== undefined;
+          return { done, more };
+        })
+        .immediate(),
+    );
+  }
+
+  /** Deletes every round that started before `before` (Unix ms), in steps. Returns how many. */
+  prune(before: number): { rounds: number } {
+    let rounds = 0;
+    for (let i = 0; i < 10_000_000; i++) {
+      const step = this.pruneStep(before);
+      rounds += step.done;
+      if (!step.more) break;
+    }
+    return { rounds };
   }
 
   roundCount(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM rounds').get() as { n: number }).n;
-  }
-
-  // The outbox: emails waiting for delivery survive restarts here.
-
-  enqueue(message: { kind: OutboxKind; day: string; subject: string; html: string; text: string }, at = Date.now()): OutboxMessage {
-    const info = this.db
-      .prepare("INSERT INTO outbox (kind, day, subject, html, text, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)")
-      .run(message.kind, message.day, message.subject, message.html, message.text, at);
-    return this.message(Number(info.lastInsertRowid))!;
-  }
-
-  message(id: number): OutboxMessage | null {
-    const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
-    return row ? toMessage(row) : null;
-  }
-
-  pending(): OutboxMessage[] {
-    return (this.db.prepare("SELECT * FROM outbox WHERE status = 'pending' ORDER BY created_at, id").all() as OutboxRow[]).map(toMessage);
-  }
-
-  pendingCount(): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM outbox WHERE status = 'pending'").get() as { n: number }).n;
-  }
-
-  /** The messages of one kind for one day (any status), oldest first. */
-  messagesFor(kind: OutboxKind, day: string): OutboxMessage[] {
-    return (this.db.prepare('SELECT * FROM outbox WHERE kind = ? AND day = ? ORDER BY id').all(kind, day) as OutboxRow[]).map(toMessage);
-  }
-
-  markSent(id: number, at = Date.now()): void {
-    this.db.prepare("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?").run(at, id);
-  }
-
-  markFailed(id: number, error: string): void {
-    this.db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?').run(error, id);
   }
 
   integrityCheck(): string {
@@ -648,4 +856,38 @@ export class SqliteStore implements RoundStore {
     this.closed = true;
     this.db.close();
   }
+}
+
+/** A verdict as a whole row (every verdict was one before schema version 3). */
+export function verdictParams(roundId: string, position: number, s: ServiceResult): Record<string, unknown> {
+  return {
+    roundId,
+    position,
+    serviceId: s.serviceId,
+    name: s.name,
+    appId: s.appId,
+    verdict: s.verdict,
+    reason: s.reason,
+    startedAt: s.startedAt,
+    finishedAt: s.finishedAt,
+    beforeValue: s.before?.ok ? s.before.value : null,
+    beforeError: s.before && !s.before.ok ? s.before.reason : null,
+    afterValue: s.after?.ok ? s.after.value : null,
+    afterError: s.after && !s.after.ok ? s.after.reason : null,
+    delta: s.delta,
+    expectedDelta: s.expectedDelta,
+    meteringMode: s.meteringMode,
+    meteringOk: bool(s.meteringOk),
+    callOk: s.callOk ? 1 : 0,
+    authOk: bool(s.authOk),
+    countQueryOk: s.countQueryOk ? 1 : 0,
+    settleSeconds: s.settleSeconds,
+    callSeconds: JSON.stringify(s.calls.map((c) => ({ call: c.name, kind: c.kind, seconds: c.durationSeconds, status: c.status ?? null }))),
+    callReasons: JSON.stringify(s.calls.filter((c) => !c.ok).map((c) => ({ call: c.name, reason: c.reason }))),
+    // The whole result (excerpts, expectations, auth checks) for what is not ok.
+    result: s.verdict === 'ok' ? null : JSON.stringify(s),
+    unexplainedUnits: s.unexplained?.units ?? null,
+    // Only a finding is kept in full; "nothing moved" is the units column's 0.
+    unexplained: s.unexplained && s.unexplained.units > 0 ? JSON.stringify(s.unexplained) : null,
+  };
 }
