@@ -89,11 +89,12 @@ test('presentation sits below what shows results: it imports only result types a
   assert.deepEqual(wrong, []);
 });
 
-test('the email does not import the pages, and the engine, probes and config import neither', () => {
+test('the email does not import the pages, the history does not import the email, and the engine, probes and config import none of them', () => {
   const graph = importGraph();
   const upward = (from: string, to: string[]) =>
     [...graph].filter(([f]) => f.startsWith(from)).flatMap(([f, targets]) => targets.filter((t) => to.some((p) => t.startsWith(p))).map((t) => `${f} -> ${t}`));
   assert.deepEqual(upward('digest/', ['web/']), []);
+  assert.deepEqual(upward('store/', ['digest/', 'web/', 'present/']), []);
   for (const low of ['engine/', 'probes/', 'config/', 'present/', 'table.ts']) {
     assert.deepEqual(upward(low, ['web/', 'digest/', 'store/', 'exporter.ts', 'cli.ts']), [], low);
   }
