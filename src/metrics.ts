@@ -103,7 +103,7 @@ export class PatrolMetrics {
     this.digestOutbox = g('patrol_digest_outbox_messages', 'Emails (digests, round tables) waiting in the outbox for delivery; they are retried on every maintenance run and at start.');
     this.roundDuration = g('patrol_round_duration_seconds', 'Wall time of the last completed round.');
     this.lastRound = g('patrol_last_round_timestamp_seconds', 'When the last round finished (Unix time).');
-    this.nextRound = g('patrol_next_round_timestamp_seconds', 'When the next scheduled round is due (Unix time).');
+    this.nextRound = g('patrol_next_round_timestamp_seconds', 'When the next scheduled round is due (Unix time; 0: none is scheduled).');
     this.digestLastSuccess = g('patrol_digest_last_success_timestamp_seconds', 'When the last daily digest was delivered (Unix time; 0: never).');
     this.digestFailures = c('patrol_digest_failures_total', 'Digests that could not be delivered (each counted once, however many attempts and retries it took).');
     this.configReloadOk = g('patrol_config_last_reload_successful', 'Whether the last configuration load or reload succeeded.');
