@@ -1,11 +1,14 @@
 // The worker thread side of WorkerHost: an Inspector driven by messages. Results are redacted here
-// (the worker holds the secrets it needs) before they cross to the main thread.
+// (the worker holds the secrets it needs) before they cross to the main thread. When asked, the
+// worker also saves each round to the history file, so the serving thread never writes it.
 import { parentPort } from 'node:worker_threads';
 import type { LoadedConfig } from '../config/load.js';
 import { createLogger, logFormatOf, type LogFormat } from '../log.js';
 import { Redactor } from '../redact.js';
 import { Inspector } from './inspector.js';
-import type { FromWorker, ToWorker } from './worker-host.js';
+import type { RoundResult } from '../types.js';
+import type { SqliteStore } from '../store/sqlite.js';
+import type { FromWorker, SaveOutcome, ToWorker } from './worker-host.js';
 
 const port = parentPort!;
 const redactor = new Redactor();
@@ -28,7 +31,25 @@ function configure(loaded: LoadedConfig, logLevel: string, logFormat: LogFormat)
 }
 const pendingClose: Inspector[] = [];
 
-async function run({ id, trigger, only, baselines, compare }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+/** This thread's connection to the history file, opened at the first save (loaded only then). */
+let history: { file: string; store: SqliteStore } | null = null;
+
+async function save(file: string, round: RoundResult): Promise<SaveOutcome> {
+  try {
+    if (history?.file !== file) {
+      history?.store.close();
+      history = null;
+      const { SqliteStore } = await import('../store/sqlite.js');
+      history = { file, store: new SqliteStore(file) };
+    }
+    history.store.save(round);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: redactor.redact((err as Error).message) };
+  }
+}
+
+async function run({ id, trigger, only, baselines, compare, historyFile }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   if (!inspector) return send({ type: 'failed', id, message: 'not configured' });
   const abort = new AbortController();
   running = { id, abort };
@@ -53,7 +74,8 @@ async function run({ id, trigger, only, baselines, compare }: Extract<ToWorker, 
         }
       },
     });
-    send({ type: 'done', id, result: { ...result, services: [] }, order: result.services.map((s) => s.serviceId) });
+    const saved = historyFile ? await save(historyFile, result) : null;
+    send({ type: 'done', id, result: { ...result, services: [] }, order: result.services.map((s) => s.serviceId), saved });
   } catch (err) {
     send({ type: 'failed', id, message: redactor.redact((err as Error).message) });
   } finally {
@@ -74,7 +96,10 @@ port.on('message', (m: ToWorker) => {
       if (running?.id === m.id) running.abort.abort(new Error(m.reason));
       break;
     case 'close':
-      void (inspector?.close() ?? Promise.resolve()).finally(() => port.close());
+      void (inspector?.close() ?? Promise.resolve()).finally(() => {
+        history?.store.close();
+        port.close();
+      });
       break;
   }
 });

@@ -639,6 +639,14 @@ export class SqliteStore implements RoundStore {
     this.db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?').run(error, id);
   }
 
+  /**
+   * A round another connection to this file saved (the round worker's): kept whole here too, as
+   * save() keeps it, so the pages show the latest round's excerpts.
+   */
+  savedElsewhere(round: RoundResult): void {
+    this.last = round;
+  }
+
   integrityCheck(): string {
     return this.db.pragma('integrity_check', { simple: true }) as string;
   }
