@@ -1,8 +1,11 @@
 // Inspection throughput: rounds of 100, 1,000 and 5,000 services (2 HTTP calls each, metering lag 0)
 // at one concurrency, keep-alive and a fresh connection per call; side by side with Debian's
-// prometheus-blackbox-exporter probing the same target at the same concurrency.
-//   npx tsx bench/throughput.ts [--concurrency=64] [--sizes=100,1000,5000] [--blackbox-seconds=5]
+// prometheus-blackbox-exporter probing the same target at the same concurrency, and the physical
+// limit: `wrk` (a C load generator, Debian package wrk) sending the inspection's POST straight to the
+// target at the same concurrency and connection mode.
+//   npx tsx bench/throughput.ts [--concurrency=64] [--sizes=100,1000,5000] [--blackbox-seconds=5] [--wrk-seconds=5]
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +17,27 @@ const arg = (name: string, fallback: string) => process.argv.find((a) => a.start
 const concurrency = Number(arg('concurrency', '64'));
 const sizes = arg('sizes', '100,1000,5000').split(',').map(Number);
 const blackboxSeconds = Number(arg('blackbox-seconds', '5'));
+const wrkSeconds = Number(arg('wrk-seconds', '5'));
+
+/**
+ * wrk's requests/s for the inspection's call (POST /v1/<id> with a small JSON body) on the target,
+ * `concurrency` connections on 2 threads; `Connection: close` makes each request a fresh connection.
+ */
+export async function wrkRate(targetUrl: string, keepAlive: boolean, seconds: number): Promise<{ rate: number; errors: string } | string> {
+  const bin = findBinary(['wrk']);
+  if (!bin) return 'wrk not installed (apt-get install wrk)';
+  const dir = mkdtempSync(path.join(tmpdir(), 'wrk-'));
+  const script = path.join(dir, 'post.lua');
+  writeFileSync(script, 'wrk.method = "POST"\nwrk.body = \'{"n":0}\'\nwrk.headers["Content-Type"] = "application/json"\n');
+  const args = ['-t2', `-c${concurrency}`, `-d${seconds}s`, '-s', script, ...(keepAlive ? [] : ['-H', 'Connection: close']), `${targetUrl}/v1/svc-wrk`];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await once(child, 'exit');
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!rate) return `wrk printed no rate: ${out.slice(0, 200)}`;
+  return { rate: Number(rate[1]), errors: /Socket errors:.*|Non-2xx.*/.exec(out)?.[0] ?? '' };
+}
 
 async function targetRequests(url: string): Promise<number> {
   return ((await (await fetch(`${url}/_stats`)).json()) as { requests: number }).requests;
@@ -94,6 +118,18 @@ async function main(): Promise<void> {
       ]);
       if (bb.failed > 0) process.stdout.write(`blackbox probes failed: ${bb.failed}\n`);
     }
+    const limit: (string | number)[][] = [];
+    for (const keepAlive of [true, false]) {
+      const mode = keepAlive ? 'keep-alive' : 'fresh connection';
+      const w = await wrkRate(target.url, keepAlive, wrkSeconds);
+      if (typeof w === 'string') {
+        process.stdout.write(`\nwrk: SKIPPED: ${w}\n`);
+        break;
+      }
+      limit.push([mode, Math.round(w.rate), Math.round(best[mode]), (best[mode] / w.rate).toFixed(2)]);
+      if (w.errors) process.stdout.write(`wrk ${mode}: ${w.errors}\n`);
+    }
+    if (limit.length) table(`The physical limit: wrk, ${wrkSeconds} s at concurrency ${concurrency}, POST straight to the target`, ['connections', 'wrk requests/s', 'patrol requests/s (best size)', 'patrol / wrk'], limit);
   } finally {
     await target.stop();
   }
