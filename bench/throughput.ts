@@ -2,7 +2,8 @@
 // at one concurrency, keep-alive and a fresh connection per call; side by side with Debian's
 // prometheus-blackbox-exporter probing the same target at the same concurrency, and the physical
 // limit: `wrk` (a C load generator, Debian package wrk) sending the inspection's POST straight to the
-// target at the same concurrency and connection mode.
+// target at the same concurrency and connection mode. Each round runs in a child process of its own,
+// so its peak RSS is its own (not the high-water mark of the rows before it).
 //   npx tsx bench/throughput.ts [--concurrency=64] [--sizes=100,1000,5000] [--blackbox-seconds=5] [--wrk-seconds=5]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -84,6 +85,54 @@ export async function blackboxProbesPerSecond(targetUrl: string, seconds: number
   }
 }
 
+interface Row {
+  ok: number;
+  seconds: number;
+  calls: number;
+  requests: number;
+  cpuMs: number;
+  peakRssMb: number;
+  peakHeapMb: number;
+  liveHeapMb: number;
+}
+
+/**
+ * One round in this process (a child started per row, so each row's peak RSS is its own): the
+ * figures, the peak RSS and heap while it ran, and the heap still live once it is over (after a GC).
+ */
+async function measureRow(targetUrl: string, keepAlive: boolean, services: number): Promise<Row> {
+  const inspector = inspectorFor(generateConfig({ services, concurrency, keepAlive }), targetUrl);
+  const before = await targetRequests(targetUrl);
+  const cpu = process.cpuUsage();
+  let peakHeap = process.memoryUsage().heapUsed;
+  const heapTimer = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 20);
+  const { value: round, peakRssMb } = await withPeakRss(() => inspector.runRound({ trigger: 'cli' }));
+  clearInterval(heapTimer);
+  const cpuTime = cpuMs(cpu);
+  const requests = (await targetRequests(targetUrl)) - before - 1;
+  await inspector.close();
+  (globalThis as { gc?: () => void }).gc?.();
+  return {
+    ok: round.services.filter((s) => s.verdict === 'ok').length,
+    seconds: round.durationSeconds,
+    calls: round.services.reduce((n, s) => n + s.calls.length, 0),
+    requests,
+    cpuMs: cpuTime,
+    peakRssMb,
+    peakHeapMb: peakHeap / 1024 / 1024,
+    liveHeapMb: process.memoryUsage().heapUsed / 1024 / 1024,
+  };
+}
+
+async function rowInChild(targetUrl: string, keepAlive: boolean, services: number): Promise<Row> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/throughput.ts', `--row=${keepAlive ? 'keep-alive' : 'fresh'}:${services}`, `--target=${targetUrl}`, `--concurrency=${concurrency}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`row ${services} exited with ${code}`);
+  return JSON.parse(out) as Row;
+}
+
 async function main(): Promise<void> {
   const target = await startTarget({ LAG_MS: '0' });
   const rows: (string | number)[][] = [];
@@ -91,22 +140,14 @@ async function main(): Promise<void> {
   try {
     for (const keepAlive of [true, false]) {
       for (const services of sizes) {
-        const inspector = inspectorFor(generateConfig({ services, concurrency, keepAlive }), target.url);
-        const before = await targetRequests(target.url);
-        const cpu = process.cpuUsage();
-        const { value: round, peakRssMb } = await withPeakRss(() => inspector.runRound({ trigger: 'cli' }));
-        const cpuTime = cpuMs(cpu);
-        const requests = (await targetRequests(target.url)) - before - 1;
-        await inspector.close();
-        const ok = round.services.filter((s) => s.verdict === 'ok').length;
-        const calls = round.services.reduce((n, s) => n + s.calls.length, 0);
-        const rate = requests / round.durationSeconds;
+        const r = await rowInChild(target.url, keepAlive, services);
+        const rate = r.requests / r.seconds;
         const mode = keepAlive ? 'keep-alive' : 'fresh connection';
         best[mode] = Math.max(best[mode] ?? 0, rate);
-        rows.push([mode, services, `${ok}/${services}`, round.durationSeconds, calls, requests, Math.round(rate), (cpuTime * 1000) / calls, Math.round(peakRssMb)]);
+        rows.push([mode, services, `${r.ok}/${services}`, r.seconds, r.calls, r.requests, Math.round(rate), (r.cpuMs * 1000) / r.calls, Math.round(r.peakRssMb), Math.round(r.peakHeapMb), Math.round(r.liveHeapMb)]);
       }
     }
-    table(`Inspection throughput (concurrency ${concurrency}, lag 0)`, ['connections', 'services', 'ok', 'round s', 'calls', 'requests', 'requests/s', 'CPU µs/call', 'peak RSS MB'], rows);
+    table(`Inspection throughput (concurrency ${concurrency}, lag 0)`, ['connections', 'services', 'ok', 'round s', 'calls', 'requests', 'requests/s', 'CPU µs/call', 'peak RSS MB', 'peak heap MB', 'live heap after MB'], rows);
     const bb = await blackboxProbesPerSecond(target.url, blackboxSeconds);
     if (typeof bb === 'string') {
       process.stdout.write(`\nblackbox_exporter: SKIPPED: ${bb}\n`);
@@ -135,4 +176,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+const row = arg('row', '');
+if (row) {
+  const [mode, services] = row.split(':');
+  process.stdout.write(`${JSON.stringify(await measureRow(arg('target', ''), mode === 'keep-alive', Number(services)))}\n`);
+} else {
+  await main();
+}

@@ -66,6 +66,8 @@ interface ServiceCounters {
 
 /** Services written between two yields to the event loop (a few ms of work each). */
 const SLICE = 250;
+/** How long a served body may be served again (see PatrolMetrics.bodies). */
+const BODY_TTL_MS = 1000;
 const NEWLINE = Buffer.from('\n');
 
 /** The per-service families rendered once per change: text, OpenMetrics text and deflated text made on demand. */
@@ -142,6 +144,20 @@ export class PatrolMetrics {
 
   private changed(): void {
     this.cache = null;
+    this.bodies.clear();
+  }
+
+  /**
+   * Whole bodies as served, per format, for at most BODY_TTL_MS: under many scrapers a second the
+   * registry's part (process metrics read /proc) and its deflate are done once, not per scrape. Any
+   * change made through this class drops them at once; only values that move on their own
+   * (process_*, nodejs_*) can be up to BODY_TTL_MS old.
+   */
+  private readonly bodies = new Map<string, { at: number; body: Promise<Buffer> }>();
+
+  /** A registry metric changed: the next scrape renders the registry's part again. */
+  private touched(): void {
+    this.bodies.clear();
   }
 
   private services(): Promise<Rendered> {
@@ -170,7 +186,19 @@ export class PatrolMetrics {
    * block (a sync flush); the registry's part, deflated at each scrape, follows as the final blocks.
    * Back-references never reach before a block's own stream, so the two make one valid stream.
    */
-  async body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
+  body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
+    const key = `${openMetrics}|${gzip}`;
+    const now = performance.now();
+    const kept = this.bodies.get(key);
+    if (kept && now - kept.at < BODY_TTL_MS) return kept.body;
+    const body = this.freshBody(openMetrics, gzip);
+    this.bodies.set(key, { at: now, body });
+    // A failed render is not kept.
+    body.catch(() => this.bodies.get(key)?.body === body && this.bodies.delete(key));
+    return body;
+  }
+
+  private async freshBody(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
     const { head, headText, tail } = await this.parts(openMetrics);
     if (!gzip) return Buffer.concat([headText, tail]);
     if (openMetrics) {
@@ -200,31 +228,38 @@ export class PatrolMetrics {
   configLoaded(ok: boolean): void {
     this.configReloadOk.set(ok ? 1 : 0);
     if (ok) this.configReloadTime.set(Date.now() / 1000);
+    this.touched();
   }
 
   roundSkipped(): void {
     this.roundsSkipped.inc();
+    this.touched();
   }
 
   setNextRound(at: Date | null): void {
     if (at) this.nextRound.set(at.getTime() / 1000);
     else this.nextRound.reset();
+    this.touched();
   }
 
   digestDelivered(at = Date.now()): void {
     this.digestLastSuccess.set(at / 1000);
+    this.touched();
   }
 
   digestFailed(): void {
     this.digestFailures.inc();
+    this.touched();
   }
 
   setOutboxMessages(pending: number): void {
     this.digestOutbox.set(pending);
+    this.touched();
   }
 
   historyWriteFailed(): void {
     this.historyWriteFailures.inc();
+    this.touched();
   }
 
   /** Failure streaks from the history at start, so a deploy does not reset an alert counted in rounds. */
