@@ -4,10 +4,12 @@
 // and the serving thread's event-loop delay. As `serve` runs: rounds in the worker thread, saved to
 // a SQLite history file.
 //   npx tsx bench/scrape.ts [--sizes=1000,5000] [--seconds=10] [--connections=50]
-// --seconds is the least each load lasts: longer when a round takes longer (2.5 rounds).
+// --seconds is the least each endpoint is loaded: longer when a round takes longer (1.25 rounds each,
+// so 2.5 rounds under load in all).
 import { spawn } from 'node:child_process';
 import express from 'express';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,14 +28,41 @@ const sizes = arg('sizes', '1000,5000').split(',').map(Number);
 const seconds = Number(arg('seconds', '10'));
 const connections = Number(arg('connections', '50'));
 
-interface Load { requests: number; errors: number; bytes: number; rps: number; p50: number; p99: number; max: number }
+interface Load { requests: number; errors: number; bytes: number; rps: number; p50: number; p99: number; max: number; latencies: number[]; seconds: number }
 
-async function loadgen(url: string, seconds: number): Promise<Load> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/loadgen.ts', url, String(connections), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await once(child, 'exit');
-  return JSON.parse(out) as Load;
+/** One load generator process for the whole run; each call is one run of `seconds` on `url`. */
+function startLoadgen(): { run: (url: string, seconds: number) => Promise<Load>; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/loadgen.ts', '--serve', String(connections)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    run: async (url, seconds) => {
+      child.stdin!.write(`${url} ${seconds}\n`);
+      const next = await lines.next();
+      if (next.done) throw new Error('the load generator stopped');
+      return JSON.parse(next.value) as Load;
+    },
+    stop: async () => {
+      child.stdin!.end();
+      await once(child, 'exit');
+    },
+  };
+}
+
+/** Several runs of one endpoint as one: requests/s over their time, percentiles over all their latencies. */
+function merge(runs: Load[]): Omit<Load, 'latencies'> {
+  const all = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+  const pct = (p: number) => all[Math.min(all.length - 1, Math.floor((p / 100) * all.length))] ?? NaN;
+  return {
+    requests: all.length,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    bytes: runs.reduce((n, r) => n + r.bytes, 0),
+    rps: all.length / seconds,
+    p50: pct(50),
+    p99: pct(99),
+    max: all.at(-1) ?? NaN,
+    seconds,
+  };
 }
 
 async function main(): Promise<void> {
@@ -75,42 +104,58 @@ async function main(): Promise<void> {
       })();
       // At least two rounds alone first (bounded: 60 s).
       for (let i = 0; i < 600 && roundSpans.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
-      // Both under the same conditions: rounds running back to back in the serving process.
-      const loop = monitorEventLoopDelay({ resolution: 5 });
-      loop.enable();
-      // Each load lasts long enough for two whole rounds to run under it (a busy machine makes rounds longer).
+      // Both under the same conditions: rounds running back to back in the serving process, and the
+      // two endpoints in alternating windows of WINDOW s, so that a shared machine's load, which
+      // drifts, weighs on both alike.
+      const WINDOW = 2;
+      // A histogram per window (one enabled again would count the pause between as a delay);
+      // per endpoint: the largest p99 and max of its windows.
+      const delays = { metrics: { p99: 0, max: 0 }, static: { p99: 0, max: 0 } };
+      const measured = async <T>(which: keyof typeof delays, fn: () => Promise<T>): Promise<T> => {
+        const h = monitorEventLoopDelay({ resolution: 5 });
+        h.enable();
+        try {
+          return await fn();
+        } finally {
+          h.disable();
+          delays[which].p99 = Math.max(delays[which].p99, h.percentile(99) / 1e6);
+          delays[which].max = Math.max(delays[which].max, h.max / 1e6);
+        }
+      };
+      const gen = startLoadgen();
+      await gen.run(`${url}/static`, 0.5); // warm-up, not counted
+      // Each endpoint is loaded long enough for two whole rounds to run under load (a busy machine makes rounds longer).
       const quietSeconds = Math.max(...roundSpans.map((r) => r.seconds));
-      const loadSeconds = Math.max(seconds, Math.ceil(2.5 * quietSeconds));
+      const loadSeconds = Math.max(seconds, Math.ceil(1.25 * quietSeconds));
+      const metricsRuns: Load[] = [];
+      const staticRuns: Load[] = [];
       const loadStart = Date.now();
-      const m = await loadgen(`${url}/metrics`, loadSeconds);
-      const metricsEnd = Date.now();
-      const loopMetrics = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
-      loop.reset();
-      const s = await loadgen(`${url}/static`, loadSeconds);
+      for (let w = 0; w < Math.ceil(loadSeconds / WINDOW); w++) {
+        metricsRuns.push(await measured('metrics', () => gen.run(`${url}/metrics`, WINDOW)));
+        staticRuns.push(await measured('static', () => gen.run(`${url}/static`, WINDOW)));
+      }
       const loadEnd = Date.now();
-      loop.disable();
-      const loopStatic = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+      await gen.stop();
+      // Then quiet rounds again: the machine's load before and after the scrapes, averaged.
+      const quietAgain = roundSpans.length;
+      for (let i = 0; i < 600 && roundSpans.length < quietAgain + 3; i++) await new Promise((r) => setTimeout(r, 100));
       keepRunning = false;
       await rounds;
-      const quiet = roundSpans.filter((r) => r.end <= loadStart).map((r) => r.seconds);
-      // A round counts for a load when most of it ran under that load.
-      const under = (from: number, to: number) => roundSpans.filter((r) => Math.min(r.end, to) - Math.max(r.start, from) > (r.end - r.start) / 2).map((r) => r.seconds);
-      const loaded = under(loadStart, metricsEnd);
-      const loadedStatic = under(metricsEnd, loadEnd);
+      const m = merge(metricsRuns);
+      const s = merge(staticRuns);
+      const quiet = roundSpans.filter((r) => r.end <= loadStart || r.start >= loadEnd).map((r) => r.seconds);
+      const loaded = roundSpans.filter((r) => r.start >= loadStart && r.end <= loadEnd).map((r) => r.seconds);
       server.close();
       server.closeAllConnections();
       await exporter.stop();
 
       const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-      rows.push([services, '/metrics', Math.round(m.rps), m.p50, m.p99, m.errors, plain.length, Math.round(m.bytes / Math.max(1, m.requests)), (m.rps / s.rps).toFixed(2)]);
-      rows.push([services, 'static body', Math.round(s.rps), s.p50, s.p99, s.errors, plain.length, Math.round(s.bytes / Math.max(1, s.requests)), '1.00']);
-      const later = (xs: number[]) => `${((avg(xs) / avg(quiet) - 1) * 100).toFixed(0)}%`;
-      lateness.push([services, 'none', quiet.length, avg(quiet), '-', '-', '-']);
-      lateness.push([services, '/metrics', loaded.length, avg(loaded), later(loaded), loopMetrics.p99, loopMetrics.max]);
-      lateness.push([services, 'static body', loadedStatic.length, avg(loadedStatic), later(loadedStatic), loopStatic.p99, loopStatic.max]);
+      rows.push([services, '/metrics', Math.round(m.rps), m.p50, m.p99, m.errors, plain.length, Math.round(m.bytes / Math.max(1, m.requests)), (m.rps / s.rps).toFixed(2), `${(m.p99 / s.p99).toFixed(2)}×`]);
+      rows.push([services, 'static body', Math.round(s.rps), s.p50, s.p99, s.errors, plain.length, Math.round(s.bytes / Math.max(1, s.requests)), '1.00', '1.00×']);
+      lateness.push([services, quiet.length, avg(quiet), loaded.length, avg(loaded), `${((avg(loaded) / avg(quiet) - 1) * 100).toFixed(0)}%`, delays.metrics.p99, delays.metrics.max, delays.static.p99, delays.static.max]);
     }
-    table(`Scrapes: ${connections} concurrent scrapers while rounds run back to back (each load at least ${seconds} s and 2.5 rounds)`, ['services', 'endpoint', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'body bytes', 'gzip bytes', 'ratio to static'], rows);
-    table('Round wall time without and with the scrape load (event loop delay of the serving thread, monitorEventLoopDelay)', ['services', 'scrapes', 'rounds', 'round s', 'later by', 'event loop delay p99 ms', 'max ms'], lateness);
+    table(`Scrapes: ${connections} concurrent scrapers while rounds run back to back (alternating 2 s windows, each endpoint at least ${seconds} s and 1.25 rounds)`, ['services', 'endpoint', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'body bytes', 'gzip bytes', 'ratio to static', 'p99 / static p99'], rows);
+    table('Round wall time without and with the scrape load; event-loop delay of the serving thread (monitorEventLoopDelay) while each endpoint is loaded', ['services', 'quiet rounds', 'round s', 'scraped rounds', 'round s', 'later by', '/metrics: delay p99 ms (worst window)', 'max ms', 'static: delay p99 ms (worst window)', 'max ms'], lateness);
   } finally {
     await target.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,8 @@
 // limit: `wrk` (a C load generator, Debian package wrk) sending the inspection's POST straight to the
 // target at the same concurrency and connection mode. Each round runs in a child process of its own,
 // so its peak RSS is its own (not the high-water mark of the rows before it).
-//   npx tsx bench/throughput.ts [--concurrency=64] [--sizes=100,1000,5000] [--blackbox-seconds=5] [--wrk-seconds=5]
+//   npx tsx bench/throughput.ts [--concurrency=64] [--sizes=100,1000,5000] [--blackbox-seconds=5] [--wrk-seconds=5] [--in-worker=yes|no]
+// --in-worker=yes (default): the round runs in the worker thread, as `serve` runs it; no: in the bench's thread.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,13 +13,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { findBinary } from '../test/helpers/tools.js';
-import { cpuMs, generateConfig, inspectorFor, startTarget, table, withPeakRss } from './common.js';
+import { parseConfig } from '../src/config/load.js';
+import type { RoundRunner } from '../src/engine/runner.js';
+import { WorkerHost } from '../src/engine/worker-host.js';
+import { cpuMs, generateConfig, inspectorFor, silent, startTarget, table, withPeakRss } from './common.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const concurrency = Number(arg('concurrency', '64'));
 const sizes = arg('sizes', '100,1000,5000').split(',').map(Number);
 const blackboxSeconds = Number(arg('blackbox-seconds', '5'));
 const wrkSeconds = Number(arg('wrk-seconds', '5'));
+const inWorker = arg('in-worker', 'yes') === 'yes';
 
 /**
  * wrk's requests/s for the inspection's call (POST /v1/<id> with a small JSON body) on the target,
@@ -101,7 +106,18 @@ interface Row {
  * figures, the peak RSS and heap while it ran, and the heap still live once it is over (after a GC).
  */
 async function measureRow(targetUrl: string, keepAlive: boolean, services: number): Promise<Row> {
-  const inspector = inspectorFor(generateConfig({ services, concurrency, keepAlive }), targetUrl);
+  const text = generateConfig({ services, concurrency, keepAlive });
+  // As serve runs it (the default): the round in the worker thread; the RSS and CPU are the process's, both threads.
+  let inspector: RoundRunner;
+  if (inWorker) {
+    const host = new WorkerHost(silent);
+    host.configure(parseConfig(text, 'bench', { env: {}, vars: { target: targetUrl } }));
+    // Booted before the clock starts (loading the code into the worker is not the round's cost): a round of no service.
+    await host.runRound({ trigger: 'cli', only: () => false });
+    inspector = host;
+  } else {
+    inspector = inspectorFor(text, targetUrl);
+  }
   const before = await targetRequests(targetUrl);
   const cpu = process.cpuUsage();
   let peakHeap = process.memoryUsage().heapUsed;
@@ -112,6 +128,7 @@ async function measureRow(targetUrl: string, keepAlive: boolean, services: numbe
   const requests = (await targetRequests(targetUrl)) - before - 1;
   await inspector.close();
   (globalThis as { gc?: () => void }).gc?.();
+  // The heap still live is this thread's: with the round in the worker, what the round handed over.
   return {
     ok: round.services.filter((s) => s.verdict === 'ok').length,
     seconds: round.durationSeconds,
@@ -125,7 +142,7 @@ async function measureRow(targetUrl: string, keepAlive: boolean, services: numbe
 }
 
 async function rowInChild(targetUrl: string, keepAlive: boolean, services: number): Promise<Row> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/throughput.ts', `--row=${keepAlive ? 'keep-alive' : 'fresh'}:${services}`, `--target=${targetUrl}`, `--concurrency=${concurrency}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/throughput.ts', `--row=${keepAlive ? 'keep-alive' : 'fresh'}:${services}`, `--target=${targetUrl}`, `--concurrency=${concurrency}`, `--in-worker=${inWorker ? 'yes' : 'no'}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
@@ -147,7 +164,7 @@ async function main(): Promise<void> {
         rows.push([mode, services, `${r.ok}/${services}`, r.seconds, r.calls, r.requests, Math.round(rate), (r.cpuMs * 1000) / r.calls, Math.round(r.peakRssMb), Math.round(r.peakHeapMb), Math.round(r.liveHeapMb)]);
       }
     }
-    table(`Inspection throughput (concurrency ${concurrency}, lag 0)`, ['connections', 'services', 'ok', 'round s', 'calls', 'requests', 'requests/s', 'CPU µs/call', 'peak RSS MB', 'peak heap MB', 'live heap after MB'], rows);
+    table(`Inspection throughput (concurrency ${concurrency}, lag 0, round ${inWorker ? 'in the worker thread, as serve runs it' : 'in the main thread'}; each row a process of its own)`, ['connections', 'services', 'ok', 'round s', 'calls', 'requests', 'requests/s', 'CPU µs/call', 'peak RSS MB', 'peak heap MB', 'live heap after MB'], rows);
     const bb = await blackboxProbesPerSecond(target.url, blackboxSeconds);
     if (typeof bb === 'string') {
       process.stdout.write(`\nblackbox_exporter: SKIPPED: ${bb}\n`);
