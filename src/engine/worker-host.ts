@@ -18,7 +18,8 @@ export type ToWorker =
   | { type: 'close' };
 
 export type FromWorker =
-  | { type: 'service'; id: number; result: ServiceResult }
+  /** Judged services, a batch at a time (see worker-main.ts). */
+  | { type: 'services'; id: number; results: ServiceResult[] }
   | { type: 'progress'; id: number; done: number; total: number }
   /** The round without its services (they came one by one), and their order. */
   | { type: 'done'; id: number; result: RoundResult; order: string[]; saved: SaveOutcome | null }
@@ -79,7 +80,7 @@ export class WorkerHost implements RoundRunner {
   private onMessage(m: FromWorker): void {
     const p = this.pending.get(m.id);
     if (!p) return;
-    if (m.type === 'service') p.services.set(m.result.serviceId, m.result);
+    if (m.type === 'services') for (const r of m.results) p.services.set(r.serviceId, r);
     else if (m.type === 'progress') p.onProgress?.(m.done, m.total);
     else {
       this.pending.delete(m.id);

@@ -6,7 +6,11 @@ import type { LoadedConfig } from '../config/load.js';
 import { createLogger, logFormatOf, type LogFormat } from '../log.js';
 import { Redactor } from '../redact.js';
 import { Inspector } from './inspector.js';
-import type { RoundResult } from '../types.js';
+import type { RoundResult, ServiceResult } from '../types.js';
+
+/** Service results sent to the main thread at most this many at once, and at most this late. */
+const BATCH = 100;
+const BATCH_MS = 50;
 import type { SqliteStore } from '../store/sqlite.js';
 import type { FromWorker, SaveOutcome, ToWorker } from './worker-host.js';
 
@@ -55,6 +59,15 @@ async function run({ id, trigger, only, baselines, compare, historyFile }: Extra
   running = { id, abort };
   const allowed = only ? new Set(only) : null;
   let lastProgress = 0;
+  let batch: ServiceResult[] = [];
+  let batchTimer: ReturnType<typeof setTimeout> | null = null;
+  const flush = () => {
+    if (batchTimer) clearTimeout(batchTimer);
+    batchTimer = null;
+    if (batch.length === 0) return;
+    send({ type: 'services', id, results: batch });
+    batch = [];
+  };
   try {
     const result = await inspector.runRound({
       trigger,
@@ -63,9 +76,12 @@ async function run({ id, trigger, only, baselines, compare, historyFile }: Extra
       signal: abort.signal,
       only: allowed ? (sid) => allowed.has(sid) : undefined,
       onServiceDone: (r, done, total) => {
-        // Each result crosses as soon as it is judged: one small message at a time, spread over the
-        // round, instead of thousands at once at its end (a long pause for the main thread).
-        send({ type: 'service', id, result: r });
+        // Results cross in small batches spread over the round (every BATCH_MS or BATCH results),
+        // not thousands at once at its end (a long pause for the main thread), nor one message
+        // each (at thousands of services the per-message work and garbage in the main thread added up).
+        batch.push(r);
+        if (batch.length >= BATCH) flush();
+        else batchTimer ??= setTimeout(flush, BATCH_MS);
         // The count, throttled: the status page only shows it.
         const now = Date.now();
         if (now - lastProgress >= 100 || done === total) {
@@ -74,9 +90,11 @@ async function run({ id, trigger, only, baselines, compare, historyFile }: Extra
         }
       },
     });
+    flush();
     const saved = historyFile ? await save(historyFile, result) : null;
     send({ type: 'done', id, result: { ...result, services: [] }, order: result.services.map((s) => s.serviceId), saved });
   } catch (err) {
+    flush();
     send({ type: 'failed', id, message: redactor.redact((err as Error).message) });
   } finally {
     running = null;
