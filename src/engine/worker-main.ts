@@ -7,12 +7,12 @@ import { createLogger, logFormatOf, type LogFormat } from '../log.js';
 import { Redactor } from '../redact.js';
 import { Inspector } from './inspector.js';
 import type { RoundResult, ServiceResult } from '../types.js';
+import type { SqliteStore } from '../store/sqlite.js';
+import type { FromWorker, SaveOutcome, ToWorker } from './worker-host.js';
 
 /** Service results sent to the main thread at most this many at once, and at most this late. */
 const BATCH = 100;
 const BATCH_MS = 50;
-import type { SqliteStore } from '../store/sqlite.js';
-import type { FromWorker, SaveOutcome, ToWorker } from './worker-host.js';
 
 const port = parentPort!;
 const redactor = new Redactor();
