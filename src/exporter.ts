@@ -4,8 +4,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfigFile, parseConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
 import { Inspector } from './engine/inspector.js';
-import type { RoundRunner } from './engine/runner.js';
-import { WorkerHost } from './engine/worker-host.js';
+import type { RoundOptions, RoundRunner } from './engine/runner.js';
+import { WorkerHost, type RoundAndSave } from './engine/worker-host.js';
 import { PatrolMetrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import type { RoundStore } from './store/types.js';
@@ -36,6 +36,17 @@ export interface ExporterOptions {
   only?: (serviceId: string) => boolean;
   /** Scheduled work that follows the config: the daily digest and history pruning (src/digest/scheduler.ts). */
   jobs?: BackgroundJobs;
+}
+
+/** A history the round worker can write itself: a SQLite file (not `:memory:`, which only this connection sees). */
+interface FileHistory {
+  file: string;
+  savedElsewhere(round: RoundResult): void;
+}
+
+function fileHistoryOf(store: RoundStore): FileHistory | null {
+  const s = store as Partial<FileHistory>;
+  return typeof s.file === 'string' && s.file !== ':memory:' && typeof s.savedElsewhere === 'function' ? (s as FileHistory) : null;
 }
 
 export type ReloadOutcome = { ok: true } | { ok: false; error: string };
@@ -188,28 +199,44 @@ export class Exporter {
     } catch (err) {
       log.error({ err: this.opts.redactor.redact((err as Error).message) }, 'could not mark the round as started in the history');
     }
-    const round = this.runner
-      .runRound({
-        trigger,
-        signal: this.shutdown.signal,
-        only: this.opts.only,
-        baselines: [...this.baselines.values()],
-        compare,
-        onServiceDone,
-        onProgress: (done, total) => {
-          this.progress = { done, total };
-        },
-      })
-      .then((result) => {
+    const options: RoundOptions = {
+      trigger,
+      signal: this.shutdown.signal,
+      only: this.opts.only,
+      baselines: [...this.baselines.values()],
+      compare,
+      onServiceDone,
+      onProgress: (done: number, total: number) => {
+        this.progress = { done, total };
+      },
+    };
+    // With rounds in the worker and a history file, the worker saves the round too: thousands of
+    // rows written here held up every scrape (BENCHMARKS.md). Otherwise it is saved here.
+    const history = this.worker && this.runner === this.worker ? fileHistoryOf(this.opts.store) : null;
+    const run: Promise<RoundAndSave> = history
+      ? this.worker!.runAndSave(options, history.file)
+      : this.runner.runRound(options).then((result) => ({ result, saved: null }));
+    const round = run
+      .then(({ result, saved }) => {
         this.opts.metrics.recordRound(result);
         applyBaselines(this.baselines, result);
         if (!compare) this.afterCrash = false;
-        try {
-          this.opts.store.save(result);
-        } catch (err) {
+        let saveError: string | null = null;
+        if (saved === null) {
+          try {
+            this.opts.store.save(result);
+          } catch (err) {
+            saveError = (err as Error).message;
+          }
+        } else if (saved.ok) {
+          history!.savedElsewhere(result);
+        } else {
+          saveError = saved.error;
+        }
+        if (saveError !== null) {
           // Disk full, a read-only file: the round is on /metrics but not in the history; counted so it can page.
           this.opts.metrics.historyWriteFailed();
-          log.error({ err: this.opts.redactor.redact((err as Error).message), round: result.id }, 'could not save the round to history');
+          log.error({ err: this.opts.redactor.redact(saveError), round: result.id }, 'could not save the round to history');
         }
         const failed = result.services.filter((s) => s.verdict !== 'ok');
         const aborted = result.abortedServices?.length ?? 0;

@@ -10,7 +10,8 @@
 //   caller registers there, e.g. process metrics), rendered by prom-client.
 // The per-service text is rendered once per change, compressed once, and served from memory; the
 // registry's small part is rendered at each scrape so that its live values stay live.
-import { constants as zlibConstants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { constants as zlibConstants, crc32, deflateRaw, deflateRawSync, gzip } from 'node:zlib';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServiceConfig } from './config/schema.js';
 import { failureStreak } from './engine/verdict.js';
@@ -63,6 +64,23 @@ interface ServiceCounters {
   unexplainedUnits: number;
 }
 
+/** Services written between two yields to the event loop (a few ms of work each). */
+const SLICE = 250;
+/** How long a served body may be served again (see PatrolMetrics.bodies). */
+const BODY_TTL_MS = 1000;
+const NEWLINE = Buffer.from('\n');
+
+/** The per-service families rendered once per change: text, OpenMetrics text and deflated text made on demand. */
+interface Rendered {
+  text: Buffer;
+  open: Buffer | null;
+  deflated: Promise<Buffer> | null;
+  crc: number;
+}
+
+const deflateRawAsync = promisify(deflateRaw);
+const gzipAsync = promisify(gzip);
+
 const noCounts = (): ServiceCounters => ({ calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0, unexplainedUnits: 0 });
 
 export class PatrolMetrics {
@@ -113,27 +131,43 @@ export class PatrolMetrics {
   }
 
   // The per-service families change only when a round ends (or the config does): every change goes
-  // through a method below, and they are rendered once per change and served from memory to any
-  // number of scrapers, compressed too (Prometheus asks for gzip, and at thousands of services the
-  // text is megabytes). The registry's part is small and rendered at every scrape: it holds values
-  // that move on their own (process_* and nodejs_* metrics, when the caller registered them).
-  private cache: { text: Buffer; open: Buffer | null; deflated: Buffer | null; crc: number } | null = null;
+  // through setServices, restoreFailureStreaks or recordRound, and they are rendered once per change
+  // and served from memory to any number of scrapers, compressed too (Prometheus asks for gzip, and
+  // at thousands of services the text is megabytes). The registry's part is small and rendered at
+  // every scrape: it holds values that move on their own (process_* and nodejs_* metrics, when the
+  // caller registered them).
+  //
+  // At 5,000 services the text is ~5 MB: rendered in one go and deflated in this thread it blocked
+  // the event loop (and every scrape) for ~100-200 ms per round. So it is rendered in slices with a
+  // yield between them, from a snapshot taken at once, and deflated on libuv's thread pool.
+  private cache: Promise<Rendered> | null = null;
 
   private changed(): void {
     this.cache = null;
+    this.bodies.clear();
   }
 
-  private services(): NonNullable<PatrolMetrics['cache']> {
-    if (!this.cache) {
-      const text = Buffer.from(this.renderServices());
-      this.cache = { text, open: null, deflated: null, crc: crc32(text) };
-    }
+  /**
+   * Whole bodies as served, per format, for at most BODY_TTL_MS: under many scrapers a second the
+   * registry's part (process metrics read /proc) and its deflate are done once, not per scrape. Any
+   * change made through this class drops them at once; only values that move on their own
+   * (process_*, nodejs_*) can be up to BODY_TTL_MS old.
+   */
+  private readonly bodies = new Map<string, { at: number; body: Promise<Buffer> }>();
+
+  /** A registry metric changed: the next scrape renders the registry's part again. */
+  private touched(): void {
+    this.bodies.clear();
+  }
+
+  private services(): Promise<Rendered> {
+    this.cache ??= this.renderServices();
     return this.cache;
   }
 
   /** The exposition's two parts: the cached per-service families, then the registry's metrics. */
-  private async parts(openMetrics: boolean): Promise<{ head: NonNullable<PatrolMetrics['cache']>; headText: Buffer; tail: Buffer }> {
-    const head = this.services();
+  private async parts(openMetrics: boolean): Promise<{ head: Rendered; headText: Buffer; tail: Buffer }> {
+    const head = await this.services();
     const rest = await this.registry.metrics();
     if (!openMetrics) return { head, headText: head.text, tail: Buffer.from(rest) };
     // Converted only when a scraper asks for OpenMetrics; `# EOF` ends the whole text, so it goes last.
@@ -152,19 +186,32 @@ export class PatrolMetrics {
    * block (a sync flush); the registry's part, deflated at each scrape, follows as the final blocks.
    * Back-references never reach before a block's own stream, so the two make one valid stream.
    */
-  async body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
+  body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
+    const key = `${openMetrics}|${gzip}`;
+    const now = performance.now();
+    const kept = this.bodies.get(key);
+    if (kept && now - kept.at < BODY_TTL_MS) return kept.body;
+    const body = this.freshBody(openMetrics, gzip);
+    this.bodies.set(key, { at: now, body });
+    // A failed render is not kept.
+    body.catch(() => this.bodies.get(key)?.body === body && this.bodies.delete(key));
+    return body;
+  }
+
+  private async freshBody(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
     const { head, headText, tail } = await this.parts(openMetrics);
     if (!gzip) return Buffer.concat([headText, tail]);
     if (openMetrics) {
       // OpenMetrics is asked for rarely: compressed whole, not cached.
-      return gzipSync(Buffer.concat([headText, tail]), { level: 6 });
+      return gzipAsync(Buffer.concat([headText, tail]), { level: 6 });
     }
-    head.deflated ??= deflateRawSync(head.text, { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    head.deflated ??= deflateRawAsync(head.text, { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    const deflated = await head.deflated;
     const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(crc32(tail, head.crc), 0);
     trailer.writeUInt32LE((head.text.length + tail.length) % 2 ** 32, 4);
-    return Buffer.concat([header, head.deflated, deflateRawSync(tail, { level: 6 }), trailer]);
+    return Buffer.concat([header, deflated, deflateRawSync(tail, { level: 6 }), trailer]);
   }
 
   /** The info metric follows the config; counters of new services start at 0 so rate() works from the first round. */
@@ -181,38 +228,38 @@ export class PatrolMetrics {
   configLoaded(ok: boolean): void {
     this.configReloadOk.set(ok ? 1 : 0);
     if (ok) this.configReloadTime.set(Date.now() / 1000);
-    this.changed();
+    this.touched();
   }
 
   roundSkipped(): void {
     this.roundsSkipped.inc();
-    this.changed();
+    this.touched();
   }
 
   setNextRound(at: Date | null): void {
     if (at) this.nextRound.set(at.getTime() / 1000);
     else this.nextRound.reset();
-    this.changed();
+    this.touched();
   }
 
   digestDelivered(at = Date.now()): void {
     this.digestLastSuccess.set(at / 1000);
-    this.changed();
+    this.touched();
   }
 
   digestFailed(): void {
     this.digestFailures.inc();
-    this.changed();
+    this.touched();
   }
 
   setOutboxMessages(pending: number): void {
     this.digestOutbox.set(pending);
-    this.changed();
+    this.touched();
   }
 
   historyWriteFailed(): void {
     this.historyWriteFailures.inc();
-    this.changed();
+    this.touched();
   }
 
   /** Failure streaks from the history at start, so a deploy does not reset an alert counted in rounds. */
@@ -260,13 +307,38 @@ export class PatrolMetrics {
     this.changed();
   }
 
-  /** The per-service families as exposition text (string concatenation: V8 joins the pieces once). */
-  private renderServices(): string {
-    const out = Object.fromEntries(Object.keys(FAMILIES).map((f) => [f, ''])) as Record<Family, string>;
-    for (const [id, i] of this.info) {
-      out.patrol_service_info += `patrol_service_info{service_id="${esc(id)}",name="${esc(i.name)}",app_id="${esc(i.appId)}"} 1\n`;
+  /**
+   * The per-service families as exposition bytes. The state is copied at once (a round ending
+   * meanwhile does not mix into this text); the text is then written in slices of services with a
+   * yield between them. Each slice's text is turned into bytes at its end, so no step handles a
+   * megabyte string at once; the pieces are joined in family order at the end.
+   */
+  private async renderServices(): Promise<Rendered> {
+    const info = [...this.info];
+    const results = [...this.lastResults.values()];
+    const streaks = info.map(([id]) => this.streaks.get(id) ?? 0);
+    const lastRunAt = [...this.lastRunAt];
+    const counters = [...this.counters].map(([id, c]) => [id, { ...c }] as const);
+    const names = Object.keys(FAMILIES) as Family[];
+    const out = Object.fromEntries(names.map((f) => [f, ''])) as Record<Family, string>;
+    const pieces = Object.fromEntries(names.map((f) => [f, [] as Buffer[]])) as Record<Family, Buffer[]>;
+    const slice = async () => {
+      for (const f of names) {
+        if (out[f] === '') continue;
+        pieces[f].push(Buffer.from(out[f]));
+        out[f] = '';
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    for (let i = 0; i < info.length; i++) {
+      if (i > 0 && i % SLICE === 0) await slice();
+      const [id, s] = info[i];
+      out.patrol_service_info += `patrol_service_info{service_id="${esc(id)}",name="${esc(s.name)}",app_id="${esc(s.appId)}"} 1\n`;
+      out.patrol_service_consecutive_failures += `patrol_service_consecutive_failures{service_id="${esc(id)}"} ${streaks[i]}\n`;
     }
-    for (const s of this.lastResults.values()) {
+    for (let i = 0; i < results.length; i++) {
+      if (i % SLICE === 0) await slice();
+      const s = results[i];
       const sid = `{service_id="${esc(s.serviceId)}"`;
       out.patrol_service_success += `patrol_service_success${sid}} ${s.verdict === 'ok' ? 1 : 0}\n`;
       out.patrol_call_success += `patrol_call_success${sid}} ${s.callOk ? 1 : 0}\n`;
@@ -287,9 +359,14 @@ export class PatrolMetrics {
       // units still count in patrol_metering_unexplained_units_total, and the history names them.
       if (s.unexplained) out.patrol_metering_unexplained_delta += `patrol_metering_unexplained_delta${sid}} ${s.unexplained.kind === 'unexplained' ? s.unexplained.units : 0}\n`;
     }
-    for (const id of this.info.keys()) out.patrol_service_consecutive_failures += `patrol_service_consecutive_failures{service_id="${esc(id)}"} ${this.streaks.get(id) ?? 0}\n`;
-    for (const [id, at] of this.lastRunAt) out.patrol_service_last_run_timestamp_seconds += `patrol_service_last_run_timestamp_seconds{service_id="${esc(id)}"} ${num(at)}\n`;
-    for (const [id, c] of this.counters) {
+    for (let i = 0; i < lastRunAt.length; i++) {
+      if (i % SLICE === 0) await slice();
+      const [id, at] = lastRunAt[i];
+      out.patrol_service_last_run_timestamp_seconds += `patrol_service_last_run_timestamp_seconds{service_id="${esc(id)}"} ${num(at)}\n`;
+    }
+    for (let i = 0; i < counters.length; i++) {
+      if (i % SLICE === 0) await slice();
+      const [id, c] = counters[i];
       const sid = `{service_id="${esc(id)}"}`;
       out.patrol_calls_total += `patrol_calls_total${sid} ${c.calls}\n`;
       out.patrol_call_failures_total += `patrol_call_failures_total${sid} ${c.callFailures}\n`;
@@ -297,9 +374,13 @@ export class PatrolMetrics {
       out.patrol_metering_mismatches_total += `patrol_metering_mismatches_total${sid} ${c.meteringMismatches}\n`;
       out.patrol_metering_unexplained_units_total += `patrol_metering_unexplained_units_total${sid} ${c.unexplainedUnits}\n`;
     }
-    let text = '';
-    for (const [family, [type, help]] of Object.entries(FAMILIES)) text += `# HELP ${family} ${help}\n# TYPE ${family} ${type}\n${out[family as Family]}\n`;
-    return text;
+    await slice();
+    const all: Buffer[] = [];
+    for (const [family, [type, help]] of Object.entries(FAMILIES) as [Family, (typeof FAMILIES)[Family]][]) {
+      all.push(Buffer.from(`# HELP ${family} ${help}\n# TYPE ${family} ${type}\n`), ...pieces[family], NEWLINE);
+    }
+    const text = Buffer.concat(all);
+    return { text, open: null, deflated: null, crc: crc32(text) };
   }
 }
 

@@ -1,6 +1,8 @@
 // Rounds in a worker thread. A round of thousands of services keeps one core busy with requests
 // and JSON; in the main thread that made every scrape of /metrics wait (BENCHMARKS.md). Here the
-// main thread only serves HTTP and records results; the worker makes the calls.
+// main thread only serves HTTP and records results; the worker makes the calls and, when the history
+// is a SQLite file, saves the round to it (its own connection to the same file: WAL lets both in),
+// since writing thousands of rows in the serving thread held up every scrape for 100-300 ms.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
@@ -10,20 +12,29 @@ import type { RoundOptions, RoundRunner } from './runner.js';
 
 export type ToWorker =
   | { type: 'configure'; loaded: LoadedConfig; logLevel: string; logFormat: LogFormat }
-  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null; baselines: CounterBaseline[]; compare: boolean }
+  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null; baselines: CounterBaseline[]; compare: boolean; historyFile: string | null }
   | { type: 'abort'; id: number; reason: string }
   | { type: 'close' };
 
 export type FromWorker =
-  | { type: 'service'; id: number; result: ServiceResult }
+  /** Judged services, a batch at a time (see worker-main.ts). */
+  | { type: 'services'; id: number; results: ServiceResult[] }
   | { type: 'progress'; id: number; done: number; total: number }
   /** The round without its services (they came one by one), and their order. */
-  | { type: 'done'; id: number; result: RoundResult; order: string[] }
+  | { type: 'done'; id: number; result: RoundResult; order: string[]; saved: SaveOutcome | null }
   | { type: 'failed'; id: number; message: string };
+
+/** Whether the worker saved the round to the history file (null: it was not asked to). */
+export type SaveOutcome = { ok: true } | { ok: false; error: string };
+
+export interface RoundAndSave {
+  result: RoundResult;
+  saved: SaveOutcome | null;
+}
 
 interface Pending {
   services: Map<string, ServiceResult>;
-  resolve: (r: RoundResult) => void;
+  resolve: (r: RoundAndSave) => void;
   reject: (e: Error) => void;
   onProgress?: (done: number, total: number) => void;
 }
@@ -68,11 +79,11 @@ export class WorkerHost implements RoundRunner {
   private onMessage(m: FromWorker): void {
     const p = this.pending.get(m.id);
     if (!p) return;
-    if (m.type === 'service') p.services.set(m.result.serviceId, m.result);
+    if (m.type === 'services') for (const r of m.results) p.services.set(r.serviceId, r);
     else if (m.type === 'progress') p.onProgress?.(m.done, m.total);
     else {
       this.pending.delete(m.id);
-      if (m.type === 'done') p.resolve({ ...m.result, services: m.order.map((sid) => p.services.get(sid)!) });
+      if (m.type === 'done') p.resolve({ result: { ...m.result, services: m.order.map((sid) => p.services.get(sid)!) }, saved: m.saved });
       else p.reject(new Error(m.message));
     }
   }
@@ -84,17 +95,22 @@ export class WorkerHost implements RoundRunner {
   }
 
   runRound(opts: RoundOptions): Promise<RoundResult> {
+    return this.runAndSave(opts, null).then((r) => r.result);
+  }
+
+  /** A round, then (when `historyFile` is given) saved to that SQLite file by the worker before it answers. */
+  runAndSave(opts: RoundOptions, historyFile: string | null): Promise<RoundAndSave> {
     if (this.closed) return Promise.reject(new Error('the round worker is closed'));
     const worker = this.ensure();
     const id = this.nextId++;
     // A filter function cannot cross threads; the ids it lets through can.
     const only = opts.only && this.loaded ? this.loaded.config.services.map((s) => s.id).filter(opts.only) : null;
     const abort = () => worker.postMessage({ type: 'abort', id, reason: (opts.signal?.reason as Error)?.message ?? 'aborted' } satisfies ToWorker);
-    const round = new Promise<RoundResult>((resolve, reject) => {
+    const round = new Promise<RoundAndSave>((resolve, reject) => {
       this.pending.set(id, { services: new Map(), resolve, reject, onProgress: opts.onProgress });
       if (opts.signal?.aborted) abort();
       else opts.signal?.addEventListener('abort', abort, { once: true });
-      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only, baselines: opts.baselines ?? [], compare: opts.compare !== false } satisfies ToWorker);
+      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only, baselines: opts.baselines ?? [], compare: opts.compare !== false, historyFile } satisfies ToWorker);
     });
     // The shutdown signal lives as long as the exporter: one listener per round would pile up.
     return round.finally(() => opts.signal?.removeEventListener('abort', abort));

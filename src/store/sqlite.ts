@@ -847,6 +847,14 @@ export class SqliteStore implements RoundStore {
     return (this.db.prepare('SELECT count(*) AS n FROM rounds').get() as { n: number }).n;
   }
 
+  /**
+   * A round another connection to this file saved (the round worker's): kept whole here too, as
+   * save() keeps it, so the pages show the latest round's excerpts.
+   */
+  savedElsewhere(round: RoundResult): void {
+    this.last = round;
+  }
+
   integrityCheck(): string {
     return this.db.pragma('integrity_check', { simple: true }) as string;
   }
