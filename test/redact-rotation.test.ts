@@ -17,16 +17,19 @@ test('many logins against the simulator: the current and previous tokens are red
   const redactor = new Redactor([CONFIG_SECRET]);
   const baseline = redactor.size;
   try {
-    // max_age 1ms: every credentials() call logs in again.
+    // Every session expires before each counter read (max_age is at least 1 s): each read logs in again.
     const platform = platformSchema.parse({
       login: { http: { method: 'POST', url: `${sim.url}/console/login`, json: { username: 'demo', password: 'demo-password' } }, extract: { sso: 'data.ssoSessionId' } },
-      session: { headers: { Cookie: 'ssoSessionId={{session.sso}}' }, max_age: '1ms' },
-      counter: { http: { url: `${sim.url}/console/usage` }, value: 'data.usedCount' },
+      session: { headers: { Cookie: 'ssoSessionId={{session.sso}}' } },
+      not_logged_in: { json: [{ path: 'code', equals: 11001 }] },
+      counter: { http: { url: `${sim.url}/console/usage`, query: { appid: '5f3a9c01', service: 'ocr' } }, value: 'data.usedCount' },
     });
     const session = new PlatformSession('p', platform, { http, redactor, defaults: { timeoutMs: 5000, maxBodyBytes: 1 << 20 }, logger: pino({ level: 'silent' }), vars: {} });
     const tokens: string[] = [];
-    for (let i = 0; i < 60; i++) {
-      await new Promise((r) => setTimeout(r, 2));
+    for (let i = 0; i < 30; i++) {
+      sim.expireSessions();
+      const read = await session.readCounter({}, new AbortController().signal);
+      assert.ok(read.ok, read.ok ? '' : read.reason);
       const c = await session.credentials({}, new AbortController().signal);
       assert.ok(typeof c !== 'string', String(c));
       const token = c.headers.Cookie.slice('ssoSessionId='.length);
