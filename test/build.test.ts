@@ -43,6 +43,9 @@ test('the TypeScript compiles to JavaScript that runs (the Docker image path)', 
 
 test('bin/patrol.js rebuilds dist/ in a checkout when src/ changed, once, and the build records the revision', () => {
   const run = (env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, ['bin/patrol.js', '--version'], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
+  // A build to start from: a fresh checkout has none (its first run says "first run").
+  const initial = run();
+  assert.equal(initial.status, 0, initial.stderr);
   // A source file newer than the last build (as after an edit, a pull or a merge).
   const later = new Date();
   utimesSync('src/version.ts', later, later);
