@@ -344,7 +344,7 @@ test('a day that starts at a half hour (Asia/Kolkata): its partial hours are cou
   const kolkata = (time: string) => Date.parse(`2024-05-01T${time}+05:30`);
   // Every 10 minutes from 23:00 the day before to 01:00 the day after (Kolkata time).
   const rounds = Array.from({ length: 157 }, (_, i) =>
-    round(kolkata('00:00:00') - 3_600_000 + i * 600_000, [{ id: 'ocr', verdict: i % 5 === 0 ? 'call_failed' : 'ok', calls: [call('a', (i % 9) / 10)] }, { id: 'nlp', verdict: i % 7 === 0 ? 'metering_mismatch' : 'ok' }]),
+    round(kolkata('00:00:00') - 3_600_000 + i * 600_000, [{ id: 'ocr', verdict: i % 5 === 0 ? 'call_failed' : 'ok', calls: [call('a', (i % 9) / 10, i % 5 !== 0)] }, { id: 'nlp', verdict: i % 7 === 0 ? 'metering_mismatch' : 'ok' }]),
   );
   for (const r of rounds) store.save(r);
   const day = rounds.filter((r) => dayIn('Asia/Kolkata', r.startedAt) === '2024-05-01');
