@@ -37,7 +37,7 @@ const DOCKERFILE = join(ROOT, 'Dockerfile');
 const RUNBOOKS = join(ROOT, 'docs', 'alerts.md');
 const RUNBOOK_BASE = 'https://github.com/patrol-exporter/patrol_exporter/blob/main/docs/alerts.md';
 
-/** DESIGN.md section 5, plus patrol_next_round_timestamp_seconds (the staleness input). */
+/** The metrics contract (README, Metrics), plus patrol_next_round_timestamp_seconds (the staleness input). */
 const CONTRACT_METRICS = [
   'patrol_service_info',
   'patrol_service_success',
@@ -72,7 +72,7 @@ const CONTRACT_METRICS = [
   'patrol_digest_outbox_messages',
   'patrol_config_last_reload_successful',
   'patrol_build_info',
-  // prom-client's default metrics (DESIGN.md section 5: process_*)
+  // prom-client's default metrics (the metrics contract: process_*)
   'process_start_time_seconds',
 ];
 

@@ -17,7 +17,7 @@ import { PatrolMetrics } from '../src/metrics.js';
 import { round } from './helpers/rounds.js';
 import { assertNoSecrets, SECRET_ENV } from './helpers/secrets.js';
 
-/** Every metric name of the contract (DESIGN.md section 5). */
+/** Every metric name of the contract (README, Metrics). */
 export const CONTRACT = [
   'patrol_service_info', 'patrol_service_success', 'patrol_call_success', 'patrol_call_duration_seconds',
   'patrol_auth_check_success', 'patrol_usage_calls', 'patrol_count_query_success', 'patrol_metering_delta',

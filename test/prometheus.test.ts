@@ -22,8 +22,6 @@ async function freePort(): Promise<number> {
 
 interface Panel { title: string; targets?: { expr: string }[]; panels?: Panel[] }
 
-/** Contract metrics (DESIGN.md section 5) newer than this exporter may be. */
-
 function dashboardQueries(): { title: string; expr: string }[] {
   const d = JSON.parse(readFileSync('grafana/dashboards/patrol.json', 'utf8')) as { panels: Panel[] };
   const out: { title: string; expr: string }[] = [];

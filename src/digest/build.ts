@@ -8,7 +8,7 @@ import { HOURS } from '../store/rollup.js';
 // The latest round's table is the one the pages show too: its summary lives with the presentation.
 export { isFailure, summariseRound, type RoundSummary, type TableRow } from '../present/summary.js';
 
-/** Units that appeared on a counter between rounds (DESIGN.md section 9). */
+/** Units that appeared on a counter between rounds (README, "Usage between rounds"). */
 export interface Unexplained {
   serviceId: string;
   name: string;
