@@ -71,6 +71,8 @@ test('checkJson: exists, equals, not_equals and matches, with the value seen', (
   assert.deepEqual(checkJson(doc, [a({ path: 'name', equals: 'asr' })], redact), [{ check: 'json name', expected: '== "asr"', actual: '"ocr"' }]);
   assert.deepEqual(checkJson(doc, [a({ path: 'n', equals: 0 })], redact), [{ check: 'json n', expected: '== 0', actual: 'null' }]);
   assert.deepEqual(checkJson({ s: ' ' }, [a({ path: 's', equals: 0 })], redact), [{ check: 'json s', expected: '== 0', actual: '" "' }]);
+  assert.deepEqual(checkJson({ s: '1' }, [a({ path: 's', equals: 0 })], redact), [{ check: 'json s', expected: '== 0', actual: '"1"' }]);
+  assert.deepEqual(checkJson({ n: 1 }, [a({ path: 'n', equals: '0' })], redact), [{ check: 'json n', expected: '== "0"', actual: '1' }]);
   assert.deepEqual(checkJson({ s: '' }, [a({ path: 's', equals: 0 })], redact).length, 1);
   assert.deepEqual(checkJson({ b: true }, [a({ path: 'b', equals: 'true' })], redact).length, 1);
   assert.deepEqual(checkJson({ b: 1 }, [a({ path: 'b', equals: true })], redact).length, 1);

@@ -18,6 +18,12 @@ test('every form of a config secret is redacted: as is, URL-encoded, JSON-escape
   assert.equal(r.redact('nothing secret here'), 'nothing secret here');
 });
 
+test('a redactor made without secrets has nothing to search', () => {
+  const r = new Redactor();
+  assert.equal(r.size, 0);
+  assert.equal(r.learntCount, 0);
+});
+
 test('values shorter than 4 characters are not secrets; a value whose forms coincide counts once', () => {
   // "ab" and "xy": every form, base64 too ("YWI", "eHk"), is shorter than 4.
   const r = new Redactor(['ab', 'xy']);
@@ -135,6 +141,8 @@ test('headers: credential headers are hidden whatever they hold, the others reda
     Accept: ['text/html', 'application/json'],
     Missing: undefined,
     'X-Authorization-Hint': 'plain',
+    'X-Not-Cookie': 'plain',
+    'Cookie-Policy': 'plain',
   });
   assert.deepEqual(out, {
     Authorization: REDACTED,
@@ -147,6 +155,8 @@ test('headers: credential headers are hidden whatever they hold, the others reda
     'X-Trace': `id ${REDACTED}`,
     Accept: 'text/html, application/json',
     'X-Authorization-Hint': 'plain',
+    'X-Not-Cookie': 'plain',
+    'Cookie-Policy': 'plain',
   });
   assert.ok(!('Missing' in out));
   assert.deepEqual(r.headers({ 'x-list': ['sekrit-value', 'b'] }), { 'x-list': `${REDACTED}, b` });
@@ -170,6 +180,8 @@ test('excerpt: redacted, then cut, saying how much was left out', () => {
   assert.equal(excerpt(`SECRETVALUE and a long tail`, REDACTED.length + 5, redact), `${REDACTED} and … [11 more characters]`);
   // The method is the same thing with the redactor's own redact().
   assert.equal(r.excerpt('abcd SECRETVALUE tail', 8), `abcd ${REDACTED}… [5 more characters]`);
+  // The text starts with a marker that is longer than the limit: the marker is kept whole.
+  assert.equal(excerpt('SECRETVALUE and more', 5, redact), `${REDACTED}… [9 more characters]`);
   // Redaction shortens the text under the limit: no cut.
   assert.equal(excerpt('SECRETVALUE', 10, redact), REDACTED);
 });
