@@ -118,6 +118,8 @@ test('unexplainedOf: a finding only when units appeared', () => {
   assert.equal(unexplainedOf({ ...base, unexplained: usage(0, D0, 'none') }), null);
   assert.equal(unexplainedOf({ ...base, unexplained: usage(3, D0, 'none') }), null);
   assert.equal(unexplainedOf({ ...base, unexplained: usage(-2, D0) }), null);
+  assert.equal(unexplainedOf({ ...base, unexplained: usage(0, D0, 'late_charge') }), null);
+  assert.equal(unexplainedOf({ ...base, unexplained: usage(0, D0) }), null);
   assert.deepEqual(unexplainedOf({ ...base, unexplained: usage(1, D0 + 7) }), { serviceId: 's', name: 'S', at: D0 + 7, units: 1, kind: 'unexplained', lagSeconds: null, reason: 'unexplained 1' });
   assert.deepEqual(unexplainedOf({ ...base, unexplained: usage(2, D0, 'late_charge', { min: 30, max: 90 }) })?.lagSeconds, { min: 30, max: 90 });
 });
@@ -164,8 +166,10 @@ test('buildDigest: per-service counts, mismatches, usage between rounds, rounds 
 
 test('buildDigest: mismatches of several services are merged in time order; findings at the same time by service', () => {
   const r1 = round('r1', D0 + H, [svc('b', D0 + 3 * H, { verdict: 'metering_mismatch', meteringOk: false, delta: 2, unexplained: usage(1, D0 + H) }), svc('a', D0 + H, { unexplained: usage(1, D0 + H) })]);
-  const r2 = round('r2', D0 + 2 * H, [svc('a', D0 + 2 * H, { verdict: 'metering_mismatch', meteringOk: false, delta: 3 }), svc('b', D0 + 2 * H, { unexplained: usage(1, D0 + 0.5 * H) })]);
+  // The latest round lists b first: the day's list is still in time order (a's mismatch is earlier).
+  const r2 = round('r2', D0 + 2 * H, [svc('b', D0 + 2 * H, { unexplained: usage(1, D0 + 0.5 * H) }), svc('a', D0 + 2 * H, { verdict: 'metering_mismatch', meteringOk: false, delta: 3 })]);
   const d = buildDigest([r1, r2], DAY, TZ);
+  assert.deepEqual(d.services.map((x) => x.serviceId), ['b', 'a']);
   assert.deepEqual(d.mismatches.map((m) => m.serviceId), ['a', 'b']);
   assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.at]), [['b', D0 + 0.5 * H], ['a', D0 + H], ['b', D0 + H]]);
   // A mismatch with an unknown delta is not listed.

@@ -239,12 +239,29 @@ test('label values are escaped; odd numbers are written the way the text format 
   const again = await m.exposition(false);
   assert.ok(again.includes('patrol_metering_settle_seconds{service_id="a\\"b\\\\c\\nd"} -Inf\n'));
   assert.ok(again.includes('patrol_service_last_run_timestamp_seconds{service_id="a\\"b\\\\c\\nd"} NaN\n'));
-  // A value with a backslash only, a quote only, a newline only.
-  for (const [raw, shown] of [['x\\y', 'x\\\\y'], ['x"y', 'x\\"y'], ['x\ny', 'x\\ny']]) {
+  // A value with a backslash, a quote or a newline only, and nothing else.
+  for (const [raw, shown] of [['x\\y', 'x\\\\y'], ['x"y', 'x\\"y'], ['x\ny', 'x\\ny'], ['"', '\\"'], ['\\', '\\\\'], ['\n', '\\n']]) {
     const one = fresh();
     one.setServices([config(raw)]);
     assert.ok((await one.exposition(false)).includes(`patrol_service_info{service_id="${shown}",`), raw);
   }
+});
+
+test('the build info says "unknown" when no revision is given', async () => {
+  const m = new PatrolMetrics(new Registry(), '9.9.9');
+  assert.equal(samples(await m.exposition(false)).get(`patrol_build_info{version="9.9.9",revision="unknown",nodejs="${process.version}"}`), '1');
+  assert.match(await m.exposition(false), /^# HELP patrol_rounds_total Inspection rounds completed \(those cut short by shutdown are counted in patrol_rounds_aborted_total instead\)\. Rounds run on/m);
+});
+
+test('a round with one failed service among ok ones is a failed round; a service not in the config is still counted', async () => {
+  const m = fresh();
+  m.recordRound(round([result('ok1'), result('bad', { verdict: 'call_failed', callOk: false, before: null, after: null, delta: null, meteringOk: null, countQueryOk: false }), result('ok2')]));
+  const s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_round_failures_total'), '1');
+  assert.equal(s.get('patrol_calls_total{service_id="bad"}'), '2');
+  assert.equal(s.get('patrol_service_success{service_id="bad"}'), '0');
+  assert.equal(s.has('patrol_usage_calls{service_id="bad",phase="before"}'), false);
+  assert.equal(s.get('patrol_service_success{service_id="ok2"}'), '1');
 });
 
 test('every family has its HELP and TYPE, in the contract order, each block ended by an empty line', async () => {
@@ -337,6 +354,13 @@ test('OpenMetrics: counter families named without _total, one # EOF at the very 
   assert.equal(await m.exposition(true), open);
   // The classic form is unchanged by it.
   assert.match(await m.exposition(false), /^# TYPE patrol_calls_total counter$/m);
+  // Every line is a comment or a sample: nothing left between the two parts.
+  for (const line of open.trimEnd().split('\n')) assert.match(line, /^(# (HELP|TYPE|EOF)( .*)?|[a-z_]+(\{[^}]*\})? \S+)$/, line);
+  // A label value that looks like a comment is data, and a HELP text that mentions a TYPE line declares nothing.
+  assert.equal(
+    toOpenMetrics('# HELP a_total says # TYPE b_total counter\n# TYPE a_total gauge\n# HELP b_total b\nb_total{name="# HELP b_total x"} 1\n# TYPE c_total counter\nc_total{name="# TYPE c_total counter"} 2\n'),
+    '# HELP a_total says # TYPE b_total counter\n# TYPE a_total gauge\n# HELP b_total b\nb_total{name="# HELP b_total x"} 1\n# TYPE c counter\nc_total{name="# TYPE c_total counter"} 2\n# EOF\n',
+  );
   assert.equal(toOpenMetrics('# HELP x_total a\n# TYPE x_total counter\nx_total 1\n\n# TYPE y gauge\n# TYPE z counter\n'), '# HELP x a\n# TYPE x counter\nx_total 1\n# TYPE y gauge\n# TYPE z counter\n# EOF\n');
 });
 
