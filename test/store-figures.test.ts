@@ -69,7 +69,8 @@ function day(): RoundResult[] {
     round('r1', D0 + 1 * H, [
       svc('ocr', D0 + 1 * H, { calls: [callOf('c', 0.25, true, 200), callOf('d', 1e-7)], settleSeconds: 4, unexplained: usage(2, D0 + 1 * H + 5, 'late_charge') }),
       svc('asr', D0 + 1 * H, { verdict: 'metering_mismatch', meteringOk: false, delta: 4, expectedDelta: 1, reason: 'over by 3', unexplained: usage(1, D0 + 1 * H + 6) }),
-      svc('beta', D0 + 1 * H, { unexplained: usage(0, D0 + H, 'none') }),
+      // No auth check configured (authOk unknown), a WebSocket call.
+      svc('beta', D0 + 1 * H, { unexplained: usage(0, D0 + H, 'none'), authOk: null, calls: [{ ...callOf('w', 0.3), kind: 'websocket' }] }),
       svc('zeta', D0 + 1 * H, { verdict: 'auth_failed', authOk: false, reason: 'auth check k accepted' }),
     ]),
     round('r2', D0 + 2 * H, [
@@ -87,7 +88,23 @@ function day(): RoundResult[] {
       }),
     ], { timedOut: true }),
     round('r3', D0 + 3 * H, [], { aborted: true, abortedServices: [{ serviceId: 'ocr', name: 'Name ocr', appId: 'app-ocr', startedAt: D0 + 3 * H, reason: 'shutdown' }] }),
-    round('r4', D0 + 4 * H, [svc('asr', D0 + 4 * H, { verdict: 'indeterminate', meteringOk: null, reason: 'day changed' }), svc('ocr', D0 + 4 * H, { callOk: true, settleSeconds: 1 })], {
+    round('r4', D0 + 4 * H, [
+      svc('asr', D0 + 4 * H, { verdict: 'indeterminate', meteringOk: null, reason: 'day changed' }),
+      svc('ocr', D0 + 4 * H, { callOk: true, settleSeconds: 1 }),
+      // A failed call, the first read missing and the second failed; a duration JSON writes with a two-digit exponent.
+      svc('tts', D0 + 4 * H, {
+        verdict: 'call_failed',
+        callOk: false,
+        calls: [callOf('t', 2.5e-10, false)],
+        before: null,
+        after: { ok: false, reason: 'timeout', at: D0 + 4 * H },
+        delta: null,
+        meteringOk: null,
+        countQueryOk: false,
+        settleSeconds: null,
+        reason: 'call t failed',
+      }),
+    ], {
       aborted: true,
       abortedServices: [{ serviceId: 'zeta', name: 'Name zeta', appId: 'app-zeta', startedAt: D0 + 4 * H, reason: 'shutdown' }],
     }),
@@ -123,6 +140,9 @@ test('a saved ok verdict is rebuilt from its columns after a restart; a failed o
     assert.equal('timedOut' in r1, false);
     // In the order they were saved.
     assert.deepEqual(r1.services.map((s) => s.serviceId), ['ocr', 'asr', 'beta', 'zeta']);
+    const beta = r1.services[2];
+    assert.equal(beta.authOk, null);
+    assert.deepEqual(beta.calls.map((c) => [c.name, c.kind]), [['w', 'websocket']]);
     const ocr = r1.services[0];
     assert.deepEqual(ocr, {
       serviceId: 'ocr',
@@ -151,7 +171,7 @@ test('a saved ok verdict is rebuilt from its columns after a restart; a failed o
       unexplained: usage(2, D0 + H + 5, 'late_charge'),
     });
     // "Nothing moved" is kept as 0 units only.
-    assert.equal('unexplained' in r1.services[3], false);
+    assert.equal('unexplained' in beta, false);
     // Failed verdicts come back whole.
     assert.deepEqual(r1.services[1], day()[0].services[1]);
     assert.deepEqual(r2.services[1], day()[1].services[1]);
@@ -181,6 +201,9 @@ test('the columns written for each verdict', () => {
     const asr1 = row('r1', 'asr');
     assert.deepEqual([asr1.position, asr1.metering_ok, asr1.delta, asr1.expected_delta, asr1.verdict, asr1.reason, asr1.metering_mode], [1, 0, 4, 1, 'metering_mismatch', 'over by 3', 'exact']);
     assert.equal(row('r1', 'zeta').auth_ok, 0);
+    assert.equal(row('r1', 'beta').auth_ok, null);
+    const tts = row('r4', 'tts');
+    assert.deepEqual([tts.before_value, tts.before_error, tts.after_value, tts.after_error, tts.count_query_ok, tts.call_ok], [null, null, null, 'timeout', 0, 0]);
     assert.deepEqual([row('r1', 'beta').unexplained_units, row('r1', 'beta').unexplained], [0, null]);
     assert.deepEqual([row('r2', 'asr').unexplained_units, row('r2', 'asr').settle_seconds], [null, null]);
     const failedCall = row('r5', 'ocr');
@@ -193,7 +216,7 @@ test('the columns written for each verdict', () => {
         ['r1', 0, 4, 2, 0, null],
         ['r2', 0, 2, 2, 1, null],
         ['r3', 1, 0, 0, 0, 1],
-        ['r4', 1, 2, 1, 0, 1],
+        ['r4', 1, 3, 2, 0, 1],
         ['r5', 0, 1, 1, 0, null],
       ],
     );
@@ -238,11 +261,11 @@ test("the day's figures from SQL, value by value", () => {
   const store = saved();
   try {
     const d = store.digestData(DAY, TZ);
-    assert.deepEqual([d.day, d.timezone, d.dayStart, d.dayEnd, d.rounds, d.failedRounds, d.abortedRounds], [DAY, TZ, D0, D0 + 24 * H, 3, 2, 2]);
+    assert.deepEqual([d.day, d.timezone, d.dayStart, d.dayEnd, d.rounds, d.failedRounds, d.abortedRounds], [DAY, TZ, D0, D0 + 24 * H, 3, 3, 2]);
     assert.equal(d.latest?.id, 'r4');
-    assert.deepEqual([d.latest?.run, d.latest?.ok, d.latest?.other, d.latest?.aborted], [2, 1, 1, 1]);
+    assert.deepEqual([d.latest?.run, d.latest?.ok, d.latest?.failed, d.latest?.other, d.latest?.aborted], [3, 1, 1, 1, 1]);
     // The latest round's order, then the others by id.
-    assert.deepEqual(d.services.map((s) => s.serviceId), ['asr', 'ocr', 'beta', 'zeta']);
+    assert.deepEqual(d.services.map((s) => s.serviceId), ['asr', 'ocr', 'tts', 'beta', 'zeta']);
     const by = new Map(d.services.map((s) => [s.serviceId, s]));
     const ocr = by.get('ocr')!;
     assert.deepEqual([ocr.name, ocr.rounds, ocr.ok, ocr.successRatio, ocr.callFailures, ocr.countQueryFailures, ocr.authFailures, ocr.unexplainedUnits], ['Name ocr', 3, 2, 2 / 3, 0, 1, 0, 2]);
@@ -256,6 +279,9 @@ test("the day's figures from SQL, value by value", () => {
       { serviceId: 'asr', name: 'Name asr', at: D0 + 2 * H + 1000, direction: 'under', size: 2, expected: 2, delta: 0 },
     ]);
     assert.deepEqual([by.get('zeta')!.authFailures, by.get('zeta')!.ok], [1, 0]);
+    const tts = by.get('tts')!;
+    assert.deepEqual([tts.rounds, tts.ok, tts.callFailures, tts.countQueryFailures, tts.authFailures, tts.settle, tts.latency], [1, 0, 1, 1, 0, null, { p50: 2.5e-10, p95: 2.5e-10, max: 2.5e-10 }]);
+    assert.deepEqual(tts.hours[4], { call_failed: 1 });
     assert.deepEqual(d.mismatches.map((m) => m.at), [D0 + H + 1000, D0 + 2 * H + 1000]);
     assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.units, u.kind]), [['ocr', 2, 'late_charge'], ['asr', 1, 'unexplained']]);
     // A day without rounds.
@@ -275,6 +301,26 @@ test("the day's figures: findings at the same instant are ordered by service; a 
     assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.at]), [['b', D0 + 0.5 * H], ['a', D0 + H], ['b', D0 + H]]);
     assert.deepEqual(d.services.map((s) => [s.serviceId, s.name]), [['b', 'Name b'], ['a', 'Name a']]);
     assert.deepEqual(d.mismatches.map((m) => m.serviceId), ['a', 'b']);
+    assert.deepEqual(d, buildDigest(store.byDay(DAY, TZ), DAY, TZ));
+  } finally {
+    store.close();
+  }
+});
+
+test("the day's figures: a round's services finish in any order; the day's mismatches are listed by time", () => {
+  const store = new SqliteStore(newFile());
+  try {
+    // Position 0 finished last (services run in parallel within a round).
+    store.save(round('p1', D0 + H, [
+      svc('late', D0 + H, { finishedAt: D0 + H + 9000, verdict: 'metering_mismatch', meteringOk: false, delta: 5 }),
+      svc('early', D0 + H, { finishedAt: D0 + H + 2000, verdict: 'metering_mismatch', meteringOk: false, delta: 0 }),
+      // Units recorded as "nothing unexplained": not a finding.
+      svc('quiet', D0 + H, { unexplained: usage(3, D0 + H, 'none') }),
+    ]));
+    const d = store.digestData(DAY, TZ);
+    assert.deepEqual(d.mismatches.map((m) => [m.serviceId, m.direction]), [['early', 'under'], ['late', 'over']]);
+    assert.deepEqual(d.unexplained, []);
+    assert.equal(d.services.find((s) => s.serviceId === 'quiet')?.unexplainedUnits, 0);
     assert.deepEqual(d, buildDigest(store.byDay(DAY, TZ), DAY, TZ));
   } finally {
     store.close();
