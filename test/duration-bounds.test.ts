@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { z } from 'zod';
 import { duration, signSchema } from '../src/config/schema.js';
 import { MAX_TIMER_MS } from '../src/util/duration.js';
+import { configJsonSchema } from '../src/config/reference.js';
 
 /** The parsed value, or the first message. */
 function parse(schema: z.ZodType, value: unknown): unknown {
@@ -89,4 +90,38 @@ test('clock offsets are signed, at most a day either way, and 0 when not given',
   // The other signer's offset is the same type.
   const r = signSchema.parse({ type: 'xfyun-checksum', api_key: 'k', time_offset: '-5m' }) as { time_offset: number };
   assert.equal(r.time_offset, -300_000);
+});
+
+test('the JSON Schema for editors: a duration is a string of the duration pattern or seconds >= 0, with its bounds; an offset is signed', () => {
+  const schema = configJsonSchema() as { $defs: Record<string, { properties?: Record<string, unknown>; oneOf?: { properties: Record<string, unknown> }[] }> };
+  const timeout = schema.$defs.Global.properties!.call_timeout as Record<string, unknown>;
+  assert.deepEqual(timeout['x-duration'], { min: '1ms', max: '10m' });
+  assert.deepEqual(timeout.anyOf, [
+    { type: 'string', pattern: '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d))+\\s*$' },
+    { type: 'number', minimum: 0 },
+  ]);
+  const offsetField = schema.$defs.Sign.oneOf!.map((o) => o.properties.date_offset).find((f) => f !== undefined) as Record<string, unknown>;
+  assert.deepEqual(offsetField['x-duration'], { signed: true, max: '1d' });
+  assert.deepEqual(offsetField.anyOf, [{ type: 'string', pattern: '^\\s*[-+]?(\\d+(\\.\\d+)?(ms|s|m|h|d))+\\s*$' }, { type: 'number' }]);
+  // The editor's pattern agrees with the parser on what is a duration.
+  const pattern = new RegExp((offsetField.anyOf as { pattern?: string }[])[0].pattern!);
+  for (const ok of ['-10m', '+30s', '1h30m', ' 5s ']) assert.ok(pattern.test(ok), ok);
+  for (const bad of ['10', 'soon', '10m-', '--1s']) assert.ok(!pattern.test(bad), bad);
+});
+
+test('a sign is only a sign at the start; every refusal is a custom issue of the field', () => {
+  assert.equal(offset('10m-'), 'error: invalid duration "10m-": use a number with a unit such as 500ms, 10s, 5m, 1h');
+  assert.equal(offset('1+0m'), 'error: invalid duration "1+0m": use a number with a unit such as 500ms, 10s, 5m, 1h');
+  const d = duration({ min: '1s', max: '1m' });
+  for (const value of ['soon', '2m', '1ms']) {
+    const r = d.safeParse(value);
+    assert.ok(!r.success);
+    assert.equal(r.error.issues[0].code, 'custom', value);
+  }
+  for (const value of ['x', '2d']) {
+    const r = signSchema.safeParse({ type: 'xfyun-hmac', api_key: 'k', api_secret: 's', date_offset: value });
+    assert.ok(!r.success);
+    assert.equal(r.error.issues[0].code, 'custom', value);
+    assert.deepEqual(r.error.issues[0].path, ['date_offset']);
+  }
 });
