@@ -6,7 +6,11 @@ import { readFileSync } from 'node:fs';
 import { modules } from '../stryker.config.mjs';
 
 const asked = process.argv.slice(2);
-for (const name of asked) if (!(name in modules)) throw new Error(`unknown mutation module ${name}: one of ${Object.keys(modules).join(', ')}`);
+const unknown = asked.filter((name) => !(name in modules));
+if (unknown.length > 0) {
+  console.error(`npm run mutation: unknown module ${unknown.join(', ')}; the modules are ${Object.keys(modules).join(', ')}`);
+  process.exit(2);
+}
 const names = asked.length > 0 ? asked : Object.keys(modules);
 
 /** Counts by status from Stryker's JSON report (mutation-testing-report-schema). */
