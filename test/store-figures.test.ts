@@ -1,0 +1,341 @@
+// The history's save path and the day's figures read back from SQLite (a temporary file, no
+// network): what a saved round becomes after a restart (the columns, not the copy in memory), and
+// SqliteStore.digestData, computed in SQL, against the same figures computed from the rounds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildDigest, queryDigest } from '../src/digest/query.js';
+import { SqliteStore, StoreError } from '../src/store/sqlite.js';
+import { dayRange } from '../src/util/time.js';
+import type { CallResult, RoundResult, ServiceResult, UnexplainedUsage } from '../src/types.js';
+
+const DAY = '2024-05-01';
+const TZ = 'UTC';
+const { start: D0 } = dayRange(DAY, TZ);
+const H = 3_600_000;
+
+const dir = mkdtempSync(path.join(tmpdir(), 'patrol-store-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const newFile = () => path.join(dir, `history-${++files}.db`);
+
+const callOf = (name: string, seconds: number, ok = true, status?: number): CallResult => ({
+  name,
+  kind: 'http',
+  ok,
+  durationSeconds: seconds,
+  ...(status !== undefined ? { status } : {}),
+  reason: ok ? '' : `call ${name} failed`,
+  failures: [],
+  units: ok ? 1 : 0,
+  extracted: {},
+});
+const usage = (units: number, at: number, kind: UnexplainedUsage['kind'] = 'unexplained'): UnexplainedUsage => ({ units, kind, since: { serviceId: 'x', value: 0, at: at - 60_000 }, value: units, at, reason: `${kind} ${units}` });
+
+function svc(id: string, at: number, over: Partial<ServiceResult> = {}): ServiceResult {
+  return {
+    serviceId: id,
+    name: `Name ${id}`,
+    appId: `app-${id}`,
+    verdict: 'ok',
+    reason: '',
+    startedAt: at,
+    finishedAt: at + 1000,
+    before: { ok: true, value: 10, at, day: DAY },
+    after: { ok: true, value: 11, at: at + 900, day: DAY },
+    delta: 1,
+    expectedDelta: 1,
+    meteringMode: 'exact',
+    meteringOk: true,
+    callOk: true,
+    authOk: true,
+    countQueryOk: true,
+    settleSeconds: 2,
+    calls: [callOf('c', 0.5, true, 200)],
+    authChecks: [{ name: 'k', outcome: 'rejected', durationSeconds: 0.1, reason: '' }],
+    ...over,
+  };
+}
+
+function round(id: string, at: number, services: ServiceResult[], over: Partial<RoundResult> = {}): RoundResult {
+  return { id, trigger: 'schedule', startedAt: at, finishedAt: at + 5000, durationSeconds: 5, aborted: false, services, ...over };
+}
+
+/** A day with every kind of outcome, oldest first. */
+function day(): RoundResult[] {
+  return [
+    round('r1', D0 + 1 * H, [
+      svc('ocr', D0 + 1 * H, { calls: [callOf('c', 0.25, true, 200), callOf('d', 1e-7)], settleSeconds: 4, unexplained: usage(2, D0 + 1 * H + 5, 'late_charge') }),
+      svc('asr', D0 + 1 * H, { verdict: 'metering_mismatch', meteringOk: false, delta: 4, expectedDelta: 1, reason: 'over by 3', unexplained: usage(1, D0 + 1 * H + 6) }),
+      // No auth check configured (authOk unknown), a WebSocket call.
+      svc('beta', D0 + 1 * H, { unexplained: usage(0, D0 + H, 'none'), authOk: null, calls: [{ ...callOf('w', 0.3), kind: 'websocket' }] }),
+      svc('zeta', D0 + 1 * H, { verdict: 'auth_failed', authOk: false, reason: 'auth check k accepted' }),
+    ]),
+    round('r2', D0 + 2 * H, [
+      svc('asr', D0 + 2 * H, { verdict: 'metering_mismatch', meteringOk: false, delta: 0, expectedDelta: 2, settleSeconds: null, reason: 'under by 2' }),
+      svc('ocr', D0 + 2 * H, {
+        verdict: 'count_query_failed',
+        countQueryOk: false,
+        meteringOk: null,
+        delta: null,
+        settleSeconds: null,
+        before: { ok: false, reason: 'HTTP 500', at: D0 + 2 * H },
+        after: null,
+        authOk: null,
+        reason: 'before: HTTP 500',
+      }),
+    ], { timedOut: true }),
+    round('r3', D0 + 3 * H, [], { aborted: true, abortedServices: [{ serviceId: 'ocr', name: 'Name ocr', appId: 'app-ocr', startedAt: D0 + 3 * H, reason: 'shutdown' }] }),
+    round('r4', D0 + 4 * H, [
+      svc('asr', D0 + 4 * H, { verdict: 'indeterminate', meteringOk: null, reason: 'day changed' }),
+      svc('ocr', D0 + 4 * H, { callOk: true, settleSeconds: 1 }),
+      // A failed call, the first read missing and the second failed; a duration JSON writes with a two-digit exponent.
+      svc('tts', D0 + 4 * H, {
+        verdict: 'call_failed',
+        callOk: false,
+        calls: [callOf('t', 2.5e-10, false)],
+        before: null,
+        after: { ok: false, reason: 'timeout', at: D0 + 4 * H },
+        delta: null,
+        meteringOk: null,
+        countQueryOk: false,
+        settleSeconds: null,
+        reason: 'call t failed',
+      }),
+    ], {
+      aborted: true,
+      abortedServices: [{ serviceId: 'zeta', name: 'Name zeta', appId: 'app-zeta', startedAt: D0 + 4 * H, reason: 'shutdown' }],
+    }),
+    // The next day: in no figure of this one.
+    round('r5', D0 + 25 * H, [svc('ocr', D0 + 25 * H, { verdict: 'call_failed', callOk: false, calls: [callOf('c', 0.5, false)] })]),
+  ];
+}
+
+function saved(file = newFile()): SqliteStore {
+  const store = new SqliteStore(file);
+  for (const r of day()) store.save(r);
+  return store;
+}
+
+test('a saved ok verdict is rebuilt from its columns after a restart; a failed one is kept whole', () => {
+  const file = newFile();
+  saved(file).close();
+  const store = new SqliteStore(file);
+  try {
+    const rounds = store.byDay(DAY, TZ);
+    assert.deepEqual(rounds.map((r) => r.id), ['r1', 'r2', 'r3', 'r4']);
+    const [r1, r2, r3, r4] = rounds;
+    assert.deepEqual(
+      { ...r1, services: [] },
+      { id: 'r1', trigger: 'schedule', startedAt: D0 + H, finishedAt: D0 + H + 5000, durationSeconds: 5, aborted: false, services: [] },
+    );
+    assert.equal(r2.timedOut, true);
+    assert.equal(r3.aborted, true);
+    assert.deepEqual(r3.abortedServices, day()[2].abortedServices);
+    assert.deepEqual(r3.services, []);
+    assert.deepEqual(r4.abortedServices?.map((a) => a.serviceId), ['zeta']);
+    assert.equal('abortedServices' in r1, false);
+    assert.equal('timedOut' in r1, false);
+    // In the order they were saved.
+    assert.deepEqual(r1.services.map((s) => s.serviceId), ['ocr', 'asr', 'beta', 'zeta']);
+    const beta = r1.services[2];
+    assert.equal(beta.authOk, null);
+    assert.deepEqual(beta.calls.map((c) => [c.name, c.kind]), [['w', 'websocket']]);
+    const ocr = r1.services[0];
+    assert.deepEqual(ocr, {
+      serviceId: 'ocr',
+      name: 'Name ocr',
+      appId: 'app-ocr',
+      verdict: 'ok',
+      reason: '',
+      startedAt: D0 + H,
+      finishedAt: D0 + H + 1000,
+      // The reads' own times and days are not kept: the verdict's times stand in for them.
+      before: { ok: true, value: 10, at: D0 + H, day: '' },
+      after: { ok: true, value: 11, at: D0 + H + 1000, day: '' },
+      delta: 1,
+      expectedDelta: 1,
+      meteringMode: 'exact',
+      meteringOk: true,
+      callOk: true,
+      authOk: true,
+      countQueryOk: true,
+      settleSeconds: 4,
+      calls: [
+        { name: 'c', kind: 'http', ok: true, durationSeconds: 0.25, status: 200, reason: '', failures: [], units: 0, extracted: {} },
+        { name: 'd', kind: 'http', ok: true, durationSeconds: 1e-7, reason: '', failures: [], units: 0, extracted: {} },
+      ],
+      authChecks: [],
+      unexplained: usage(2, D0 + H + 5, 'late_charge'),
+    });
+    // "Nothing moved" is kept as 0 units only.
+    assert.equal('unexplained' in beta, false);
+    // Failed verdicts come back whole.
+    assert.deepEqual(r1.services[1], day()[0].services[1]);
+    assert.deepEqual(r2.services[1], day()[1].services[1]);
+    // The latest round with a finished service.
+    assert.equal(store.latest()?.id, 'r5');
+  } finally {
+    store.close();
+  }
+});
+
+test('the columns written for each verdict', () => {
+  const store = saved();
+  try {
+    const rows = store.db.prepare('SELECT * FROM verdicts ORDER BY round_id, position').all() as Record<string, unknown>[];
+    const row = (round: string, service: string) => rows.find((r) => r.round_id === round && r.service_id === service)!;
+    const ocr1 = row('r1', 'ocr');
+    assert.deepEqual(
+      [ocr1.position, ocr1.before_value, ocr1.before_error, ocr1.after_value, ocr1.after_error, ocr1.metering_ok, ocr1.call_ok, ocr1.auth_ok, ocr1.count_query_ok, ocr1.result, ocr1.unexplained_units],
+      [0, 10, null, 11, null, 1, 1, 1, 1, null, 2],
+    );
+    assert.deepEqual(JSON.parse(ocr1.call_seconds as string), [{ call: 'c', kind: 'http', seconds: 0.25, status: 200 }, { call: 'd', kind: 'http', seconds: 1e-7, status: null }]);
+    assert.deepEqual(JSON.parse(ocr1.call_reasons as string), []);
+    assert.deepEqual(JSON.parse(ocr1.unexplained as string), usage(2, D0 + H + 5, 'late_charge'));
+    const ocr2 = row('r2', 'ocr');
+    assert.deepEqual([ocr2.before_value, ocr2.before_error, ocr2.after_value, ocr2.after_error, ocr2.metering_ok, ocr2.auth_ok, ocr2.count_query_ok, ocr2.delta], [null, 'HTTP 500', null, null, null, null, 0, null]);
+    assert.deepEqual(JSON.parse(ocr2.result as string), day()[1].services[1]);
+    const asr1 = row('r1', 'asr');
+    assert.deepEqual([asr1.position, asr1.metering_ok, asr1.delta, asr1.expected_delta, asr1.verdict, asr1.reason, asr1.metering_mode], [1, 0, 4, 1, 'metering_mismatch', 'over by 3', 'exact']);
+    assert.equal(row('r1', 'zeta').auth_ok, 0);
+    const tts = row('r4', 'tts');
+    assert.deepEqual([tts.before_value, tts.before_error, tts.after_value, tts.after_error, tts.count_query_ok, tts.call_ok], [null, null, null, 'timeout', 0, 0]);
+    // Plain ok verdicts are no rows: they are the round's compact tuples.
+    assert.equal(rows.some((r) => r.service_id === 'beta' || (r.round_id === 'r4' && r.service_id === 'ocr')), false);
+    const oks = store.db.prepare('SELECT round_id FROM round_oks ORDER BY round_id').pluck().all();
+    assert.deepEqual(oks, ['r1', 'r4']);
+    assert.deepEqual([row('r2', 'asr').unexplained_units, row('r2', 'asr').settle_seconds], [null, null]);
+    const failedCall = row('r5', 'ocr');
+    assert.deepEqual(JSON.parse(failedCall.call_reasons as string), [{ call: 'c', reason: 'call c failed' }]);
+    assert.deepEqual([failedCall.call_ok], [0]);
+    const rounds = store.db.prepare('SELECT * FROM rounds ORDER BY id').all() as Record<string, unknown>[];
+    assert.deepEqual(
+      rounds.map((r) => [r.id, r.aborted, r.service_count, r.failed_count, r.timed_out, r.aborted_services === null ? null : JSON.parse(r.aborted_services as string).length]),
+      [
+        ['r1', 0, 4, 2, 0, null],
+        ['r2', 0, 2, 2, 1, null],
+        ['r3', 1, 0, 0, 0, 1],
+        ['r4', 1, 3, 2, 0, 1],
+        ['r5', 0, 1, 1, 0, null],
+      ],
+    );
+  } finally {
+    store.close();
+  }
+});
+
+test('saving a round id again replaces it whole; a closed store refuses to save', () => {
+  const file = newFile();
+  const store = new SqliteStore(file);
+  store.save(round('x', D0, [svc('a', D0), svc('b', D0)]));
+  store.save(round('x', D0, [svc('c', D0, { verdict: 'call_failed', callOk: false })]));
+  store.close();
+  assert.throws(() => store.save(round('y', D0, [])), (err: unknown) => err instanceof StoreError && err.message === `the history file ${file} is closed`);
+  const again = new SqliteStore(file);
+  try {
+    assert.deepEqual(again.byDay(DAY, TZ).map((r) => [r.id, r.services.map((s) => s.serviceId)]), [['x', ['c']]]);
+  } finally {
+    again.close();
+  }
+});
+
+test("the day's figures from SQL equal those computed from the day's rounds, live and after a restart", () => {
+  const file = newFile();
+  const live = saved(file);
+  try {
+    const fromSql = queryDigest(live, DAY, TZ);
+    assert.deepEqual(fromSql, buildDigest(live.byDay(DAY, TZ), DAY, TZ));
+  } finally {
+    live.close();
+  }
+  const reopened = new SqliteStore(file);
+  try {
+    assert.deepEqual(queryDigest(reopened, DAY, TZ), buildDigest(reopened.byDay(DAY, TZ), DAY, TZ));
+  } finally {
+    reopened.close();
+  }
+});
+
+test("the day's figures from SQL, value by value", () => {
+  const store = saved();
+  try {
+    const d = queryDigest(store, DAY, TZ);
+    assert.deepEqual([d.day, d.timezone, d.dayStart, d.dayEnd, d.rounds, d.failedRounds, d.abortedRounds], [DAY, TZ, D0, D0 + 24 * H, 3, 3, 2]);
+    assert.equal(d.latest?.id, 'r4');
+    assert.deepEqual([d.latest?.run, d.latest?.ok, d.latest?.failed, d.latest?.other, d.latest?.aborted], [3, 1, 1, 1, 1]);
+    // The latest round's order, then the others by id.
+    assert.deepEqual(d.services.map((s) => s.serviceId), ['asr', 'ocr', 'tts', 'beta', 'zeta']);
+    const by = new Map(d.services.map((s) => [s.serviceId, s]));
+    const ocr = by.get('ocr')!;
+    assert.deepEqual([ocr.name, ocr.rounds, ocr.ok, ocr.successRatio, ocr.callFailures, ocr.countQueryFailures, ocr.authFailures, ocr.unexplainedUnits], ['Name ocr', 3, 2, 2 / 3, 0, 1, 0, 2]);
+    assert.deepEqual(ocr.latency, { p50: 0.25, p95: 0.5, max: 0.5 });
+    assert.deepEqual(ocr.settle, { p50: 1, p95: 4, max: 4 });
+    assert.deepEqual([ocr.hours[1], ocr.hours[2], ocr.hours[4], ocr.hours[3]], [{ ok: 1 }, { count_query_failed: 1 }, { ok: 1 }, {}]);
+    const asr = by.get('asr')!;
+    assert.deepEqual([asr.rounds, asr.ok, asr.successRatio, asr.unexplainedUnits], [3, 0, 0, 1]);
+    assert.deepEqual(asr.mismatches, [
+      { serviceId: 'asr', name: 'Name asr', at: D0 + H + 1000, direction: 'over', size: 3, expected: 1, delta: 4 },
+      { serviceId: 'asr', name: 'Name asr', at: D0 + 2 * H + 1000, direction: 'under', size: 2, expected: 2, delta: 0 },
+    ]);
+    assert.deepEqual([by.get('zeta')!.authFailures, by.get('zeta')!.ok], [1, 0]);
+    const tts = by.get('tts')!;
+    assert.deepEqual([tts.rounds, tts.ok, tts.callFailures, tts.countQueryFailures, tts.authFailures, tts.settle, tts.latency], [1, 0, 1, 1, 0, null, { p50: 0, p95: 0, max: 0 }]);
+    assert.deepEqual(tts.hours[4], { call_failed: 1 });
+    assert.deepEqual(d.mismatches.map((m) => m.at), [D0 + H + 1000, D0 + 2 * H + 1000]);
+    assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.units, u.kind]), [['ocr', 2, 'late_charge'], ['asr', 1, 'unexplained']]);
+    // A day without rounds.
+    const empty = queryDigest(store, '2024-04-01', TZ);
+    assert.deepEqual([empty.rounds, empty.failedRounds, empty.abortedRounds, empty.latest, empty.services, empty.mismatches, empty.unexplained], [0, 0, 0, null, [], [], []]);
+  } finally {
+    store.close();
+  }
+});
+
+test("the day's figures: findings at the same instant are ordered by service; a renamed service shows its latest name", () => {
+  const store = new SqliteStore(newFile());
+  try {
+    store.save(round('a1', D0 + H, [svc('b', D0 + H, { unexplained: usage(1, D0 + H), name: 'Old b' }), svc('a', D0 + H, { unexplained: usage(3, D0 + H), verdict: 'metering_mismatch', meteringOk: false, delta: 9 })]));
+    store.save(round('a2', D0 + 2 * H, [svc('b', D0 + 2 * H, { unexplained: usage(1, D0 + 0.5 * H), verdict: 'metering_mismatch', meteringOk: false, delta: 9 })]));
+    const d = queryDigest(store, DAY, TZ);
+    assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.at]), [['b', D0 + 0.5 * H], ['a', D0 + H], ['b', D0 + H]]);
+    assert.deepEqual(d.services.map((s) => [s.serviceId, s.name]), [['b', 'Name b'], ['a', 'Name a']]);
+    assert.deepEqual(d.mismatches.map((m) => m.serviceId), ['a', 'b']);
+    assert.deepEqual(d, buildDigest(store.byDay(DAY, TZ), DAY, TZ));
+  } finally {
+    store.close();
+  }
+});
+
+test("the day's figures: a round's services finish in any order; the day's mismatches are listed by time", () => {
+  const store = new SqliteStore(newFile());
+  try {
+    // Position 0 finished last (services run in parallel within a round).
+    store.save(round('p1', D0 + H, [
+      svc('late', D0 + H, { finishedAt: D0 + H + 9000, verdict: 'metering_mismatch', meteringOk: false, delta: 5 }),
+      svc('early', D0 + H, { finishedAt: D0 + H + 2000, verdict: 'metering_mismatch', meteringOk: false, delta: 0 }),
+      // Units recorded as "nothing unexplained": not a finding.
+      svc('quiet', D0 + H, { unexplained: usage(3, D0 + H, 'none') }),
+    ]));
+    const d = queryDigest(store, DAY, TZ);
+    assert.deepEqual(d.mismatches.map((m) => [m.serviceId, m.direction]), [['early', 'under'], ['late', 'over']]);
+    assert.deepEqual(d.unexplained, []);
+    assert.equal(d.services.find((s) => s.serviceId === 'quiet')?.unexplainedUnits, 0);
+    assert.deepEqual(d, buildDigest(store.byDay(DAY, TZ), DAY, TZ));
+  } finally {
+    store.close();
+  }
+});
+
+test("the day's figures: services missing from the latest round follow it, ordered by id", () => {
+  const store = new SqliteStore(newFile());
+  try {
+    store.save(round('a1', D0 + H, [svc('m', D0 + H), svc('z', D0 + H), svc('c', D0 + H)]));
+    store.save(round('a2', D0 + 2 * H, [svc('m', D0 + 2 * H)]));
+    assert.deepEqual(queryDigest(store, DAY, TZ).services.map((s) => s.serviceId), ['m', 'c', 'z']);
+  } finally {
+    store.close();
+  }
+});
