@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildDigest, queryDigest } from '../src/digest/query.js';
+import { compactable, packOks, shapeOf, unpackOks, type Shape } from '../src/store/compact.js';
 import { SqliteStore, StoreError } from '../src/store/sqlite.js';
 import { dayRange } from '../src/util/time.js';
 import type { CallResult, RoundResult, ServiceResult, UnexplainedUsage } from '../src/types.js';
@@ -337,5 +338,137 @@ test("the day's figures: services missing from the latest round follow it, order
     assert.deepEqual(queryDigest(store, DAY, TZ).services.map((s) => s.serviceId), ['m', 'c', 'z']);
   } finally {
     store.close();
+  }
+});
+
+test("the day's figures from the store equal those of the rounds as they were saved (not as read back)", () => {
+  const file = newFile();
+  saved(file).close();
+  const store = new SqliteStore(file);
+  try {
+    const rounds = day().filter((r) => r.startedAt < D0 + 24 * H);
+    assert.deepEqual(queryDigest(store, DAY, TZ), buildDigest(rounds, DAY, TZ));
+  } finally {
+    store.close();
+  }
+});
+
+test('which ok verdicts are kept compact: only those the tuples hold whole', () => {
+  assert.equal(compactable(svc('a', D0)), true);
+  assert.equal(compactable(svc('a', D0, { before: null, after: null, delta: null, meteringOk: null, authOk: null, settleSeconds: null })), true);
+  const whole: [string, Partial<ServiceResult>][] = [
+    ['a failed verdict', { verdict: 'call_failed' }],
+    ['indeterminate', { verdict: 'indeterminate' }],
+    ['a failed call flag', { callOk: false }],
+    ['a failed count query flag', { countQueryOk: false }],
+    ['metering judged wrong', { meteringOk: false }],
+    ['auth judged wrong', { authOk: false }],
+    ['a finding', { unexplained: usage(1, D0) }],
+    ['a failed first read', { before: { ok: false, reason: 'x', at: D0 } }],
+    ['a failed second read', { after: { ok: false, reason: 'x', at: D0 } }],
+    ['a fractional first read', { before: { ok: true, value: 1.5, at: D0, day: DAY }, delta: 9.5 }],
+    ['a fractional second read', { after: { ok: true, value: 11.5, at: D0, day: DAY }, delta: 1.5 }],
+    ['a delta that is not after - before', { delta: 2 }],
+    ['a delta without reads', { before: null, after: null, delta: 1 }],
+    ['a fractional expected delta', { expectedDelta: 1.5 }],
+    ['a failed call', { calls: [callOf('c', 0.5, false)] }],
+    ['a call with a reason', { calls: [{ ...callOf('c', 0.5), reason: 'slow' }] }],
+  ];
+  for (const [what, over] of whole) assert.equal(compactable(svc('a', D0, over)), false, what);
+  // "Nothing moved" is no finding: still compact.
+  assert.equal(compactable(svc('a', D0, { unexplained: usage(0, D0, 'none') })), true);
+});
+
+test('compact ok verdicts read back: offsets, reads, flags, settle, call durations and statuses', () => {
+  const at = D0 + 5 * H;
+  const oks = [
+    svc('p', at + 20, { finishedAt: at + 20 + 1234, before: { ok: true, value: 1000, at, day: DAY }, after: { ok: true, value: 1003, at, day: DAY }, delta: 3, expectedDelta: 3, settleSeconds: 0.25, calls: [callOf('x', 0.125, true, 201), callOf('y', 2)] }),
+    svc('q', at, { before: null, after: null, delta: null, meteringOk: null, authOk: null, settleSeconds: null, meteringMode: 'at_least', expectedDelta: 0, reason: 'metering not checked', calls: [{ ...callOf('w', 0.5), kind: 'websocket' }] }),
+    svc('r', at, { before: { ok: true, value: 7, at, day: DAY }, after: null, delta: null, meteringOk: null }),
+    svc('s', at, { before: null, after: { ok: true, value: 7, at, day: DAY }, delta: null, meteringOk: null }),
+  ];
+  const failed = svc('f', at, { verdict: 'auth_failed', authOk: false });
+  const packed = packOks(at, oks.map((s, i) => ({ position: i * 2, shapeId: i, s })));
+  const shapes = oks.map((s) => JSON.parse(shapeOf(s)) as Shape);
+  const back = unpackOks(packed, at, (id) => shapes[id]);
+  assert.deepEqual(back.map((b) => b.position), [0, 2, 4, 6]);
+  const expected = (s: ServiceResult): ServiceResult => {
+    const { authChecks: _a, unexplained: _u, ...rest } = s;
+    return {
+      ...rest,
+      before: s.before?.ok ? { ...s.before, at: s.startedAt, day: '' } : null,
+      after: s.after?.ok ? { ...s.after, at: s.finishedAt, day: '' } : null,
+      delta: s.before?.ok && s.after?.ok ? s.after.value - s.before.value : null,
+      calls: s.calls.map((c) => ({ ...c, units: 0, failures: [], extracted: {} })),
+      authChecks: [],
+    };
+  };
+  assert.deepEqual(back.map((b) => b.result), oks.map(expected));
+  // Saved and read back after a restart: the same, in the round's order around a failed verdict.
+  const file = newFile();
+  const store = new SqliteStore(file);
+  store.save(round('c1', at, [oks[0], failed, oks[1], oks[2], oks[3]]));
+  store.save(round('c2', at + 60_000, [oks[1]]));
+  store.close();
+  const again = new SqliteStore(file);
+  try {
+    const [c1, c2] = again.byDay(DAY, TZ);
+    assert.deepEqual(c1.services, [expected(oks[0]), failed, expected(oks[1]), expected(oks[2]), expected(oks[3])]);
+    assert.deepEqual(c2.services, [{ ...expected(oks[1]), startedAt: at, finishedAt: at + 1000 }]);
+    assert.equal(again.db.prepare('SELECT count(*) FROM service_shapes').pluck().get(), 4);
+  } finally {
+    again.close();
+  }
+});
+
+test("the day's figures: rounds of the same hour add to its rollups; a day that starts at a half hour is exact", () => {
+  const store = new SqliteStore(newFile());
+  const tz = 'Asia/Kolkata';
+  const { start, end } = dayRange(DAY, tz);
+  assert.equal(start % H, H / 2);
+  // Around both edges of the day, and several rounds in one whole hour.
+  const rounds = [
+    round('k0', start - 60_000, [svc('a', start - 60_000, { verdict: 'call_failed', callOk: false })]),
+    round('k1', start, [svc('a', start, { settleSeconds: 1 }), svc('b', start, { verdict: 'auth_failed', authOk: false })]),
+    round('k2', start + H - 1, [svc('a', start + H - 1, { calls: [callOf('c', 0.75)] })]),
+    round('k3', start + 2 * H, [svc('a', start + 2 * H, { calls: [callOf('c', 0.125)] })]),
+    round('k4', start + 2 * H + 60_000, [svc('a', start + 2 * H + 60_000, { verdict: 'metering_mismatch', meteringOk: false, delta: 3 })]),
+    round('k5', start + 2 * H + 120_000, [svc('a', start + 2 * H + 120_000, { settleSeconds: 7 })]),
+    round('k6', end - 60_000, [svc('a', end - 60_000, { name: 'Last a' }), svc('c', end - 60_000, { unexplained: usage(5, end - 60_000) })]),
+    round('k7', end, [svc('a', end, { verdict: 'call_failed', callOk: false, name: 'Next day a' })]),
+  ];
+  try {
+    for (const r of rounds) store.save(r);
+    const d = queryDigest(store, DAY, tz);
+    assert.deepEqual(d, buildDigest(rounds.slice(1, 7), DAY, tz));
+    const a = d.services.find((s) => s.serviceId === 'a')!;
+    assert.deepEqual([a.name, a.rounds, a.ok, a.callFailures, a.mismatches.length], ['Last a', 6, 5, 0, 1]);
+    assert.deepEqual(a.settle, { p50: 2, p95: 7, max: 7 });
+    assert.deepEqual(a.latency, { p50: 0.5, p95: 0.75, max: 0.75 });
+    assert.deepEqual([d.rounds, d.failedRounds, d.latest?.id], [6, 2, 'k6']);
+  } finally {
+    store.close();
+  }
+});
+
+test("the day's figures: of two rounds that started at the same instant, the later id is the latest", () => {
+  const store = new SqliteStore(newFile());
+  try {
+    store.save(round('b', D0 + H, [svc('x', D0 + H)]));
+    store.save(round('a', D0 + H, [svc('y', D0 + H)]));
+    const d = queryDigest(store, DAY, TZ);
+    assert.equal(d.latest?.id, 'b');
+    assert.deepEqual(d.services.map((s) => s.serviceId), ['x', 'y']);
+  } finally {
+    store.close();
+  }
+  const reopened = new SqliteStore(newFile());
+  try {
+    reopened.save(round('a', D0 + H, [svc('y', D0 + H)]));
+    reopened.save(round('b', D0 + H, [svc('x', D0 + H)]));
+    reopened.save(round('c', D0 + 2 * H, [], { aborted: true }));
+    assert.equal(queryDigest(reopened, DAY, TZ).latest?.id, 'b');
+  } finally {
+    reopened.close();
   }
 });
