@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HOURS, isFailure, summariseRound } from '../src/digest/build.js';
-import { buildDigest, digestOf, spreadOf } from '../src/digest/query.js';
+import { buildDigest, digestOf, queryDigest, spreadOf } from '../src/digest/query.js';
 import {
   addTo,
   addToDay,
@@ -345,4 +345,41 @@ test('buildDigest: the hours follow the day of the time zone', () => {
   const d = buildDigest([round('r', start + 30 * 60_000 - 1000, [svc('a', start + 30 * 60_000 - 1000)])], DAY, tz);
   assert.deepEqual(d.services[0].hours[0], { ok: 1 });
   assert.equal(d.dayStart, start);
+});
+
+test("buildDigest: the latest round's order is kept as is (not sorted), then the rest by id", () => {
+  const ids = ['a', 'b', 'c', 'm', 'z'];
+  const d = buildDigest([round('r1', D0, ids.map((id) => svc(id, D0))), round('r2', D0 + H, ['m', 'c', 'z', 'a'].map((id) => svc(id, D0 + H)))], DAY, TZ);
+  assert.deepEqual(d.services.map((s) => s.serviceId), ['m', 'c', 'z', 'a', 'b']);
+});
+
+test('queryDigest: the day asked for, in its zone, from the rows a history gives for it', () => {
+  const tz = 'Asia/Shanghai';
+  const { start, end } = dayRange(DAY, tz);
+  const rounds = [round('r', start + H, [svc('a', start + H)]), round('next', end, [svc('a', end, { verdict: 'call_failed', callOk: false })])];
+  const asked: [number, number][] = [];
+  const source = {
+    dayRows(s: number, e: number) {
+      asked.push([s, e]);
+      return dayRowsOf(rounds.filter((r) => r.startedAt >= s && r.startedAt < e), s, e);
+    },
+  };
+  const d = queryDigest(source, DAY, tz);
+  assert.deepEqual(asked, [[start, end]]);
+  assert.deepEqual(d, buildDigest([rounds[0]], DAY, tz));
+  assert.deepEqual([d.day, d.timezone, d.dayStart, d.rounds, d.services[0].ok, d.latest?.id], [DAY, tz, start, 1, 1, 'r']);
+});
+
+test('digestOf: a metering verdict without a delta is no mismatch, even when listed for a finding', () => {
+  const rows: DayRows = {
+    rounds: 1,
+    failedRounds: 1,
+    abortedRounds: 0,
+    latest: null,
+    services: [],
+    notable: [{ serviceId: 'q', name: 'Q', finishedAt: D0, meteringOk: false, delta: null, expectedDelta: 1, unexplained: usage(1, D0) }],
+  };
+  const d = digestOf(rows, DAY, TZ);
+  assert.deepEqual(d.mismatches, []);
+  assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.units]), [['q', 1]]);
 });
