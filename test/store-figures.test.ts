@@ -9,6 +9,7 @@ import path from 'node:path';
 import { buildDigest, queryDigest } from '../src/digest/query.js';
 import { compactable, packOks, shapeOf, unpackOks, type Shape } from '../src/store/compact.js';
 import { SqliteStore, StoreError } from '../src/store/sqlite.js';
+import { slotOf } from '../src/store/rollup.js';
 import { dayRange } from '../src/util/time.js';
 import type { CallResult, RoundResult, ServiceResult, UnexplainedUsage } from '../src/types.js';
 
@@ -373,6 +374,7 @@ test('which ok verdicts are kept compact: only those the tuples hold whole', () 
     ['a fractional expected delta', { expectedDelta: 1.5 }],
     ['a failed call', { calls: [callOf('c', 0.5, false)] }],
     ['a call with a reason', { calls: [{ ...callOf('c', 0.5), reason: 'slow' }] }],
+    ['the second call with a reason', { calls: [callOf('c', 0.5), { ...callOf('d', 0.5), reason: 'slow' }] }],
   ];
   for (const [what, over] of whole) assert.equal(compactable(svc('a', D0, over)), false, what);
   // "Nothing moved" is no finding: still compact.
@@ -470,5 +472,69 @@ test("the day's figures: of two rounds that started at the same instant, the lat
     assert.equal(queryDigest(reopened, DAY, TZ).latest?.id, 'b');
   } finally {
     reopened.close();
+  }
+});
+
+test('ok verdicts that are not compact are rebuilt from their columns: unknown flags, no reads, WebSocket calls, fractional reads', () => {
+  const file = newFile();
+  const at = D0 + 6 * H;
+  // A finding keeps it a row; metering and auth were not judged, neither read was made.
+  const unread = svc('u', at, { before: null, after: null, delta: null, meteringOk: null, authOk: null, settleSeconds: null, unexplained: usage(2, at), calls: [{ ...callOf('w', 0.5), kind: 'websocket' }] });
+  // A counter with a fraction does not fit a tuple; "nothing moved" is no finding and is not kept.
+  const fraction = svc('f', at, { before: { ok: true, value: 1.5, at, day: DAY }, after: { ok: true, value: 2.5, at, day: DAY }, unexplained: usage(0, at, 'none') });
+  const store = new SqliteStore(file);
+  store.save(round('o1', at, [unread, fraction]));
+  const cols = store.db.prepare('SELECT service_id, unexplained_units, unexplained FROM verdicts ORDER BY position').raw().all();
+  assert.deepEqual(cols, [['u', 2, JSON.stringify(usage(2, at))], ['f', 0, null]]);
+  store.close();
+  const again = new SqliteStore(file);
+  try {
+    const [o1] = again.byDay(DAY, TZ);
+    const { authChecks: _a, ...u } = unread;
+    assert.deepEqual(o1.services[0], { ...u, authChecks: [], calls: [{ ...unread.calls[0], units: 0 }] });
+    const { authChecks: _b, unexplained: _c, ...f } = fraction;
+    assert.deepEqual(o1.services[1], {
+      ...f,
+      before: { ok: true, value: 1.5, at, day: '' },
+      after: { ok: true, value: 2.5, at: at + 1000, day: '' },
+      authChecks: [],
+      calls: [{ ...fraction.calls[0], units: 0 }],
+    });
+  } finally {
+    again.close();
+  }
+});
+
+test("a replaced round's hour is counted again from what is stored: the day's figures have the new round only", () => {
+  const store = new SqliteStore(newFile());
+  try {
+    store.save(round('x', D0 + H, [svc('a', D0 + H), svc('b', D0 + H)]));
+    store.save(round('y', D0 + H + 60_000, [svc('a', D0 + H + 60_000)]));
+    store.save(round('x', D0 + H, [svc('a', D0 + H, { verdict: 'call_failed', callOk: false })]));
+    const d = queryDigest(store, DAY, TZ);
+    assert.deepEqual(d.services.map((s) => [s.serviceId, s.rounds, s.ok]), [['a', 2, 1]]);
+    assert.deepEqual(d, buildDigest(store.byDay(DAY, TZ), DAY, TZ));
+    // An hour of ok verdicts only: its rollup row has the ok count and no other verdicts.
+    store.save(round('z', D0 + 5 * H, [svc('a', D0 + 5 * H)]));
+    assert.deepEqual(store.db.prepare('SELECT ok, verdicts FROM rollups WHERE slot = ?').raw().get(slotOf(D0 + 5 * H)), [1, null]);
+  } finally {
+    store.close();
+  }
+});
+
+test("the day's figures: the part hours of a half-hour day add to the whole hours' histograms", () => {
+  const store = new SqliteStore(newFile());
+  const tz = 'Asia/Kolkata';
+  const { start } = dayRange(DAY, tz);
+  const one = (id: string, at: number, seconds: number) => round(id, at, [svc('a', at, { calls: [callOf('c', seconds)], settleSeconds: seconds * 10 })]);
+  // Whole hours: 0.1 s once, 0.9 s three times; the first half hour: 0.1 s twice.
+  const rounds = [one('w1', start + H, 0.1), one('w2', start + H + 60_000, 0.9), one('w3', start + 2 * H, 0.9), one('w4', start + 3 * H, 0.9), one('e1', start, 0.1), one('e2', start + 60_000, 0.1)];
+  try {
+    for (const r of rounds) store.save(r);
+    const d = queryDigest(store, DAY, tz);
+    assert.deepEqual([d.services[0].latency, d.services[0].settle], [{ p50: 0.1, p95: 0.9, max: 0.9 }, { p50: 1, p95: 9, max: 9 }]);
+    assert.deepEqual(d, buildDigest(rounds, DAY, tz));
+  } finally {
+    store.close();
   }
 });
