@@ -511,6 +511,9 @@ test("a replaced round's hour is counted again from what is stored: the day's fi
     store.save(round('x', D0 + H, [svc('a', D0 + H), svc('b', D0 + H)]));
     store.save(round('y', D0 + H + 60_000, [svc('a', D0 + H + 60_000)]));
     store.save(round('x', D0 + H, [svc('a', D0 + H, { verdict: 'call_failed', callOk: false })]));
+    // Rebuilt within the save, before any read: other readers of the rollups see it at once.
+    assert.deepEqual(store.db.prepare('SELECT count(*) FROM rollup_pending').pluck().get(), 0);
+    assert.deepEqual(store.db.prepare('SELECT service_id, rounds, ok FROM rollups WHERE slot = ?').raw().all(slotOf(D0 + H)), [['a', 2, 1]]);
     const d = queryDigest(store, DAY, TZ);
     assert.deepEqual(d.services.map((s) => [s.serviceId, s.rounds, s.ok]), [['a', 2, 1]]);
     assert.deepEqual(d, buildDigest(store.byDay(DAY, TZ), DAY, TZ));
