@@ -1,6 +1,6 @@
 // The history's save path and the day's figures read back from SQLite (a temporary file, no
-// network): what a saved round becomes after a restart (the columns, not the copy in memory), and
-// SqliteStore.digestData, computed in SQL, against the same figures computed from the rounds.
+// network): what a saved round becomes after a restart (the columns and compact ok verdicts, not the
+// copy in memory), and queryDigest over the store's rollups and rows against buildDigest over the rounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
