@@ -1,0 +1,382 @@
+// The /metrics text on its own: each per-service family from plain round results (which samples
+// exist, their values, label escaping), the counters across rounds, the exporter-wide gauges, the
+// OpenMetrics form and the gzip body. No server: the exposition is read straight from PatrolMetrics.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { Registry } from 'prom-client';
+import type { ServiceConfig } from '../src/config/schema.js';
+import { PatrolMetrics, toOpenMetrics } from '../src/metrics.js';
+import type { CallResult, RoundResult, ServiceResult } from '../src/types.js';
+
+const T = 1_700_000_000_000;
+
+function callOf(name: string, ok: boolean, seconds: number): CallResult {
+  return { name, kind: 'http', ok, durationSeconds: seconds, reason: ok ? '' : 'status 500', failures: [], units: ok ? 1 : 0, extracted: {} };
+}
+
+function result(id: string, over: Partial<ServiceResult> = {}): ServiceResult {
+  return {
+    serviceId: id,
+    name: id,
+    appId: 'app1',
+    verdict: 'ok',
+    reason: '',
+    startedAt: T,
+    finishedAt: T + 2000,
+    before: { ok: true, value: 100, at: T, day: 'd' },
+    after: { ok: true, value: 102, at: T + 1500, day: 'd' },
+    delta: 2,
+    expectedDelta: 2,
+    meteringMode: 'exact',
+    meteringOk: true,
+    callOk: true,
+    authOk: true,
+    countQueryOk: true,
+    settleSeconds: 1.25,
+    calls: [callOf('recognise', true, 0.1234567), callOf('again', true, 0.2)],
+    authChecks: [{ name: 'wrong_key', outcome: 'rejected', durationSeconds: 0.01, reason: '' }],
+    ...over,
+  };
+}
+
+function round(services: ServiceResult[], over: Partial<RoundResult> = {}): RoundResult {
+  return { id: `r${T}`, trigger: 'schedule', startedAt: T, finishedAt: T + 3000, durationSeconds: 3, aborted: false, services, ...over };
+}
+
+const config = (id: string, over: Record<string, unknown> = {}) => ({ id, name: `Name ${id}`, app_id: `app-${id}`, enabled: true, ...over }) as unknown as ServiceConfig;
+
+/** Sample lines of the exposition: `name{labels}` -> value. */
+function samples(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return out;
+}
+
+function fresh(): PatrolMetrics {
+  return new PatrolMetrics(new Registry(), '1.2.3', 'abc123');
+}
+
+test('an ok round: every per-service family, with its exact value', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  m.recordRound(round([result('ocr')]));
+  const s = samples(await m.exposition(false));
+  const sid = 'service_id="ocr"';
+  assert.equal(s.get(`patrol_service_info{${sid},name="Name ocr",app_id="app-ocr"}`), '1');
+  assert.equal(s.get(`patrol_service_success{${sid}}`), '1');
+  assert.equal(s.get(`patrol_call_success{${sid}}`), '1');
+  // Microsecond precision.
+  assert.equal(s.get(`patrol_call_duration_seconds{${sid},call="recognise"}`), '0.123457');
+  assert.equal(s.get(`patrol_call_duration_seconds{${sid},call="again"}`), '0.2');
+  assert.equal(s.get(`patrol_auth_check_success{${sid},check="wrong_key"}`), '1');
+  assert.equal(s.get(`patrol_usage_calls{${sid},phase="before"}`), '100');
+  assert.equal(s.get(`patrol_usage_calls{${sid},phase="after"}`), '102');
+  assert.equal(s.get(`patrol_count_query_success{${sid}}`), '1');
+  assert.equal(s.get(`patrol_metering_delta{${sid}}`), '2');
+  assert.equal(s.get(`patrol_metering_expected_delta{${sid}}`), '2');
+  assert.equal(s.get(`patrol_metering_success{${sid}}`), '1');
+  assert.equal(s.get(`patrol_metering_settle_seconds{${sid}}`), '1.25');
+  assert.equal(s.get(`patrol_service_last_run_timestamp_seconds{${sid}}`), String((T + 2000) / 1000));
+  assert.equal(s.get(`patrol_service_consecutive_failures{${sid}}`), '0');
+  assert.equal(s.has(`patrol_metering_unexplained_delta{${sid}}`), false);
+  assert.equal(s.get(`patrol_calls_total{${sid}}`), '2');
+  assert.equal(s.get(`patrol_call_failures_total{${sid}}`), '0');
+  assert.equal(s.get(`patrol_metering_checks_total{${sid}}`), '1');
+  assert.equal(s.get(`patrol_metering_mismatches_total{${sid}}`), '0');
+  assert.equal(s.get(`patrol_metering_unexplained_units_total{${sid}}`), '0');
+  // Exporter-wide.
+  assert.equal(s.get('patrol_rounds_total'), '1');
+  assert.equal(s.get('patrol_round_failures_total'), '0');
+  assert.equal(s.get('patrol_round_duration_seconds'), '3');
+  assert.equal(s.get('patrol_last_round_timestamp_seconds'), String((T + 3000) / 1000));
+  assert.equal(s.get(`patrol_build_info{version="1.2.3",revision="abc123",nodejs="${process.version}"}`), '1');
+});
+
+test('a failed round: values that were not known have no sample; zeros where the outcome was bad', async () => {
+  const m = fresh();
+  m.setServices([config('ocr'), config('asr')]);
+  m.recordRound(
+    round([
+      result('ocr', {
+        verdict: 'count_query_failed',
+        callOk: false,
+        calls: [callOf('recognise', false, 1)],
+        before: { ok: false, reason: 'HTTP 500', at: T },
+        after: null,
+        delta: null,
+        meteringOk: null,
+        countQueryOk: false,
+        settleSeconds: null,
+        authChecks: [
+          { name: 'wrong_key', outcome: 'accepted', durationSeconds: 0.01, reason: 'status 200' },
+          { name: 'no_key', outcome: 'error', durationSeconds: 0.01, reason: 'refused' },
+        ],
+      }),
+      result('asr', { verdict: 'metering_mismatch', meteringOk: false, delta: 3, after: { ok: false, reason: 'x', at: T }, unexplained: { units: 4, kind: 'unexplained', since: { serviceId: 'asr', value: 96, at: T - 60_000 }, value: 100, at: T, reason: 'usage nobody made' } }),
+    ]),
+  );
+  const s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_service_success{service_id="ocr"}'), '0');
+  assert.equal(s.get('patrol_call_success{service_id="ocr"}'), '0');
+  assert.equal(s.get('patrol_auth_check_success{service_id="ocr",check="wrong_key"}'), '0');
+  assert.equal(s.has('patrol_auth_check_success{service_id="ocr",check="no_key"}'), false);
+  assert.equal(s.has('patrol_usage_calls{service_id="ocr",phase="before"}'), false);
+  assert.equal(s.has('patrol_usage_calls{service_id="ocr",phase="after"}'), false);
+  assert.equal(s.get('patrol_count_query_success{service_id="ocr"}'), '0');
+  assert.equal(s.has('patrol_metering_delta{service_id="ocr"}'), false);
+  assert.equal(s.get('patrol_metering_expected_delta{service_id="ocr"}'), '2');
+  assert.equal(s.has('patrol_metering_success{service_id="ocr"}'), false);
+  assert.equal(s.has('patrol_metering_settle_seconds{service_id="ocr"}'), false);
+  assert.equal(s.get('patrol_service_consecutive_failures{service_id="ocr"}'), '1');
+  assert.equal(s.get('patrol_calls_total{service_id="ocr"}'), '1');
+  assert.equal(s.get('patrol_call_failures_total{service_id="ocr"}'), '1');
+  assert.equal(s.get('patrol_metering_checks_total{service_id="ocr"}'), '0');
+  // asr: a mismatch, and usage between rounds.
+  assert.equal(s.get('patrol_usage_calls{service_id="asr",phase="before"}'), '100');
+  assert.equal(s.has('patrol_usage_calls{service_id="asr",phase="after"}'), false);
+  assert.equal(s.get('patrol_metering_success{service_id="asr"}'), '0');
+  assert.equal(s.get('patrol_metering_delta{service_id="asr"}'), '3');
+  assert.equal(s.get('patrol_metering_checks_total{service_id="asr"}'), '1');
+  assert.equal(s.get('patrol_metering_mismatches_total{service_id="asr"}'), '1');
+  assert.equal(s.get('patrol_metering_unexplained_delta{service_id="asr"}'), '4');
+  assert.equal(s.get('patrol_metering_unexplained_units_total{service_id="asr"}'), '4');
+  assert.equal(s.get('patrol_rounds_total'), '1');
+  assert.equal(s.get('patrol_round_failures_total'), '1');
+});
+
+test('counters add up across rounds; streaks count failures, keep through indeterminate, reset on ok', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  const bad = () => result('ocr', { verdict: 'call_failed', callOk: false, calls: [callOf('a', false, 1), callOf('b', true, 1)], meteringOk: false, unexplained: { units: 2, kind: 'late_charge', since: { serviceId: 'ocr', value: 1, at: T }, value: 3, at: T, reason: 'late' } });
+  const streak = async () => samples(await m.exposition(false)).get('patrol_service_consecutive_failures{service_id="ocr"}');
+  m.recordRound(round([bad()]));
+  m.recordRound(round([bad()]));
+  assert.equal(await streak(), '2');
+  assert.equal(m.failureStreak('ocr'), 2);
+  m.recordRound(round([result('ocr', { verdict: 'indeterminate', meteringOk: null })]));
+  assert.equal(await streak(), '2');
+  const s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_calls_total{service_id="ocr"}'), '6');
+  assert.equal(s.get('patrol_call_failures_total{service_id="ocr"}'), '2');
+  assert.equal(s.get('patrol_metering_checks_total{service_id="ocr"}'), '2');
+  assert.equal(s.get('patrol_metering_mismatches_total{service_id="ocr"}'), '2');
+  assert.equal(s.get('patrol_metering_unexplained_units_total{service_id="ocr"}'), '4');
+  assert.equal(s.get('patrol_rounds_total'), '3');
+  // Any verdict but ok makes a failed round, indeterminate too.
+  assert.equal(s.get('patrol_round_failures_total'), '3');
+  m.recordRound(round([result('ocr')]));
+  assert.equal(await streak(), '0');
+  // Restored from the history at start.
+  m.restoreFailureStreaks(new Map([['ocr', 7]]));
+  assert.equal(await streak(), '7');
+  assert.equal(m.failureStreak('ocr'), 7);
+  assert.equal(m.failureStreak('unknown'), 0);
+});
+
+test('a round cut short: its unfinished services keep their previous values and are not counted', async () => {
+  const m = fresh();
+  m.setServices([config('ocr'), config('asr'), config('tts')]);
+  m.recordRound(round([result('ocr', { delta: 5, expectedDelta: 5 }), result('asr'), result('tts', { delta: 9, expectedDelta: 9 })], { durationSeconds: 4 }));
+  m.recordRound(
+    round([result('asr', { verdict: 'call_failed', callOk: false })], {
+      aborted: true,
+      durationSeconds: 99,
+      finishedAt: T + 99_000,
+      abortedServices: [
+        { serviceId: 'ocr', name: 'ocr', appId: 'a', startedAt: T, reason: 'shutdown' },
+        { serviceId: 'never', name: 'never', appId: 'a', startedAt: T, reason: 'shutdown' },
+      ],
+    }),
+  );
+  const s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_metering_delta{service_id="ocr"}'), '5');
+  assert.equal(s.get('patrol_service_success{service_id="asr"}'), '0');
+  // tts was neither finished nor cut short in that round: it has no per-round sample any more.
+  assert.equal(s.has('patrol_metering_delta{service_id="tts"}'), false);
+  assert.equal(s.has('patrol_service_success{service_id="never"}'), false);
+  assert.equal(s.get('patrol_calls_total{service_id="ocr"}'), '2');
+  assert.equal(s.get('patrol_calls_total{service_id="asr"}'), '4');
+  assert.equal(s.get('patrol_rounds_total'), '1');
+  assert.equal(s.get('patrol_rounds_aborted_total'), '1');
+  assert.equal(s.get('patrol_round_failures_total'), '0');
+  assert.equal(s.get('patrol_round_duration_seconds'), '4');
+  assert.equal(s.get('patrol_last_round_timestamp_seconds'), String((T + 3000) / 1000));
+});
+
+test('the config decides the info series; counters of services that stay are kept across reloads', async () => {
+  const m = fresh();
+  m.setServices([config('ocr'), config('off', { enabled: false }), config('plain', { name: undefined })]);
+  let s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_service_info{service_id="plain",name="plain",app_id="app-plain"}'), '1');
+  assert.equal(s.has('patrol_service_info{service_id="off",name="Name off",app_id="app-off"}'), false);
+  assert.equal(s.has('patrol_calls_total{service_id="off"}'), false);
+  // New services start at 0, before their first round, so rate() works from it.
+  assert.equal(s.get('patrol_calls_total{service_id="plain"}'), '0');
+  assert.equal(s.get('patrol_service_consecutive_failures{service_id="plain"}'), '0');
+  m.recordRound(round([result('ocr')]));
+  m.setServices([config('ocr', { name: 'Renamed' })]);
+  s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_service_info{service_id="ocr",name="Renamed",app_id="app-ocr"}'), '1');
+  assert.equal(s.has('patrol_service_info{service_id="plain",name="plain",app_id="app-plain"}'), false);
+  assert.equal(s.get('patrol_calls_total{service_id="ocr"}'), '2');
+});
+
+test('label values are escaped; odd numbers are written the way the text format spells them', async () => {
+  const m = fresh();
+  const id = 'a"b\\c\nd';
+  m.setServices([config(id, { name: 'plain name', app_id: 'x"y' })]);
+  m.recordRound(round([result(id, { settleSeconds: Infinity, calls: [callOf('c"1', true, Number.NaN)] })]));
+  const text = await m.exposition(false);
+  assert.ok(text.includes('patrol_service_info{service_id="a\\"b\\\\c\\nd",name="plain name",app_id="x\\"y"} 1\n'), text);
+  assert.ok(text.includes('patrol_call_duration_seconds{service_id="a\\"b\\\\c\\nd",call="c\\"1"} NaN\n'));
+  assert.ok(text.includes('patrol_metering_settle_seconds{service_id="a\\"b\\\\c\\nd"} +Inf\n'));
+  m.recordRound(round([result(id, { settleSeconds: -Infinity, finishedAt: Number.NaN })]));
+  const again = await m.exposition(false);
+  assert.ok(again.includes('patrol_metering_settle_seconds{service_id="a\\"b\\\\c\\nd"} -Inf\n'));
+  assert.ok(again.includes('patrol_service_last_run_timestamp_seconds{service_id="a\\"b\\\\c\\nd"} NaN\n'));
+  // A value with a backslash, a quote or a newline only, and nothing else.
+  for (const [raw, shown] of [['x\\y', 'x\\\\y'], ['x"y', 'x\\"y'], ['x\ny', 'x\\ny'], ['"', '\\"'], ['\\', '\\\\'], ['\n', '\\n']]) {
+    const one = fresh();
+    one.setServices([config(raw)]);
+    assert.ok((await one.exposition(false)).includes(`patrol_service_info{service_id="${shown}",`), raw);
+  }
+});
+
+test('the build info says "unknown" when no revision is given', async () => {
+  const m = new PatrolMetrics(new Registry(), '9.9.9');
+  assert.equal(samples(await m.exposition(false)).get(`patrol_build_info{version="9.9.9",revision="unknown",nodejs="${process.version}"}`), '1');
+  assert.match(await m.exposition(false), /^# HELP patrol_rounds_total Inspection rounds completed \(those cut short by shutdown are counted in patrol_rounds_aborted_total instead\)\. Rounds run on/m);
+});
+
+test('a round with one failed service among ok ones is a failed round; a service not in the config is still counted', async () => {
+  const m = fresh();
+  m.recordRound(round([result('ok1'), result('bad', { verdict: 'call_failed', callOk: false, before: null, after: null, delta: null, meteringOk: null, countQueryOk: false }), result('ok2')]));
+  const s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_round_failures_total'), '1');
+  assert.equal(s.get('patrol_calls_total{service_id="bad"}'), '2');
+  assert.equal(s.get('patrol_service_success{service_id="bad"}'), '0');
+  assert.equal(s.has('patrol_usage_calls{service_id="bad",phase="before"}'), false);
+  assert.equal(s.get('patrol_service_success{service_id="ok2"}'), '1');
+});
+
+test('every family has its HELP and TYPE, in the contract order, each block ended by an empty line', async () => {
+  const m = fresh();
+  const text = await m.exposition(false);
+  const types = [...text.matchAll(/^# TYPE (patrol_\S+) (\S+)$/gm)].map((x) => `${x[1]} ${x[2]}`);
+  assert.deepEqual(types.slice(0, 19), [
+    'patrol_service_info gauge',
+    'patrol_service_success gauge',
+    'patrol_call_success gauge',
+    'patrol_call_duration_seconds gauge',
+    'patrol_auth_check_success gauge',
+    'patrol_usage_calls gauge',
+    'patrol_count_query_success gauge',
+    'patrol_metering_delta gauge',
+    'patrol_metering_expected_delta gauge',
+    'patrol_metering_success gauge',
+    'patrol_metering_settle_seconds gauge',
+    'patrol_service_last_run_timestamp_seconds gauge',
+    'patrol_service_consecutive_failures gauge',
+    'patrol_metering_unexplained_delta gauge',
+    'patrol_metering_unexplained_units_total counter',
+    'patrol_calls_total counter',
+    'patrol_call_failures_total counter',
+    'patrol_metering_checks_total counter',
+    'patrol_metering_mismatches_total counter',
+  ]);
+  assert.match(text, /^# HELP patrol_service_info What each inspected service is \(always 1\)\.\n# TYPE patrol_service_info gauge\n\n# HELP patrol_service_success /);
+});
+
+test('exporter-wide gauges and counters follow their events', async () => {
+  const m = fresh();
+  const get = async (name: string) => samples(await m.exposition(false)).get(name);
+  m.configLoaded(false);
+  assert.equal(await get('patrol_config_last_reload_successful'), '0');
+  assert.equal(await get('patrol_config_last_reload_success_timestamp_seconds'), '0');
+  const before = Date.now() / 1000;
+  m.configLoaded(true);
+  assert.equal(await get('patrol_config_last_reload_successful'), '1');
+  const at = Number(await get('patrol_config_last_reload_success_timestamp_seconds'));
+  assert.ok(at >= before && at <= Date.now() / 1000, String(at));
+  m.setNextRound(new Date(T));
+  assert.equal(await get('patrol_next_round_timestamp_seconds'), String(T / 1000));
+  // No next round (stopped): reset, which prom-client writes as 0 for a metric without labels.
+  m.setNextRound(null);
+  assert.equal(await get('patrol_next_round_timestamp_seconds'), '0');
+  m.digestDelivered(T);
+  assert.equal(await get('patrol_digest_last_success_timestamp_seconds'), String(T / 1000));
+  const now = Date.now() / 1000;
+  m.digestDelivered();
+  assert.ok(Number(await get('patrol_digest_last_success_timestamp_seconds')) >= now);
+  m.digestFailed();
+  m.digestFailed();
+  assert.equal(await get('patrol_digest_failures_total'), '2');
+  m.setOutboxMessages(3);
+  assert.equal(await get('patrol_digest_outbox_messages'), '3');
+  m.historyWriteFailed();
+  assert.equal(await get('patrol_history_write_failures_total'), '1');
+  m.roundSkipped();
+  assert.equal(await get('patrol_rounds_skipped_total'), '1');
+});
+
+test('the cached per-service text is replaced after every change', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  const count = async () => samples(await m.exposition(false)).get('patrol_calls_total{service_id="ocr"}');
+  assert.equal(await count(), '0');
+  m.recordRound(round([result('ocr')]));
+  assert.equal(await count(), '2');
+  m.setServices([config('ocr'), config('asr')]);
+  assert.equal(samples(await m.exposition(false)).get('patrol_calls_total{service_id="asr"}'), '0');
+  m.restoreFailureStreaks(new Map([['ocr', 3]]));
+  assert.equal(samples(await m.exposition(false)).get('patrol_service_consecutive_failures{service_id="ocr"}'), '3');
+});
+
+test('OpenMetrics: counter families named without _total, one # EOF at the very end', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  m.recordRound(round([result('ocr')]));
+  const open = await m.exposition(true);
+  assert.ok(open.endsWith('\n# EOF\n'));
+  assert.equal(open.match(/# EOF/g)?.length, 1);
+  assert.ok(!open.includes('\n\n'), 'no empty line in OpenMetrics');
+  assert.match(open, /^# TYPE patrol_calls counter$/m);
+  assert.match(open, /^# HELP patrol_calls Calls made/m);
+  assert.match(open, /^patrol_calls_total\{service_id="ocr"\} 2$/m);
+  assert.match(open, /^# TYPE patrol_rounds counter$/m);
+  assert.match(open, /^# TYPE patrol_service_success gauge$/m);
+  // Asked again (served from the cache), the same text.
+  assert.equal(await m.exposition(true), open);
+  // The classic form is unchanged by it.
+  assert.match(await m.exposition(false), /^# TYPE patrol_calls_total counter$/m);
+  // Every line is a comment or a sample: nothing left between the two parts.
+  for (const line of open.trimEnd().split('\n')) assert.match(line, /^(# (HELP|TYPE|EOF)( .*)?|[a-z_]+(\{[^}]*\})? \S+)$/, line);
+  // A label value that looks like a comment is data, and a HELP text that mentions a TYPE line declares nothing.
+  assert.equal(
+    toOpenMetrics('# HELP a_total says # TYPE b_total counter\n# TYPE a_total gauge\n# HELP b_total b\nb_total{name="# HELP b_total x"} 1\n# TYPE c_total counter\nc_total{name="# TYPE c_total counter"} 2\n'),
+    '# HELP a_total says # TYPE b_total counter\n# TYPE a_total gauge\n# HELP b_total b\nb_total{name="# HELP b_total x"} 1\n# TYPE c counter\nc_total{name="# TYPE c_total counter"} 2\n# EOF\n',
+  );
+  assert.equal(toOpenMetrics('# HELP x_total a\n# TYPE x_total counter\nx_total 1\n\n# TYPE y gauge\n# TYPE z counter\n'), '# HELP x a\n# TYPE x counter\nx_total 1\n# TYPE y gauge\n# TYPE z counter\n# EOF\n');
+});
+
+test('gzip: the body decompresses to the exposition, classic (cached head) and OpenMetrics', async () => {
+  const m = fresh();
+  m.setServices([config('ocr'), config('asr')]);
+  m.recordRound(round([result('ocr'), result('asr')]));
+  for (const open of [false, true]) {
+    const plain = await m.body(open, false);
+    assert.equal(plain.toString('utf8'), await m.exposition(open));
+    const zipped = await m.body(open, true);
+    assert.deepEqual(zipped.subarray(0, 2), Buffer.from([0x1f, 0x8b]));
+    assert.equal(gunzipSync(zipped).toString('utf8'), plain.toString('utf8'), `openMetrics ${open}`);
+    // The second time the compressed head comes from the cache: still one valid stream.
+    assert.equal(gunzipSync(await m.body(open, true)).toString('utf8'), plain.toString('utf8'));
+  }
+  m.recordRound(round([result('ocr', { delta: 7 })]));
+  assert.match(gunzipSync(await m.body(false, true)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 7$/m);
+});
