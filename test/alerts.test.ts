@@ -544,9 +544,12 @@ test('a real Alertmanager with the example routing and inhibitions sends one not
       'other:9798 asr PatrolServiceCallFailing',
     ].sort());
   } finally {
+    // Alertmanager writes its state files as it stops: remove its folder once it has exited.
+    const exited = am.exitCode !== null || am.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => am.once('exit', () => resolve()));
     am.kill('SIGTERM');
     hook.close();
-    rmSync(dir, { recursive: true, force: true });
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
 });
 
