@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import pino from 'pino';
 import { parseWebConfig, WebConfigFile } from '../src/web/webconfig.js';
-import { eventually, runPatrol } from './helpers/process.js';
+import { eventually, freePort, runPatrol } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 import { makeCertificates, startWeb, type Certificates } from './helpers/web.js';
 import { assertNoSecrets } from './helpers/secrets.js';
@@ -81,14 +80,6 @@ http_server_config:
 basic_auth_users:
   ${USER}: ${hash}
 `;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 function setup(t: TestContext) {

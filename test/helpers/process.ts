@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer as createNetServer } from 'node:net';
 
 export interface Running {
   child: ChildProcess;
@@ -98,4 +99,13 @@ export async function runPatrol(args: string[], env: NodeJS.ProcessEnv = {}, ms 
 /** A history file of the test's own, so runs never share one. */
 export function tempDb(): string {
   return path.join(mkdtempSync(path.join(tmpdir(), 'patrol-db-')), 'patrol.db');
+}
+
+/** A TCP port free on 127.0.0.1 now, for a tool that must be told its port (Prometheus, Alertmanager). */
+export async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }

@@ -12,6 +12,7 @@ import { Redactor } from '../../src/redact.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { RoundResult } from '../../src/types.js';
 import { createApp, listen, routes, type Route } from '../../src/web/server.js';
+import { silentLogger } from './harness.js';
 import type { WebConfigFile } from '../../src/web/webconfig.js';
 import { ocrConfig } from './harness.js';
 import { call, round } from './rounds.js';
@@ -68,7 +69,7 @@ export async function startWeb(extraConfig = '', env: NodeJS.ProcessEnv = {}, ro
   const store = new SqliteStore(':memory:');
   for (const r of rounds) store.save(r);
   const redactor = new Redactor([SECRET]);
-  const logger = options.logger ?? pino({ level: 'silent' });
+  const logger = options.logger ?? silentLogger;
   const metrics = new PatrolMetrics(new Registry(), 'test');
   const exporter = new Exporter({ configText: () => text, loadOptions: { env }, logger, metrics, store, redactor });
   await exporter.start(false);

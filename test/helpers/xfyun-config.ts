@@ -2,7 +2,7 @@
 // of it with the real Inspector. Shared by the WebSocket and auth-check tests.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
+import { silentLogger } from './harness.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Inspector } from '../../src/engine/inspector.js';
 import type { RoundResult } from '../../src/types.js';
@@ -11,7 +11,6 @@ import { DEMO_ACCOUNT, startSimulator, type Simulator } from '../../src/sim/plat
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const APP = DEMO_ACCOUNT.appId;
 export const ENV = { XF_API_KEY: DEMO_ACCOUNT.apiKey, XF_API_SECRET: DEMO_ACCOUNT.apiSecret };
-const silent = pino({ level: 'silent' });
 
 /**
  * A platform block and iat/tts services against the simulator. `iatChecks`/`ttsChecks` are YAML list
@@ -89,7 +88,7 @@ ${opts.services ?? ''}`;
 
 export async function round(sim: Simulator, yaml: string, only?: string[]): Promise<RoundResult> {
   const loaded = parseConfig(yaml, 'test.yml', { env: ENV, vars: { platform_url: sim.url }, baseDir: ROOT });
-  const inspector = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: silent });
+  const inspector = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: silentLogger });
   try {
     return await inspector.runRound({ trigger: 'cli', only: only ? (id) => only.includes(id) : undefined });
   } finally {
