@@ -1,6 +1,6 @@
 // The assertion language shared by every probe kind: status codes, JSON-path conditions, body
 // regexes and a latency limit. Each unmet condition is returned with the value actually seen.
-import type { JsonAssertion } from './config/schema.js';
+import type { JsonAssertion } from './config/parts.js';
 import type { FailedExpectation } from './types.js';
 import { lookup } from './jsonpath.js';
 import { excerpt, type Redact } from './redact.js';

@@ -4,7 +4,7 @@
 // including the date, so they can be checked against the platform's published test vectors; the
 // `applySigner` wrapper adds the clock and the config.
 import { createHash, createHmac } from 'node:crypto';
-import type { SignConfig } from './config/schema.js';
+import type { SignConfig } from './config/parts.js';
 import { render, renderDeep, type TemplateContext } from './template.js';
 
 /** The request as the signer sees it. `url` and `headers` are changed in place. */

@@ -17,10 +17,6 @@ export const VERDICT_OUTCOME: Record<Verdict, 'ok' | 'failed' | 'other'> = {
   indeterminate: 'other',
 };
 
-/** Every kind of call, once: the config's keys (http:, websocket:, script:) and the probe registry's. */
-export const CALL_KINDS = ['http', 'websocket', 'script'] as const;
-export type CallKind = (typeof CALL_KINDS)[number];
-
 /** One expectation that was not met, with the value actually seen (already redacted and truncated). */
 export interface FailedExpectation {
   /** What was checked, e.g. `status`, `json code`, `duration`. */
@@ -32,7 +28,8 @@ export interface FailedExpectation {
 /** What one call (or one auth check attempt) did. */
 export interface CallResult {
   name: string;
-  kind: CallKind;
+  /** The call's kind: a key of the kinds registry (src/probes/registry.ts). */
+  kind: string;
   /** Every expectation met. */
   ok: boolean;
   /** Wall time of the call in seconds (connect to last byte / last frame / process exit). */

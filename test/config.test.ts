@@ -201,7 +201,9 @@ test('the good fixture loads with defaults filled in', () => {
   assert.equal(config.global.settle.poll_interval, 1_000);
   assert.equal(config.services[0].metering.mode, 'exact');
   assert.equal(config.services[0].calls[0].units, 1);
-  assert.deepEqual(config.services[0].calls[0].expect.status, [200]);
+  const call = config.services[0].calls[0];
+  assert.ok('http' in call, 'an HTTP call');
+  assert.deepEqual(call.expect.status, [200]);
   assert.deepEqual(config.platforms.console.not_logged_in.status, [401, 403]);
 });
 
@@ -232,7 +234,8 @@ test('${plain:VAR} takes a value from the environment that is not a secret', () 
     .replace('http://127.0.0.1:9/ocr', 'http://127.0.0.1:${plain:PATROL_PORT}/ocr')
     .replace('app_id: a1', 'app_id: a1\n    params: { region: "${plain:PATROL_REGION:-cn-east}", key: "${PATROL_K}" }');
   const loaded = parseConfig(text, 'inline', { env: { PATROL_PORT: '8443', PATROL_K: 'the-secret-value' } });
-  assert.equal(loaded.config.services[0].calls[0].http?.url, 'http://127.0.0.1:8443/ocr');
+  const call = loaded.config.services[0].calls[0];
+  assert.equal('http' in call && call.http.url, 'http://127.0.0.1:8443/ocr');
   assert.deepEqual(loaded.config.services[0].params, { region: 'cn-east', key: 'the-secret-value' });
   assert.deepEqual(loaded.secrets, ['the-secret-value'], 'only ${VAR} is a secret');
   // A plain value may be quoted in a problem; a secret one may not.

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { WebSocketServer } from 'ws';
-import { callSchema, platformSchema } from '../src/config/schema.js';
+import { parseCall, platformSchema } from '../src/config/schema.js';
 import { sendError } from '../src/digest/mailer.js';
 import { HttpClient } from '../src/http/client.js';
 import { PlatformSession } from '../src/platform/session.js';
@@ -89,7 +89,7 @@ test('HTTP call: a secret across the request, response and failure cuts does not
     const responseHead = '{"code":0,"message":"success","sid":"0123456789abcdef","data":{"result":"'.length;
     const pads = INSIDE.flatMap((k) => [2000 - requestHead - k, 2000 - responseHead - k, 200 - responseHead - k]);
     for (const pad of pads) {
-      const call = callSchema.parse({
+      const call = parseCall('http', {
         name: 'ocr',
         http: { method: 'POST', url: `${sim.url}/v1/ocr`, headers: { 'X-Appid': '5f3a9c01', 'X-Api-Key': 'demo-api-key-0001' }, json: { text: `${'A'.repeat(pad)}${SECRET}` } },
         expect: { status: 200, body_regex: 'never-there' },
@@ -109,7 +109,7 @@ test('script call: a secret across the stdout, stderr and reason cuts does not l
     for (const k of INSIDE) {
       for (const [stream, at] of [['stdout', 1000], ['stderr', 1000], ['stderr', 160]] as const) {
         const text = `${'a'.repeat(at - k)}${SECRET}`;
-        const call = callSchema.parse({ name: 's', script: { command: ['node', '-e', `process.${stream}.write(${JSON.stringify(text)}); process.exitCode = 2`] } });
+        const call = parseCall('script', { name: 's', script: { command: ['node', '-e', `process.${stream}.write(${JSON.stringify(text)}); process.exitCode = 2`] } });
         const r = await scriptCall(call, ctx(http));
         assert.equal(r.status, 2, r.reason);
         noPrefix(`${stream} cut at ${at}, ${k} inside`, r);
@@ -117,7 +117,7 @@ test('script call: a secret across the stdout, stderr and reason cuts does not l
       // Output past max_output_bytes (1024 here) is dropped: the kept stderr can end inside the
       // secret, and its last line is quoted in the reason.
       const text = `${'a'.repeat(1024 - 10 - k)}\n${'b'.repeat(9)}${SECRET}`;
-      const call = callSchema.parse({ name: 's', script: { command: ['node', '-e', `process.stderr.write(${JSON.stringify(text)}); process.exitCode = 2`], max_output_bytes: 1024 } });
+      const call = parseCall('script', { name: 's', script: { command: ['node', '-e', `process.stderr.write(${JSON.stringify(text)}); process.exitCode = 2`], max_output_bytes: 1024 } });
       const r = await scriptCall(call, ctx(http));
       assert.match(r.responseExcerpt ?? '', /output truncated/);
       assert.match(r.reason, /stderr: bbbbbbbbb<redacted>\)/);
@@ -142,7 +142,7 @@ test('WebSocket call: a secret across the request and transcript cuts does not l
     const lineHead = '#1 +0.000s '.length;
     for (const k of INSIDE) {
       for (const pad of [300 - frameHead - k, 2000 - lineHead - frameHead - k]) {
-        const call = callSchema.parse({
+        const call = parseCall('websocket', {
           name: 'ws',
           websocket: { url, send: [{ json: { t: `${'a'.repeat(pad)}${SECRET}` } }], until: [{ path: 't', exists: true }] },
           expect: { frames: { each: [{ path: 'code', equals: 0 }] } },

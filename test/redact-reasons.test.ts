@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
-import { callSchema, platformSchema } from '../src/config/schema.js';
+import { parseCall, platformSchema } from '../src/config/schema.js';
 import { HttpClient } from '../src/http/client.js';
 import { PlatformSession } from '../src/platform/session.js';
 import { httpCall } from '../src/probes/http.js';
@@ -70,16 +70,16 @@ test('a failed login and counter read quote the answer\'s message_path', async (
 test('a failed call quotes its answer\'s message, redacted and cut; a call that passes has no reason', async () => {
   await withSim(async (sim, http) => {
     const expect = { status: 200, json: [{ path: 'code', equals: 0 }], message_path: 'message' };
-    const wrongKey = await httpCall(callSchema.parse({ name: 'c', http: ocr(sim, 'wrong-key', 'x'), expect }), ctx(http));
+    const wrongKey = await httpCall(parseCall('http', { name: 'c', http: ocr(sim, 'wrong-key', 'x'), expect }), ctx(http));
     assert.equal(wrongKey.reason, 'the answer says "unauthorized: invalid api key or app id"; status: expected 200, got 401; json code: expected == 0, got 11200');
 
-    const ok = await httpCall(callSchema.parse({ name: 'c', http: ocr(sim, 'demo-api-key-0001', 'x'), expect }), ctx(http));
+    const ok = await httpCall(parseCall('http', { name: 'c', http: ocr(sim, 'demo-api-key-0001', 'x'), expect }), ctx(http));
     assert.equal(ok.ok, true, ok.reason);
     assert.equal(ok.reason, '');
 
     // The quoted value holds a secret across its cut (160): redacted first, nothing of it left.
     const echoed = await httpCall(
-      callSchema.parse({ name: 'c', http: ocr(sim, 'demo-api-key-0001', `${'A'.repeat(155)}${SECRET}`), expect: { json: [{ path: 'code', equals: 1 }], message_path: 'data.result' } }),
+      parseCall('http', { name: 'c', http: ocr(sim, 'demo-api-key-0001', `${'A'.repeat(155)}${SECRET}`), expect: { json: [{ path: 'code', equals: 1 }], message_path: 'data.result' } }),
       ctx(http),
     );
     assert.match(echoed.reason, /^the answer says "A{155}<redacted>"; json code: expected == 1, got 0$/);
@@ -90,7 +90,7 @@ test('a failed call quotes its answer\'s message, redacted and cut; a call that 
 test('a script call quotes message_path from its stdout', async () => {
   const http = new HttpClient();
   try {
-    const call = callSchema.parse({ name: 's', script: { command: ['node', '-e', 'console.log(JSON.stringify({ code: 10105, message: "用户名或密码错误" }))'] }, expect: { json: [{ path: 'code', equals: 0 }], message_path: 'message' } });
+    const call = parseCall('script', { name: 's', script: { command: ['node', '-e', 'console.log(JSON.stringify({ code: 10105, message: "用户名或密码错误" }))'] }, expect: { json: [{ path: 'code', equals: 0 }], message_path: 'message' } });
     const r = await scriptCall(call, ctx(http));
     assert.equal(r.reason, 'the answer says "用户名或密码错误"; json code: expected == 0, got 10105');
   } finally {
@@ -101,10 +101,10 @@ test('a script call quotes message_path from its stdout', async () => {
 test('an answer that is not JSON is said once, plainly', async () => {
   const http = new HttpClient();
   try {
-    const call = callSchema.parse({ name: 's', script: { command: ['sh', '-c', 'echo "Service Unavailable"'] }, expect: { json: [{ path: 'code', equals: 0 }] } });
+    const call = parseCall('script', { name: 's', script: { command: ['sh', '-c', 'echo "Service Unavailable"'] }, expect: { json: [{ path: 'code', equals: 0 }] } });
     const r = await scriptCall(call, ctx(http));
     assert.equal(r.reason, 'json: expected a JSON body, got text that is not JSON: Service Unavailable\n');
-    const empty = await scriptCall(callSchema.parse({ name: 's', script: { command: ['true'] }, expect: { json: [{ path: 'code', equals: 0 }] } }), ctx(http));
+    const empty = await scriptCall(parseCall('script', { name: 's', script: { command: ['true'] }, expect: { json: [{ path: 'code', equals: 0 }] } }), ctx(http));
     assert.equal(empty.reason, 'json: expected a JSON body, got an empty body');
   } finally {
     await http.close();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
-import { callSchema } from '../src/config/schema.js';
+import { parseCall } from '../src/config/schema.js';
 import { Exporter } from '../src/exporter.js';
 import { HttpClient } from '../src/http/client.js';
 import { createLogger } from '../src/log.js';
@@ -34,7 +34,7 @@ test('request excerpt: a secret in a URL path segment and as a query value under
   const http = new HttpClient();
   try {
     const redactor = new Redactor([SECRETS.urlPath, SECRETS.queryValue, SECRETS.header, SECRETS.jsonBody]);
-    const call = callSchema.parse({
+    const call = parseCall('http', {
       name: 'files',
       http: {
         method: 'POST',

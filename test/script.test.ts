@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { parseConfig, ConfigError } from '../src/config/load.js';
-import { authCheckSchema, callSchema } from '../src/config/schema.js';
+import { parseCall, parseCheck } from '../src/config/schema.js';
 import { HttpClient } from '../src/http/client.js';
 import { scriptAuthCheck, scriptCall } from '../src/probes/script.js';
 import type { ProbeContext } from '../src/probes/types.js';
@@ -51,7 +51,7 @@ async function eventually(cond: () => boolean, ms = 30_000): Promise<boolean> {
 test('a script gets the service values, not the exporter environment; stdout is judged; secrets are redacted', async () => {
   process.env.PATROL_TEST_SHOULD_NOT_LEAK = 'leak';
   try {
-    const call = callSchema.parse({
+    const call = parseCall('script', {
       name: 'env',
       script: { command: ['node', '-e', 'const e = process.env; console.log(JSON.stringify({ code: 0, app: e.PATROL_APP_ID, region: e.PATROL_PARAM_REGION_X, url: e.PATROL_VAR_PLATFORM_URL, extra: e.EXTRA, leak: e.PATROL_TEST_SHOULD_NOT_LEAK ?? null, secret: e.PATROL_PARAM_API_SECRET }))'], env: { EXTRA: '{{service_id}}-x' } },
       expect: { json: [{ path: 'code', equals: 0 }, { path: 'app', equals: 'app-1' }, { path: 'region', equals: 'cn' }, { path: 'url', equals: 'http://127.0.0.1:1' }, { path: 'extra', equals: 'svc-x' }, { path: 'leak', equals: null }], body_regex: 'secret' },
@@ -74,7 +74,7 @@ test('a script gets the service values, not the exporter environment; stdout is 
 test('a hung script is killed at its timeout with its children, even ones that ignore SIGTERM', async () => {
   // sh ignores TERM and so does the sleep it starts (ignored signals are inherited): only the
   // group-wide KILL after the grace period ends them. The child's pid goes to stdout first.
-  const call = callSchema.parse({
+  const call = parseCall('script', {
     name: 'hang',
     script: { command: ['sh', '-c', `trap "" TERM; sleep 60 & echo "child=$!"; echo "${SECRET}" >&2; wait`], timeout: 0.4 },
   });
@@ -96,7 +96,7 @@ test('a hung script is killed at its timeout with its children, even ones that i
 test('processes that left the process group (setsid, a double fork) are killed when the script exits', async () => {
   // One child holds stdout; the other is started by a shell that exits at once (an orphan of init).
   const script = `setsid sleep 1000 & echo "child=$!"; sh -c 'setsid sleep 1000 >/dev/null 2>&1 & echo "orphan=$!"'; echo done`;
-  const call = callSchema.parse({ name: 'escape', script: { command: ['sh', '-c', script] }, expect: { body_regex: 'done' } });
+  const call = parseCall('script', { name: 'escape', script: { command: ['sh', '-c', script] }, expect: { body_regex: 'done' } });
   const r = await scriptCall(call, ctx());
   assert.equal(r.ok, true, r.reason);
   const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
@@ -110,7 +110,7 @@ test('at the timeout, a setsid child and one that cleared its environment go wit
   // env -i drops the marker; its parent (the script) is alive at the timeout, so it is found as a
   // descendant of the script.
   const script = `setsid sleep 1000 & echo "child=$!"; setsid env -i sleep 1000 & echo "bare=$!"; sleep 60`;
-  const call = callSchema.parse({ name: 'escape', script: { command: ['sh', '-c', script], timeout: 0.5 } });
+  const call = parseCall('script', { name: 'escape', script: { command: ['sh', '-c', script], timeout: 0.5 } });
   const r = await scriptCall(call, ctx());
   assert.match(r.reason, /^timeout after 500ms/);
   const child = Number(/child=(\d+)/.exec(r.responseExcerpt ?? '')?.[1]);
@@ -122,7 +122,7 @@ test('at the timeout, a setsid child and one that cleared its environment go wit
 
 test('the round signal kills a running script early', async () => {
   const ac = new AbortController();
-  const call = callSchema.parse({ name: 'long', script: { command: ['sleep', '30'], timeout: 60 } });
+  const call = parseCall('script', { name: 'long', script: { command: ['sleep', '30'], timeout: 60 } });
   setTimeout(() => ac.abort(new Error('shutdown')), 100);
   const t0 = Date.now();
   const r = await scriptCall(call, ctx(ac.signal));
@@ -132,33 +132,33 @@ test('the round signal kills a running script early', async () => {
 });
 
 test('exit codes, stderr in the reason, bounded output, a missing program', async () => {
-  const failing = callSchema.parse({ name: 'fail', script: { command: ['sh', '-c', 'echo "bad things" >&2; exit 3'] } });
+  const failing = parseCall('script', { name: 'fail', script: { command: ['sh', '-c', 'echo "bad things" >&2; exit 3'] } });
   const f = await scriptCall(failing, ctx());
   assert.equal(f.ok, false);
   assert.equal(f.status, 3);
   assert.equal(f.reason, 'exit code: expected 0, got 3 (stderr: bad things)');
   assert.equal(f.units, 0);
 
-  const allowed = callSchema.parse({ name: 'three', script: { command: ['sh', '-c', 'exit 3'] }, expect: { exit_code: [0, 3] } });
+  const allowed = parseCall('script', { name: 'three', script: { command: ['sh', '-c', 'exit 3'] }, expect: { exit_code: [0, 3] } });
   assert.equal((await scriptCall(allowed, ctx())).ok, true);
 
   // 4 MB on stdout: read through (the script is not blocked on a full pipe) and cut to the limit.
-  const loud = callSchema.parse({ name: 'loud', script: { command: ['node', '-e', 'process.stdout.write("x".repeat(4 << 20))'], max_output_bytes: 4096 } });
+  const loud = parseCall('script', { name: 'loud', script: { command: ['node', '-e', 'process.stdout.write("x".repeat(4 << 20))'], max_output_bytes: 4096 } });
   const l = await scriptCall(loud, ctx());
   assert.equal(l.ok, true, l.reason);
   assert.match(l.responseExcerpt ?? '', /output truncated/);
   assert.ok((l.responseExcerpt ?? '').length < 2500);
 
-  const missing = callSchema.parse({ name: 'missing', script: { command: ['/nonexistent/probe'] } });
+  const missing = parseCall('script', { name: 'missing', script: { command: ['/nonexistent/probe'] } });
   const m = await scriptCall(missing, ctx());
   assert.equal(m.ok, false);
   assert.equal(m.reason, 'cannot run /nonexistent/probe: ENOENT');
 });
 
 test('script auth checks: rejected when the exit code / stdout say so', async () => {
-  const check = authCheckSchema.parse({ name: 'bad_key', script: { command: ['sh', '-c', 'echo \'{"code":11200}\'; exit 1'] }, rejected_when: { exit_code: 1, json: [{ path: 'code', equals: 11200 }] } });
+  const check = parseCheck('script', { name: 'bad_key', script: { command: ['sh', '-c', 'echo \'{"code":11200}\'; exit 1'] }, rejected_when: { exit_code: 1, json: [{ path: 'code', equals: 11200 }] } });
   assert.equal((await scriptAuthCheck(check, ctx())).outcome, 'rejected');
-  const accepted = authCheckSchema.parse({ name: 'bad_key', script: { command: ['sh', '-c', 'echo \'{"code":0}\''] }, rejected_when: { exit_code: 1 } });
+  const accepted = parseCheck('script', { name: 'bad_key', script: { command: ['sh', '-c', 'echo \'{"code":0}\''] }, rejected_when: { exit_code: 1 } });
   const a = await scriptAuthCheck(accepted, ctx());
   assert.equal(a.outcome, 'accepted');
   assert.match(a.reason, /exit code: expected 1, got 0/);
@@ -179,7 +179,8 @@ services:
     calls:
 `;
     const ok = parseConfig(`${base}      - { name: run, script: { command: [./probe.sh] } }\n`, 't.yml', { baseDir: dir });
-    assert.equal(ok.config.services[0].calls[0].script!.cwd, dir);
+    const run = ok.config.services[0].calls[0];
+    assert.equal('script' in run && run.script.cwd, dir);
 
     const bad = `${base}      - { name: run, script: { command: [./nope.sh], cwd: sub }, sign: { type: bearer, token: t }, expect: { status: 200 } }
       - name: ws

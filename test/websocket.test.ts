@@ -10,7 +10,7 @@ import { websocketCall } from '../src/probes/websocket.js';
 import type { ProbeContext } from '../src/probes/types.js';
 import { Redactor } from '../src/redact.js';
 import { HttpClient } from '../src/http/client.js';
-import { callSchema } from '../src/config/schema.js';
+import { parseCall } from '../src/config/schema.js';
 import { DEMO_ACCOUNT } from '../src/sim/platform.js';
 import { round, withSim, wsConfig } from './helpers/xfyun-config.js';
 import { assertNoSecrets } from './helpers/secrets.js';
@@ -105,7 +105,7 @@ async function wsServer(onConnection: (ws: import('ws').WebSocket) => void): Pro
 test('a server that never answers: the call ends at its timeout, and the round signal aborts it sooner', async () => {
   const srv = await wsServer(() => {});
   try {
-    const call = callSchema.parse({ name: 'silent', websocket: { url: srv.url, send: [{ json: { hello: 1 } }], timeout: 0.3 } });
+    const call = parseCall('websocket', { name: 'silent', websocket: { url: srv.url, send: [{ json: { hello: 1 } }], timeout: 0.3 } });
     const t0 = Date.now();
     const r = await websocketCall(call, probeCtx(new AbortController().signal));
     assert.equal(r.ok, false);
@@ -114,7 +114,7 @@ test('a server that never answers: the call ends at its timeout, and the round s
 
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('shutdown')), 100);
-    const long = callSchema.parse({ name: 'silent', websocket: { url: srv.url, timeout: 30 } });
+    const long = parseCall('websocket', { name: 'silent', websocket: { url: srv.url, timeout: 30 } });
     const t1 = Date.now();
     const a = await websocketCall(long, probeCtx(ac.signal));
     assert.match(a.reason, /aborted: shutdown/);
@@ -133,7 +133,7 @@ test('frames are judged each/final/any; extract reads the final frame; secrets a
     });
   });
   try {
-    const call = callSchema.parse({
+    const call = parseCall('websocket', {
       name: 'judge',
       websocket: { url: srv.url.replace('ws:', 'http:'), send: [{ text: 'go' }] },
       expect: { frames: { each: [{ path: 'code', equals: 0 }], final: [{ path: 'data.status', equals: 2 }], any: [{ path: 'nothing', exists: true }] } },

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lexer, LineCounter, parseDocument } from 'yaml';
-import type { CallKind } from '../types.js';
-import { KIND_RULES, type Add, type Steps } from './kinds.js';
-import { configSchema, kindOf, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
+import { KINDS, kindOf, type CallKind } from '../probes/registry.js';
+import type { Add, Steps } from '../probes/types.js';
+import { configSchema, kindProblems, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
@@ -225,14 +225,11 @@ function scanYaml(text: string): { tooDeep?: number; firstAlias?: number } {
 
 /** `{{chunk}}` and the like: names a kind fills itself, known in its request only. */
 function withKindNames(kind: CallKind, scope: (ref: string) => string | null): (ref: string) => string | null {
-  const own = KIND_RULES[kind].templateNames ?? [];
+  const own = KINDS[kind].templateNames ?? [];
   return (ref) => (own.includes(ref) ? null : scope(ref));
 }
 
-/** Only `json` has a default (an empty list): any other key is used when it is given at all. */
-const given = (key: string, value: unknown) => (key === 'json' ? (value as unknown[]).length > 0 : value !== undefined);
-
-/** What each kind of call may expect, sign and call rejected (docs/clients.md), by its rules in kinds.ts. */
+/** What each kind of call may expect, sign and call rejected (docs/clients.md), by its own module. */
 function checkClient(
   steps: Steps,
   c: CallConfig | AuthCheckConfig,
@@ -241,27 +238,21 @@ function checkClient(
   add: Add,
   checkTemplates: (steps: Steps, value: unknown, allowed: (name: string) => string | null) => void,
 ): void {
-  const kind = kindOf(c)!;
-  const rules = KIND_RULES[kind];
-  if (c.sign) {
-    checkTemplates([...steps, 'sign'], c.sign, scope);
-    if (rules.unsigned) add([...steps, 'sign'], rules.unsigned);
-  }
-  const [key, said, unused]: [string, Record<string, unknown>, Record<string, string | undefined>] =
-    role === 'call' ? ['expect', (c as CallConfig).expect, rules.expectUnused] : ['rejected_when', (c as AuthCheckConfig).rejected_when, rules.rejectionUnused];
-  for (const [k, why] of Object.entries(unused)) {
-    if (given(k, said[k])) add([...steps, key, k], `not used by ${kind} ${role === 'call' ? 'calls' : 'auth checks'}: ${why}`);
-  }
-  if (role === 'check') {
-    const lacks = rules.rejectionLacks?.((c as AuthCheckConfig).rejected_when);
-    if (lacks) add([...steps, 'rejected_when'], lacks);
-  }
+  if (c.sign) checkTemplates([...steps, 'sign'], c.sign, scope);
+  for (const p of kindProblems(c, role)) add([...steps, ...p.steps], p.message);
 }
+
+/** The request of a call or an auth check, under its kind's key. */
+const requestOf = (c: CallConfig | AuthCheckConfig, kind: CallKind): unknown => (c as unknown as Record<CallKind, unknown>)[kind];
 
 /** Payload files and script folders are relative to the config file: each kind resolves its own. */
 function resolveClientFiles(config: Config, baseDir: string, add: Add): void {
   config.services.forEach((s, si) => {
-    const each = (steps: Steps, c: CallConfig | AuthCheckConfig) => KIND_RULES[kindOf(c)!].resolveFiles?.(c, steps, baseDir, add);
+    const each = (steps: Steps, c: CallConfig | AuthCheckConfig) => {
+      const kind = kindOf(c)!;
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      KINDS[kind].resolveFiles?.(requestOf(c, kind) as any, [...steps, kind], baseDir, add);
+    };
     s.calls.forEach((c, ci) => each(['services', si, 'calls', ci], c));
     s.auth_checks.forEach((a, ai) => each(['services', si, 'auth_checks', ai], a));
   });
@@ -327,7 +318,7 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
       if (callNames.has(c.name)) add([...cb, 'name'], `duplicate call name "${c.name}"`);
       callNames.add(c.name);
       const kind = kindOf(c)!;
-      checkTemplates([...cb, kind], c[kind], withKindNames(kind, scope(extracted)));
+      checkTemplates([...cb, kind], requestOf(c, kind), withKindNames(kind, scope(extracted)));
       checkClient(cb, c, 'call', scope(extracted), add, checkTemplates);
       for (const k of Object.keys(c.extract)) extracted.add(k);
     });
@@ -337,7 +328,7 @@ function checkSemantics(config: Config, add: (steps: (string | number)[], messag
       if (checkNames.has(a.name)) add([...ab, 'name'], `duplicate auth check name "${a.name}"`);
       checkNames.add(a.name);
       const kind = kindOf(a)!;
-      checkTemplates([...ab, kind], a[kind], withKindNames(kind, scope(extracted)));
+      checkTemplates([...ab, kind], requestOf(a, kind), withKindNames(kind, scope(extracted)));
       checkClient(ab, a, 'check', scope(extracted), add, checkTemplates);
     });
   });

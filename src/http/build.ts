@@ -1,5 +1,5 @@
 // Turning a configured request (templates and all) into the exact request to send.
-import type { HttpRequest } from '../config/schema.js';
+import type { HttpRequest } from '../config/parts.js';
 import { render, renderDeep, type TemplateContext } from '../template.js';
 import type { HttpRequestSpec } from './client.js';
 

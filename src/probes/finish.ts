@@ -1,15 +1,14 @@
 // What every call kind shares: the result's skeleton, extracting values for later calls, and
 // judging the call from its unmet expectations (redacted), so the probes cannot drift apart on
 // what "ok" means.
-import type { CallConfig } from '../config/schema.js';
 import { answerMessage, describeFailures, parseJson, withMessage } from '../expect.js';
 import { lookup } from '../jsonpath.js';
 import type { Redact } from '../redact.js';
-import type { CallKind, CallResult, FailedExpectation } from '../types.js';
+import type { CallResult, FailedExpectation } from '../types.js';
 import type { ProbeContext } from './types.js';
 
 /** A call's result before it is judged: not ok, no units, nothing extracted (finishCall decides). */
-export function startResult(name: string, kind: CallKind, fields: Partial<CallResult> = {}): CallResult {
+export function startResult(name: string, kind: string, fields: Partial<CallResult> = {}): CallResult {
   return { name, kind, ok: false, durationSeconds: 0, reason: '', failures: [], units: 0, extracted: {}, ...fields };
 }
 
@@ -32,7 +31,7 @@ export function extractValues(doc: { value: unknown } | null, extract: Record<st
  * are to be extracted or the answer's message quoted. Returns the values (an unmet one is added to
  * `failures`) and the answer's own words (expect.message_path, redacted).
  */
-export function readAnswer(body: string, call: Pick<CallConfig, 'extract' | 'expect'>, where: string, failures: FailedExpectation[], redact: Redact): { extracted: Record<string, string>; message?: string } {
+export function readAnswer(body: string, call: { extract: Record<string, string>; expect: { message_path?: string } }, where: string, failures: FailedExpectation[], redact: Redact): { extracted: Record<string, string>; message?: string } {
   const extracting = Object.keys(call.extract).length > 0;
   const doc = extracting || call.expect.message_path !== undefined ? parseJson(body) : null;
   const extracted = extracting ? extractValues(doc?.ok ? doc : null, call.extract, where, failures) : {};

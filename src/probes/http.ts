@@ -1,13 +1,25 @@
-// HTTP calls and HTTP auth checks.
-import type { AuthCheckConfig, CallConfig, HttpRequest } from '../config/schema.js';
+// The HTTP call kind: its request, the conditions its answers and refusals can be held to, and how
+// its calls and auth checks are made and judged.
+import { z } from 'zod';
+import { doc, httpExpectation, httpRequest, refusalFields, type HttpExpectation, type HttpRequest } from '../config/parts.js';
 import { buildHttpRequest } from '../http/build.js';
 import type { HttpRequestSpec } from '../http/client.js';
 import { describeFailures, evaluate } from '../expect.js';
 import { finishCall, readAnswer, startResult } from './finish.js';
-import type { AuthProbe, CallProbe, Probe, ProbeContext } from './types.js';
-import type { FailedExpectation } from '../types.js';
+import { defineKind, type KindCall, type KindCheck, type ProbeContext } from './types.js';
+import type { AuthCheckResult, CallResult, FailedExpectation } from '../types.js';
 import { applySigner, redactUrl } from '../signers.js';
-import type { SignConfig } from '../config/schema.js';
+import type { SignConfig } from '../config/parts.js';
+
+const httpRejection = z
+  .strictObject(refusalFields)
+  .meta({ id: 'HttpRejection', ...doc('What counts as an HTTP refusal of the bad credential. Every condition given must hold; none given: status 401 or 403.') });
+type HttpRejection = z.output<typeof httpRejection>;
+export type HttpCall = KindCall<'http', HttpRequest, HttpExpectation>;
+export type HttpCheck = KindCheck<'http', HttpRequest, HttpRejection>;
+
+/** A rejected_when that says nothing means the usual refusal: 401 or 403. */
+const USUAL_REFUSAL = [401, 403];
 
 const EXCERPT = 2000;
 
@@ -33,10 +45,10 @@ async function build(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): P
   return { ...spec, url: target.url.toString(), headers: target.headers };
 }
 
-export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
+export const httpCall = async (call: HttpCall, ctx: ProbeContext): Promise<CallResult> => {
   const redact = (t: string) => ctx.redactor.redact(t);
   const result = startResult(call.name, 'http');
-  const spec = await build(call.http!, ctx, call.sign);
+  const spec = await build(call.http, ctx, call.sign);
   if (typeof spec === 'string') return { ...result, reason: spec };
   result.requestExcerpt = requestExcerpt(spec, ctx);
 
@@ -55,9 +67,9 @@ export const httpCall: CallProbe<CallConfig> = async (call, ctx) => {
   return finishCall(result, failures, call.units, ctx, message);
 };
 
-export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
+export const httpAuthCheck = async (check: HttpCheck, ctx: ProbeContext): Promise<AuthCheckResult> => {
   const redact = (t: string) => ctx.redactor.redact(t);
-  const spec = await build(check.http!, ctx, check.sign);
+  const spec = await build(check.http, ctx, check.sign);
   if (typeof spec === 'string') return { name: check.name, outcome: 'error', durationSeconds: 0, reason: spec };
   const outcome = await ctx.http.send(spec, ctx.signal);
   const durationSeconds = outcome.durationMs / 1000;
@@ -65,7 +77,9 @@ export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
     return { name: check.name, outcome: 'error', durationSeconds, status: outcome.status, reason: `could not tell: ${ctx.redactor.redact(outcome.reason)}` };
   }
   const responseExcerpt = ctx.redactor.excerpt(outcome.body, EXCERPT);
-  const unmet = evaluate(check.rejected_when, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs }, redact);
+  const rw = check.rejected_when;
+  const saysNothing = rw.status === undefined && rw.json.length === 0 && rw.body_regex === undefined;
+  const unmet = evaluate(saysNothing ? { ...rw, status: USUAL_REFUSAL } : rw, { status: outcome.status, body: outcome.body, durationMs: outcome.durationMs }, redact);
   if (unmet.length === 0) {
     return { name: check.name, outcome: 'rejected', durationSeconds, status: outcome.status, reason: '', responseExcerpt };
   }
@@ -79,4 +93,10 @@ export const httpAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
   };
 };
 
-export const httpProbe: Probe = { call: httpCall, authCheck: httpAuthCheck };
+export const http = defineKind('http', {
+  request: httpRequest,
+  expect: httpExpectation,
+  rejectedWhen: httpRejection,
+  call: httpCall,
+  authCheck: httpAuthCheck,
+});

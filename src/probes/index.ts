@@ -1,23 +1,18 @@
-// The registry of call kinds: each kind is one module exporting its probe (probes/types.ts), named
-// here once. A Record over the call kinds, so a kind without a probe does not compile. (Each kind's
-// load-time rules are in config/kinds.ts.)
-import { kindOf, type AuthCheckConfig, type CallConfig } from '../config/schema.js';
-import type { AuthCheckResult, CallKind, CallResult } from '../types.js';
-import { httpProbe } from './http.js';
-import { scriptProbe } from './script.js';
-import { websocketProbe } from './websocket.js';
-import type { Probe, ProbeContext } from './types.js';
+// Running a configured call or auth check: by its kind's module, found in the registry.
+import type { AuthCheckConfig, CallConfig } from '../config/schema.js';
+import type { AuthCheckResult, CallResult } from '../types.js';
+import { KINDS, kindOf, type CallKind } from './registry.js';
+import type { ProbeContext } from './types.js';
 
-export const PROBES: Record<CallKind, Probe> = {
-  http: httpProbe,
-  websocket: websocketProbe,
-  script: scriptProbe,
-};
+// A kind's call and authCheck take that kind's own calls; kindOf picked the kind from the very
+// key its type is keyed by, so the call given is that kind's.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = (c: any, ctx: ProbeContext) => Promise<any>;
 
 export function runCall(call: CallConfig, ctx: ProbeContext): Promise<CallResult> {
   const kind = kindOf(call);
   if (!kind) throw new Error(`call ${call.name}: no kind (the schema should have refused it)`);
-  return PROBES[kind].call(call, ctx);
+  return (KINDS[kind].call as Loose)(call, ctx);
 }
 
 export function runAuthCheck(check: AuthCheckConfig, ctx: ProbeContext): Promise<AuthCheckResult> {
@@ -25,7 +20,7 @@ export function runAuthCheck(check: AuthCheckConfig, ctx: ProbeContext): Promise
   if (check.app_id !== undefined) ctx = { ...ctx, vars: { ...ctx.vars, app_id: check.app_id } };
   const kind = kindOf(check);
   if (!kind) throw new Error(`auth check ${check.name}: no kind (the schema should have refused it)`);
-  return PROBES[kind].authCheck(check, ctx);
+  return (KINDS[kind].authCheck as Loose)(check, ctx);
 }
 
 export function callKind(call: CallConfig | AuthCheckConfig): CallKind {

@@ -10,14 +10,50 @@
 // (env -i) and has been orphaned is out of reach: docs/clients.md states the limit.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import type { AuthCheckConfig, CallConfig, ScriptRequest } from '../config/schema.js';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { answerFields, CALL_MAX, doc, duration, refusalFields, stringMap } from '../config/parts.js';
 import { checkJson, describeFailures, evaluate, notJson, parseJson } from '../expect.js';
 import { excerpt, type Redact } from '../redact.js';
 import { render, type TemplateContext } from '../template.js';
-import type { FailedExpectation } from '../types.js';
+import type { AuthCheckResult, CallResult, FailedExpectation } from '../types.js';
 import { finishCall, readAnswer, startResult } from './finish.js';
-import type { AuthProbe, CallProbe, Probe, ProbeContext } from './types.js';
+import { defineKind, type Add, type KindCall, type KindCheck, type ProbeContext, type Steps } from './types.js';
+
+export const scriptRequest = z
+  .strictObject({
+    command: z.array(z.string().min(1)).min(1).meta(doc('The program and its arguments (argv, each a template), never a shell string.', ['./scripts/ocr.sh', '{{app_id}}'])),
+    cwd: z.string().optional().meta(doc("The working folder; a relative path starts at the config file's folder, which is also the default.", 'scripts')),
+    env: stringMap.prefault({}).meta(doc('Extra environment variables (templates), besides the PATROL_* values (docs/clients.md).', { API_KEY: '{{params.api_key}}' })),
+    timeout: duration({ min: '1ms', max: CALL_MAX }).optional().meta(doc('Kill the process group after this long (default: global.call_timeout).', '30s')),
+    max_output_bytes: z.number().int().min(1024).max(16_777_216).default(65_536).meta(doc('Per stream (stdout, stderr); the rest is read and dropped.')),
+  })
+  .meta({ id: 'ScriptRequest', ...doc('A program run as the call; its stdout is the answer.') });
+export type ScriptRequest = z.infer<typeof scriptRequest>;
+
+/** Process exit codes a script may end with: `0` or `[0, 3]`. */
+export const exitCodeList = z
+  .union([z.number().int().min(0).max(255), z.array(z.number().int().min(0).max(255)).min(1)])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .meta({ id: 'ExitCodeList', ...doc('Process exit codes: one (0) or a list ([0, 3]).', 0, [0, 3]) });
+
+const { status: _noStatus, ...stdoutFields } = answerFields;
+const scriptExpectation = z
+  .strictObject({
+    exit_code: exitCodeList.optional().meta(doc('The exit codes that count as success (default 0).', 0)),
+    ...stdoutFields,
+  })
+  .meta({ id: 'ScriptExpectation', ...doc("What makes a script call a success: its exit code, and conditions on its stdout (json, body_regex, body_not_regex).") });
+const scriptRejection = z
+  .strictObject({
+    exit_code: exitCodeList.optional().meta(doc('The process ended with one of these codes.', 3)),
+    json: refusalFields.json,
+    body_regex: refusalFields.body_regex,
+  })
+  .meta({ id: 'ScriptRejection', ...doc('What counts as a script refusing the bad credential: its exit code, and conditions on its stdout. Every condition given must hold; give at least one.') });
+export type ScriptCall = KindCall<'script', ScriptRequest, z.output<typeof scriptExpectation>>;
+export type ScriptCheck = KindCheck<'script', ScriptRequest, z.output<typeof scriptRejection>>;
 
 const EXCERPT = 2000;
 /** Between TERM and KILL: time for a script to clean up. */
@@ -254,8 +290,8 @@ function commandExcerpt(spec: ScriptRequest, ctx: ProbeContext): string {
   return ctx.redactor.redact(`${argv}${spec.cwd ? `\n(in ${spec.cwd})` : ''}`);
 }
 
-export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
-  const spec = call.script!;
+export const scriptCall = async (call: ScriptCall, ctx: ProbeContext): Promise<CallResult> => {
+  const spec = call.script;
   const run = await runScript(spec, ctx, call.name);
   const result = startResult(call.name, 'script', { durationSeconds: run.durationMs / 1000, requestExcerpt: commandExcerpt(spec, ctx) });
   if (run.exitCode !== null) result.status = run.exitCode;
@@ -287,8 +323,8 @@ export const scriptCall: CallProbe<CallConfig> = async (call, ctx) => {
   return finishCall(result, failures, call.units, ctx, message);
 };
 
-export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
-  const run = await runScript(check.script!, ctx, check.name);
+export const scriptAuthCheck = async (check: ScriptCheck, ctx: ProbeContext): Promise<AuthCheckResult> => {
+  const run = await runScript(check.script, ctx, check.name);
   const base = { name: check.name, durationSeconds: run.durationMs / 1000, status: run.exitCode ?? undefined, responseExcerpt: run.pid !== undefined ? outputExcerpt(run, ctx) : undefined };
   if (run.error) return { ...base, outcome: 'error', reason: `could not tell: ${ctx.redactor.redact(run.error)}` };
   const rw = check.rejected_when;
@@ -306,4 +342,40 @@ export const scriptAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) =>
   return { ...base, outcome: 'accepted', reason: `bad credential accepted: ${ctx.redactor.redact(describeFailures(unmet))}` };
 };
 
-export const scriptProbe: Probe = { call: scriptCall, authCheck: scriptAuthCheck };
+const errno = (err: unknown) => (err as NodeJS.ErrnoException).code ?? 'error';
+
+/** The working folder from the config file's folder, and a program named by a path, checked at load. */
+function resolveFiles(spec: ScriptRequest, steps: Steps, baseDir: string, add: Add): void {
+  const cwd = path.resolve(baseDir, spec.cwd ?? '.');
+  spec.cwd = cwd;
+  try {
+    if (!statSync(cwd).isDirectory()) add([...steps, 'cwd'], `${cwd} is not a folder`);
+  } catch (err) {
+    add([...steps, 'cwd'], `cannot use ${cwd}: ${errno(err)}`);
+  }
+  // A program named by a path is checked now; one found on PATH (or made by a template) when it runs.
+  const program = spec.command[0];
+  if (program.includes('/') && !program.includes('{{')) {
+    try {
+      accessSync(path.resolve(cwd, program), fsConstants.X_OK);
+    } catch (err) {
+      add([...steps, 'command', 0], `${program} (from ${cwd}) is not an executable file: ${errno(err)}`);
+    }
+  }
+}
+
+export const script = defineKind('script', {
+  request: scriptRequest,
+  expect: scriptExpectation,
+  rejectedWhen: scriptRejection,
+  notForThisKind: {
+    expect: { status: 'a script has an exit code (expect.exit_code); json and body_regex apply to its stdout' },
+    rejected_when: { status: 'a script has an exit code (rejected_when.exit_code); json and body_regex apply to its stdout' },
+  },
+  unsigned: 'script calls are not signed: pass the credentials in script.env',
+  rejectionLacks: (r) =>
+    r.exit_code === undefined && r.json.length === 0 && r.body_regex === undefined ? 'a script auth check needs rejected_when.exit_code, json or body_regex (on stdout)' : null,
+  resolveFiles,
+  call: scriptCall,
+  authCheck: scriptAuthCheck,
+});

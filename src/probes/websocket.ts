@@ -1,323 +1,42 @@
-// WebSocket calls and WebSocket auth checks: connect (headers, subprotocols, TLS verified unless the
-// call says otherwise, optionally signed), send a scripted sequence of frames (JSON, text, a file
-// streamed in chunks at a pace, pauses), collect the answer frames, and judge them with the same
-// assertion language as HTTP. The conversation is recorded as a transcript first and judged
-// afterwards, so a call and an auth check share every line of the network code.
-import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+// The WebSocket call kind: what its answer frames and refusals can be held to, its load-time rules,
+// and the judging of a conversation. The conversation itself (connect, send, collect the answer
+// frames) is websocket-transport.ts: its Transcript is all that is judged here.
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
-import type { AuthCheckConfig, CallConfig, JsonAssertion, SignConfig, WebsocketRequest } from '../config/schema.js';
-import { answerMessage, checkJson, describeFailures, evaluate, jsonHolds, notJson, parseJson } from '../expect.js';
-import { describeNetworkError } from '../http/client.js';
-import { applySigner, redactUrl } from '../signers.js';
-import { render, renderDeep } from '../template.js';
-import { sleep } from '../util/duration.js';
-import type { FailedExpectation } from '../types.js';
+import { z } from 'zod';
+import { answerFields, CALL_MAX, doc, duration, jsonAssertion, refusalFields } from '../config/parts.js';
+import { answerMessage, checkJson, describeFailures, evaluate, notJson, parseJson } from '../expect.js';
+import type { AuthCheckResult, CallResult, FailedExpectation } from '../types.js';
 import { extractValues, finishCall, startResult } from './finish.js';
-import type { AuthProbe, CallProbe, Probe, ProbeContext } from './types.js';
+import { defineKind, type Add, type KindCall, type KindCheck, type ProbeContext, type Steps } from './types.js';
+import { converse, EXCERPT, FRAME_EXCERPT, websocketRequest, type Transcript, type WebsocketRequest } from './websocket-transport.js';
 
-const EXCERPT = 2000;
-const FRAME_EXCERPT = 300;
-/** Largest handshake refusal body kept (it is only shown and matched, never parsed further). */
-const MAX_REFUSAL_BODY = 65_536;
-/** After we send a close frame, how long to wait for the server's before dropping the socket. */
-const CLOSE_WAIT_MS = 1000;
-/** Stands for `{{chunk}}` while the frame templates are rendered once; replaced per chunk. Plain
- *  characters only, so JSON.stringify leaves it as it is. */
-const CHUNK_MARK = '__patrol_chunk_9c41e7__';
+/** Expectations on the answer frames of a WebSocket call (each frame is parsed as JSON). */
+export const frameExpectation = z
+  .strictObject({
+    each: z.array(jsonAssertion).prefault([]).meta(doc('Every answer frame meets these.', [{ path: 'code', equals: 0 }])),
+    final: z.array(jsonAssertion).prefault([]).meta(doc('The last answer frame meets these.', [{ path: 'data.status', equals: 2 }])),
+    any: z.array(jsonAssertion).prefault([]).meta(doc('At least one answer frame meets all of these.', [{ path: 'data.result', exists: true }])),
+    min: z.number().int().min(0).default(1).meta(doc('At least this many answer frames.')),
+    max_first_frame: duration({ max: CALL_MAX }).optional().meta(doc('Time from connecting to the first answer frame.', '3s')),
+  })
+  .meta({ id: 'FrameExpectation', ...doc('What the answer frames of a WebSocket call must meet (each frame is parsed as JSON).') });
 
-export interface AnswerFrame {
-  /** Milliseconds since the connection started. */
-  atMs: number;
-  text: string;
-  binary: boolean;
-}
-
-/** What happened on the wire, before any judgement. */
-export interface Transcript {
-  /** The URL dialled, signed (show it through redactUrl). */
-  url: string;
-  /** 101 when the handshake was accepted, the refusal's status otherwise (absent: no HTTP answer). */
-  status?: number;
-  opened: boolean;
-  /** The body of a refused handshake. */
-  refusalBody?: string;
-  frames: AnswerFrame[];
-  firstFrameMs?: number;
-  durationMs: number;
-  /** Send steps completed (a stream counts as one step). */
-  stepsSent: number;
-  stepsTotal: number;
-  untilMet: boolean;
-  closedBy?: 'server' | 'client';
-  closeCode?: number;
-  closeReason?: string;
-  /** Timeout, network error, a limit: the conversation could not complete. */
-  error?: string;
-  requestExcerpt: string;
-}
-
-type PreparedStep =
-  | { kind: 'json'; text: string }
-  | { kind: 'text'; text: string }
-  | { kind: 'wait'; ms: number }
-  | { kind: 'stream'; file: string; chunkBytes: number; intervalMs: number; first: string; middle: string; last?: string; maxChunks: number };
-
-/** ws(s):// as it is, http(s):// mapped, so a config can derive the address from an HTTP base URL. */
-function toWebSocketUrl(url: URL): string | null {
-  if (url.protocol === 'ws:' || url.protocol === 'wss:') return null;
-  if (url.protocol === 'http:') url.protocol = 'ws:';
-  else if (url.protocol === 'https:') url.protocol = 'wss:';
-  else return `unsupported URL scheme ${url.protocol} for a WebSocket call`;
-  return null;
-}
-
-interface Prepared {
-  url: URL;
-  headers: Record<string, string>;
-  steps: PreparedStep[];
-}
-
-/** Render every template once (a missing variable fails the call before anything is sent), then sign. */
-async function prepare(spec: WebsocketRequest, sign: SignConfig | undefined, ctx: ProbeContext): Promise<Prepared | string> {
-  let url: URL;
-  const headers: Record<string, string> = {};
-  const steps: PreparedStep[] = [];
-  // `{{chunk}}` is empty outside a stream's frames.
-  const vars = { ...ctx.vars, chunk: '' };
-  try {
-    url = new URL(render(spec.url, vars));
-    const bad = toWebSocketUrl(url);
-    if (bad) return bad;
-    for (const [k, v] of Object.entries(spec.query)) url.searchParams.set(k, render(v, vars));
-    for (const [k, v] of Object.entries(spec.headers)) headers[k.toLowerCase()] = render(v, vars);
-    const frameVars = { ...ctx.vars, chunk: CHUNK_MARK };
-    for (const step of spec.send) {
-      if (step.json !== undefined) steps.push({ kind: 'json', text: JSON.stringify(renderDeep(step.json, vars)) });
-      else if (step.text !== undefined) steps.push({ kind: 'text', text: render(step.text, vars) });
-      else if (step.wait !== undefined) steps.push({ kind: 'wait', ms: step.wait });
-      else if (step.stream !== undefined) {
-        const s = step.stream;
-        const middle = JSON.stringify(renderDeep(s.middle, frameVars));
-        steps.push({
-          kind: 'stream',
-          file: s.file,
-          chunkBytes: s.chunk_bytes,
-          intervalMs: s.interval,
-          first: s.first ? JSON.stringify(renderDeep(s.first, frameVars)) : middle,
-          middle,
-          last: s.last ? JSON.stringify(renderDeep(s.last, frameVars)) : undefined,
-          maxChunks: s.max_chunks,
-        });
-      }
-    }
-  } catch (err) {
-    return ctx.redactor.redact((err as Error).message);
-  }
-  if (sign) {
-    const failed = await applySigner(sign, { method: 'GET', url, headers }, { vars: ctx.vars, now: Date.now(), session: ctx.session });
-    if (failed) return ctx.redactor.redact(failed);
-  }
-  return { url, headers, steps };
-}
-
-function describeSteps(steps: PreparedStep[], ctx: ProbeContext): string {
-  return steps
-    .map((s) => {
-      switch (s.kind) {
-        case 'json':
-        case 'text':
-          return `send ${s.kind} ${ctx.redactor.excerpt(s.text, FRAME_EXCERPT)}`;
-        case 'wait':
-          return `wait ${s.ms}ms`;
-        case 'stream':
-          return `stream ${path.basename(s.file)} in chunks of ${s.chunkBytes} bytes every ${s.intervalMs}ms: ${ctx.redactor.excerpt(s.middle.replace(CHUNK_MARK, '<chunk>'), FRAME_EXCERPT)}`;
-      }
-    })
-    .join('\n');
-}
-
-/** Connect, send, collect: never throws, always ends within the timeout or when `signal` aborts. */
-export async function converse(spec: WebsocketRequest, sign: SignConfig | undefined, ctx: ProbeContext): Promise<Transcript> {
-  const timeoutMs = spec.timeout ?? ctx.defaults.timeoutMs;
-  const prepared = await prepare(spec, sign, ctx);
-  const empty: Transcript = { url: '', opened: false, frames: [], durationMs: 0, stepsSent: 0, stepsTotal: spec.send.length, untilMet: false, requestExcerpt: '' };
-  if (typeof prepared === 'string') return { ...empty, error: prepared };
-  const url = prepared.url.toString();
-  const headerLines = Object.entries(ctx.redactor.headers(prepared.headers)).map(([k, v]) => `${k}: ${v}`);
-  const t: Transcript = {
-    ...empty,
-    url,
-    requestExcerpt: ctx.redactor.excerpt([`GET ${redactUrl(url)}`, ...headerLines, '', describeSteps(prepared.steps, ctx)].join('\n'), EXCERPT),
-  };
-  if (ctx.signal.aborted) return { ...t, error: `not run: ${abortReason(ctx.signal)}` };
-
-  const started = performance.now();
-  const elapsed = () => performance.now() - started;
-  // One controller ends everything this call started: the sender's sleeps, the timers.
-  const stop = new AbortController();
-  const maxAnswerBytes = ctx.defaults.maxBodyBytes;
-  let answerBytes = 0;
-
-  let tls: { ca?: Buffer } = {};
-  try {
-    if (spec.tls?.ca_file) tls = { ca: readFileSync(spec.tls.ca_file) };
-  } catch (err) {
-    return { ...t, error: `cannot read tls.ca_file: ${(err as NodeJS.ErrnoException).code ?? 'error'}` };
-  }
-
-  return new Promise<Transcript>((resolve) => {
-    let finished = false;
-    let closeTimer: NodeJS.Timeout | undefined;
-    const ws = new WebSocket(url, spec.subprotocols, {
-      headers: prepared.headers,
-      handshakeTimeout: timeoutMs,
-      maxPayload: spec.max_frame_bytes,
-      perMessageDeflate: false,
-      followRedirects: false,
-      rejectUnauthorized: !spec.tls?.insecure_skip_verify,
-      ...(spec.tls?.server_name ? { servername: spec.tls.server_name } : {}),
-      ...tls,
-    });
-
-    const finish = (error?: string) => {
-      if (finished) return;
-      finished = true;
-      if (error && !t.error) t.error = error;
-      t.durationMs = elapsed();
-      clearTimeout(timer);
-      clearTimeout(closeTimer);
-      ctx.signal.removeEventListener('abort', onAbort);
-      stop.abort();
-      // Whatever state the socket is in, nothing of it outlives the call.
-      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
-      resolve(t);
-    };
-    /** We are done listening: close politely, but never wait long for the server's close frame. */
-    const closeNormally = () => {
-      if (ws.readyState !== WebSocket.OPEN) return finish();
-      t.closedBy ??= 'client';
-      ws.close(1000);
-      closeTimer = setTimeout(() => finish(), CLOSE_WAIT_MS);
-    };
-
-    const timer = setTimeout(() => finish(`timeout after ${timeoutMs}ms (${progress(t)})`), timeoutMs);
-    const onAbort = () => finish(`aborted: ${abortReason(ctx.signal)} (${progress(t)})`);
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-
-    ws.on('unexpected-response', (req, res) => {
-      t.status = res.statusCode;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = () => {
-        t.refusalBody = Buffer.concat(chunks).toString('utf8');
-        req.destroy();
-        finish();
-      };
-      res.on('data', (c: Buffer) => {
-        if (size >= MAX_REFUSAL_BODY) return;
-        size += c.length;
-        chunks.push(c);
-      });
-      res.on('end', done);
-      res.on('error', done);
-      res.on('aborted', done);
-    });
-    ws.on('open', () => {
-      t.opened = true;
-      t.status = 101;
-      void sendAll(ws, prepared.steps, t, stop.signal).then((error) => {
-        if (error) finish(error);
-        // Everything sent and nothing to wait for: the answers end when the server closes, or
-        // when `until` matches; the timer bounds both.
-      });
-    });
-    ws.on('message', (data, isBinary) => {
-      if (finished) return;
-      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-      answerBytes += buf.length;
-      const at = elapsed();
-      t.firstFrameMs ??= at;
-      t.frames.push({ atMs: at, binary: isBinary, text: isBinary ? `<binary frame of ${buf.length} bytes>` : buf.toString('utf8') });
-      if (t.frames.length > spec.max_frames) return finish(`more than max_frames (${spec.max_frames}) answer frames`);
-      if (answerBytes > maxAnswerBytes) return finish(`answer frames larger than the limit of ${maxAnswerBytes} bytes (global.max_body_bytes)`);
-      if (spec.until.length > 0 && !t.untilMet && meets(t.frames[t.frames.length - 1], spec.until)) {
-        t.untilMet = true;
-        closeNormally();
-      }
-    });
-    ws.on('close', (code, reason) => {
-      t.closedBy ??= 'server';
-      t.closeCode = code;
-      t.closeReason = reason.toString('utf8');
-      finish();
-    });
-    ws.on('error', (err) => {
-      // A refused handshake already says what happened; the socket error that follows adds nothing.
-      if (t.status !== undefined && !t.opened) return finish();
-      finish(describeNetworkError(err, timeoutMs).reason);
-    });
-  });
-}
-
-function abortReason(signal: AbortSignal): string {
-  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-}
-
-function progress(t: Transcript): string {
-  if (!t.opened) return 'handshake not completed';
-  return `${t.frames.length} answer frame${t.frames.length === 1 ? '' : 's'}, ${t.stepsSent}/${t.stepsTotal} send steps done`;
-}
-
-function meets(frame: AnswerFrame, assertions: JsonAssertion[]): boolean {
-  const doc = parseJson(frame.text);
-  return doc.ok && jsonHolds(doc.value, assertions);
-}
-
-/** Send every step in order; stops quietly when the socket is no longer open. Returns an error, or null. */
-async function sendAll(ws: WebSocket, steps: PreparedStep[], t: Transcript, signal: AbortSignal): Promise<string | null> {
-  const open = () => !signal.aborted && ws.readyState === WebSocket.OPEN;
-  for (const step of steps) {
-    if (!open()) return null;
-    switch (step.kind) {
-      case 'json':
-      case 'text':
-        ws.send(step.text);
-        break;
-      case 'wait':
-        await sleep(step.ms, signal);
-        break;
-      case 'stream': {
-        let payload: Buffer;
-        try {
-          payload = await readFile(step.file);
-        } catch (err) {
-          return `cannot read ${path.basename(step.file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
-        }
-        const count = Math.ceil(payload.length / step.chunkBytes);
-        if (count > step.maxChunks) return `${path.basename(step.file)} makes ${count} chunks, more than max_chunks (${step.maxChunks})`;
-        // Paced against the start, not the previous send, so the rate does not drift.
-        const begin = performance.now();
-        for (let i = 0; i < count; i++) {
-          const wait = begin + i * step.intervalMs - performance.now();
-          if (wait > 0) await sleep(wait, signal);
-          if (!open()) return null;
-          const chunk = payload.subarray(i * step.chunkBytes, (i + 1) * step.chunkBytes).toString('base64');
-          ws.send((i === 0 ? step.first : step.middle).split(CHUNK_MARK).join(chunk));
-        }
-        if (step.last !== undefined) {
-          if (count > 0) await sleep(step.intervalMs, signal);
-          if (!open()) return null;
-          ws.send(step.last.split(CHUNK_MARK).join(''));
-        }
-        break;
-      }
-    }
-    t.stepsSent++;
-  }
-  return null;
-}
+const websocketExpectation = z
+  .strictObject({
+    frames: frameExpectation.optional().meta(doc('The answer frames.')),
+    max_duration: answerFields.max_duration,
+    message_path: answerFields.message_path,
+  })
+  .meta({ id: 'WebsocketExpectation', ...doc('What makes a WebSocket call a success: its answer frames and its duration.') });
+const websocketRejection = z
+  .strictObject({
+    ...refusalFields,
+    first_frame: z.array(jsonAssertion).optional().meta(doc('The handshake was accepted and the first answer frame meets these.', [{ path: 'code', equals: 10313 }])),
+  })
+  .meta({ id: 'WebsocketRejection', ...doc('What counts as refusing the bad credential: a refused handshake (status, json, body_regex on its answer; status 401 or 403 when not given), or an accepted one whose first answer frame meets first_frame.') });
+export type WebsocketCall = KindCall<'websocket', WebsocketRequest, z.output<typeof websocketExpectation>>;
+export type WebsocketCheck = KindCheck<'websocket', WebsocketRequest, z.output<typeof websocketRejection>>;
 
 function framesExcerpt(t: Transcript, ctx: ProbeContext): string {
   if (!t.opened) {
@@ -339,9 +58,9 @@ function earlyClose(t: Transcript, spec: WebsocketRequest, ctx: ProbeContext): s
   return null;
 }
 
-export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
+export const websocketCall = async (call: WebsocketCall, ctx: ProbeContext): Promise<CallResult> => {
   const redact = (t: string) => ctx.redactor.redact(t);
-  const spec = call.websocket!;
+  const spec = call.websocket;
   const t = await converse(spec, call.sign, ctx);
   const result = startResult(call.name, 'websocket', { durationSeconds: t.durationMs / 1000, status: t.status, requestExcerpt: t.requestExcerpt || undefined });
   if (t.firstFrameMs !== undefined) result.firstFrameSeconds = t.firstFrameMs / 1000;
@@ -385,9 +104,9 @@ export const websocketCall: CallProbe<CallConfig> = async (call, ctx) => {
   return finishCall(result, failures, call.units, ctx, message);
 };
 
-export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx) => {
+export const websocketAuthCheck = async (check: WebsocketCheck, ctx: ProbeContext): Promise<AuthCheckResult> => {
   const redact = (t: string) => ctx.redactor.redact(t);
-  const t = await converse(check.websocket!, check.sign, ctx);
+  const t = await converse(check.websocket, check.sign, ctx);
   const base = { name: check.name, durationSeconds: t.durationMs / 1000, status: t.status, responseExcerpt: t.url !== '' ? framesExcerpt(t, ctx) : undefined };
   const rw = check.rejected_when;
   if (!t.opened) {
@@ -413,4 +132,30 @@ export const websocketAuthCheck: AuthProbe<AuthCheckConfig> = async (check, ctx)
   return { ...base, outcome: 'accepted', reason: ctx.redactor.redact(`bad credential accepted: the handshake succeeded (101)${said}`) };
 };
 
-export const websocketProbe: Probe = { call: websocketCall, authCheck: websocketAuthCheck };
+const FRAMES_INSTEAD = 'judge the answer frames with expect.frames (each, final, any, min, max_first_frame)';
+
+/** Payload files of streams, from the config file's folder, checked at load. */
+function resolveFiles(spec: WebsocketRequest, steps: Steps, baseDir: string, add: Add): void {
+  spec.send.forEach((step, i) => {
+    if (!step.stream) return;
+    const where = [...steps, 'send', i, 'stream', 'file'];
+    step.stream.file = path.resolve(baseDir, step.stream.file);
+    try {
+      if (!statSync(step.stream.file).isFile()) add(where, `${step.stream.file} is not a file`);
+    } catch (err) {
+      add(where, `cannot read ${step.stream.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  });
+}
+
+export const websocket = defineKind('websocket', {
+  request: websocketRequest,
+  expect: websocketExpectation,
+  rejectedWhen: websocketRejection,
+  notForThisKind: { expect: { status: FRAMES_INSTEAD, json: FRAMES_INSTEAD, body_regex: FRAMES_INSTEAD, body_not_regex: FRAMES_INSTEAD, exit_code: FRAMES_INSTEAD } },
+  // The current payload chunk: empty outside a stream's frames.
+  templateNames: ['chunk'],
+  resolveFiles,
+  call: websocketCall,
+  authCheck: websocketAuthCheck,
+});
