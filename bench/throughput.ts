@@ -15,7 +15,7 @@ import { Pool } from 'undici';
 import { findBinary } from '../test/helpers/tools.js';
 import { parseConfig } from '../src/config/load.js';
 import type { RoundRunner } from '../src/engine/runner.js';
-import { WorkerHost } from '../src/engine/worker-host.js';
+import { WorkerHost } from '../src/worker/host.js';
 import { cpuMs, generateConfig, inspectorFor, silent, startTarget, table, withPeakRss } from './common.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;

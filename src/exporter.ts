@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfigFile, parseConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
 import { Inspector } from './engine/inspector.js';
 import type { RoundOptions, RoundRunner } from './engine/runner.js';
-import { WorkerHost, type RoundAndSave } from './engine/worker-host.js';
+import { WorkerHost, type RoundAndSave } from './worker/host.js';
 import { PatrolMetrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import type { RoundStore } from './store/types.js';

@@ -1,5 +1,5 @@
 // What the exporter needs from whatever runs its rounds: the Inspector in this thread, or the same
-// Inspector in a worker thread (engine/worker-host.ts) so that a round of thousands of services
+// Inspector in a worker thread (worker/host.ts) so that a round of thousands of services
 // never slows a scrape. One interface, so the exporter does not care which.
 import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
 

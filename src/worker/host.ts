@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { logFormatOf, type LogFormat } from '../log.js';
 import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
-import type { RoundOptions, RoundRunner } from './runner.js';
+import type { RoundOptions, RoundRunner } from '../engine/runner.js';
 
 export type ToWorker =
   | { type: 'configure'; loaded: LoadedConfig; logLevel: string; logFormat: LogFormat }
@@ -17,7 +17,7 @@ export type ToWorker =
   | { type: 'close' };
 
 export type FromWorker =
-  /** Judged services, a batch at a time (see worker-main.ts). */
+  /** Judged services, a batch at a time (see main.ts). */
   | { type: 'services'; id: number; results: ServiceResult[] }
   | { type: 'progress'; id: number; done: number; total: number }
   /** The round without its services (they came one by one), and their order. */
@@ -39,11 +39,11 @@ interface Pending {
   onProgress?: (done: number, total: number) => void;
 }
 
-// Compiled: the worker runs worker-main.js. From source: worker-boot.mjs loads tsx into the worker,
-// then worker-main.ts (tsx's loader hooks do not reach worker threads by themselves).
+// Compiled: the worker runs main.js. From source: boot.mjs loads tsx into the worker,
+// then main.ts (tsx's loader hooks do not reach worker threads by themselves).
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_FILE = new URL(FROM_SOURCE ? './worker-boot.mjs' : './worker-main.js', import.meta.url);
-const WORKER_DATA = { entry: new URL('./worker-main.ts', import.meta.url).href };
+const WORKER_FILE = new URL(FROM_SOURCE ? './boot.mjs' : './main.js', import.meta.url);
+const WORKER_DATA = { entry: new URL('./main.ts', import.meta.url).href };
 
 export class WorkerHost implements RoundRunner {
   private worker: Worker | null = null;

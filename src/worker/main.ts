@@ -1,14 +1,15 @@
-// The worker thread side of WorkerHost: an Inspector driven by messages. Results are redacted here
+// The round thread's entry point (a composition root above the engine, as cli.ts is the process's):
+// the worker thread side of WorkerHost, an Inspector driven by messages. Results are redacted here
 // (the worker holds the secrets it needs) before they cross to the main thread. When asked, the
 // worker also saves each round to the history file, so the serving thread never writes it.
 import { parentPort } from 'node:worker_threads';
 import type { LoadedConfig } from '../config/load.js';
 import { createLogger, logFormatOf, type LogFormat } from '../log.js';
 import { Redactor } from '../redact.js';
-import { Inspector } from './inspector.js';
+import { Inspector } from '../engine/inspector.js';
 import type { RoundResult, ServiceResult } from '../types.js';
 import type { SqliteStore } from '../store/sqlite.js';
-import type { FromWorker, SaveOutcome, ToWorker } from './worker-host.js';
+import type { FromWorker, SaveOutcome, ToWorker } from './host.js';
 
 /** Service results sent to the main thread at most this many at once, and at most this late. */
 const BATCH = 100;
