@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { PatrolMetrics } from '../src/metrics.js';
 import type { RoundResult } from '../src/types.js';
-import { APP, round, withSim, wsConfig } from './helpers/xfyun-config.js';
+import { withSim } from './helpers/harness.js';
+import { APP, round, wsConfig } from './helpers/xfyun-config.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
 const GOOD_SIGN = 'sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "{{params.api_secret}}" }';
@@ -86,7 +87,7 @@ async function authMetric(r: RoundResult): Promise<Record<string, number>> {
 }
 
 test('every bad credential is rejected, nothing extra is metered, the verdict is ok', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     const r = await round(sim, CONFIG, ['iat', 'webocr']);
     for (const s of r.services) {
       assert.equal(s.verdict, 'ok', `${s.serviceId}: ${s.reason} ${JSON.stringify(s.authChecks)}`);
@@ -109,7 +110,7 @@ test('every bad credential is rejected, nothing extra is metered, the verdict is
 });
 
 test('acceptBadSignature: the signature checks are accepted, the verdict is auth_failed, the metric 0', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     sim.setSignedFaults('iat', { acceptBadSignature: true });
     sim.setSignedFaults('webocr', { acceptBadSignature: true });
     const r = await round(sim, CONFIG, ['iat', 'webocr']);
@@ -131,7 +132,7 @@ test('acceptBadSignature: the signature checks are accepted, the verdict is auth
 });
 
 test('acceptBadCredentials: the unknown app id is accepted and charged to it: auth_failed', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     sim.setSignedFaults('iat', { acceptBadCredentials: true });
     const r = await round(sim, CONFIG, ['iat']);
     const iat = r.services[0];
@@ -145,7 +146,7 @@ test('acceptBadCredentials: the unknown app id is accepted and charged to it: au
 });
 
 test('a handshake refused otherwise than rejected_when says is "could not tell" (call_failed), not an acceptance', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     const odd = IAT_CHECKS.replace('rejected_when: { status: 403 }', 'rejected_when: { status: 401 }');
     const r = await round(sim, wsConfig({ iatChecks: odd }), ['iat']);
     const iat = r.services[0];

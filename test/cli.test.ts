@@ -145,7 +145,7 @@ test("the README's serve command logs in logfmt when asked and SIGTERM to it sto
   const sim = await startSimulator({ lagMs: 100 });
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-cli-'));
   const file = path.join(dir, 'patrol.yml');
-  writeFileSync(file, ocrConfig().replace('http://127.0.0.1:1', sim.url).replace('run_on_start: false', 'run_on_start: true'));
+  writeFileSync(file, ocrConfig({ platformUrl: sim.url, runOnStart: true }));
   const l = launch('npx', ['patrol', 'serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${path.join(dir, 'h.db')}`, '--log.format=logfmt']);
   try {
     const url = await eventually(async () => /msg="patrol_exporter listening" url=(http:\/\/\S+)/.exec(l.stderr())?.[1], 120_000, `listening (log: ${l.stderr()})`);

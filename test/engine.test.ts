@@ -69,7 +69,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(`fault: ${c.name} -> ${c.verdict}`, async () => {
-    await withSim({}, async (sim) => {
+    await withSim({ lagMs: 300 }, async (sim) => {
       const { inspector } = inspectorFor(ocrConfig(c.knobs), sim);
       try {
         for (let i = 0; i < (c.warmup ?? 0); i++) {
@@ -91,7 +91,7 @@ for (const c of cases) {
 }
 
 test('an expired session (answered 200 with code 11001) is renewed by exactly one login', async () => {
-  await withSim({}, async (sim) => {
+  await withSim({ lagMs: 300 }, async (sim) => {
     const { inspector } = inspectorFor(ocrConfig(), sim);
     try {
       assert.equal((await inspector.runRound({ trigger: 'cli' })).services[0].verdict, 'ok');
@@ -107,7 +107,7 @@ test('an expired session (answered 200 with code 11001) is renewed by exactly on
 });
 
 test('a wrong console password is a count query failure that says so', async () => {
-  await withSim({}, async (sim) => {
+  await withSim({ lagMs: 300 }, async (sim) => {
     const { inspector } = inspectorFor(ocrConfig({ password: 'wrong-password' }), sim);
     try {
       const s = (await inspector.runRound({ trigger: 'cli' })).services[0];
@@ -197,7 +197,7 @@ test('services sharing one counter are judged one after the other, and both come
 });
 
 test('the round deadline is a failure of what it cut short, with the reason (not an abort)', async () => {
-  await withSim({}, async (sim) => {
+  await withSim({ lagMs: 300 }, async (sim) => {
     // The call would hang two minutes; the 700 ms deadline must cut it. 15 s is 5x the 3 s such a
     // round may take on a busy machine, and far from the two minutes.
     sim.setFaults('ocr', { slowMs: 120_000 });

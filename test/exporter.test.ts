@@ -87,7 +87,7 @@ test('reload: a bad file keeps the old config running; SIGHUP reloads a good one
   const sim = await startSimulator({ lagMs: 200 });
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
-  const good = ocrConfig().replace('http://127.0.0.1:1', sim.url);
+  const good = ocrConfig({ platformUrl: sim.url });
   writeFileSync(file, good);
   const p = await startPatrol(['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0']);
   try {
@@ -137,7 +137,7 @@ test('SIGTERM during a round ends it cleanly and exits 0 within moments', async 
   sim.setFaults('ocr', { slowMs: 120_000 });
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
-  writeFileSync(file, ocrConfig({ callTimeoutMs: 180_000, roundTimeoutMs: 300_000 }).replace('http://127.0.0.1:1', sim.url));
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 180_000, roundTimeoutMs: 300_000, platformUrl: sim.url }));
   const p = await startPatrol(['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0']);
   try {
     assert.equal((await fetch(`${p.url}/api/rounds`, { method: 'POST' })).status, 202);
@@ -175,8 +175,7 @@ test('secrets from the environment appear in no log line, metric, page, details 
         expect: { status: 200, body_regex: "{{params.error_secret}}" }
 `;
   const params = 'params: { api_key: "${PATROL_SECRET_KEY}", path_secret: "${PATROL_SECRET_URL_PATH}", query_secret: "${PATROL_SECRET_QUERY}", header_secret: "${PATROL_SECRET_HEADER}", body_secret: "${PATROL_SECRET_BODY}", error_secret: "${PATROL_SECRET_ERROR}" }';
-  const text = ocrConfig({ password: '${PATROL_SECRET_PASSWORD}' })
-    .replace('http://127.0.0.1:1', sim.url)
+  const text = ocrConfig({ password: '${PATROL_SECRET_PASSWORD}', platformUrl: sim.url })
     .replace(/params: \{ api_key: .*$/m, params)
     .replace('    auth_checks:', `${leaky}    auth_checks:`);
   writeFileSync(file, text);
@@ -225,7 +224,7 @@ test('run-once prints the table, and exits 1 when a verdict is not ok; --json fo
   const sim = await startSimulator({ lagMs: 100 });
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
-  writeFileSync(file, ocrConfig().replace('http://127.0.0.1:1', sim.url));
+  writeFileSync(file, ocrConfig({ platformUrl: sim.url }));
   try {
     const ok = await runPatrol(['run-once', `--config.file=${file}`]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -276,7 +275,7 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
   const db = tempDb();
-  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE }).replace('http://127.0.0.1:1', sim.url));
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE, platformUrl: sim.url }));
   const args = ['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${db}`];
   let p = await startPatrol(args);
   try {
@@ -392,7 +391,7 @@ test('kill -9 mid-round: what that round may have charged is not reported as une
   const sim = await startSimulator({ lagMs: 200 });
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
-  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE }).replace('http://127.0.0.1:1', sim.url));
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE, platformUrl: sim.url }));
   const args = ['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${tempDb()}`];
   let p = await startPatrol(args);
   const round = async (after?: string) => {

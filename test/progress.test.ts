@@ -127,7 +127,7 @@ test('`patrol run-once` on a real pseudo-terminal (util-linux script): no log li
     const dir = mkdtempSync(path.join(tmpdir(), 'patrol-pty-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const config = path.join(dir, 'patrol.yml');
-    writeFileSync(config, ocrConfig().replace('http://127.0.0.1:1', sim.url));
+    writeFileSync(config, ocrConfig({ platformUrl: sim.url }));
     const record = path.join(dir, 'typescript');
     const cli = path.resolve('src/cli.ts');
     const command = `stty cols 80; ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(cli)} run-once --config.file=${JSON.stringify(config)} --log.level=debug`;

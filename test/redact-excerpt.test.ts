@@ -11,13 +11,14 @@ import { WebSocketServer } from 'ws';
 import { parseCall, platformSchema } from '../src/config/schema.js';
 import { sendError } from '../src/digest/mailer.js';
 import { HttpClient } from '../src/http/client.js';
+import { withSim } from './helpers/harness.js';
 import { PlatformSession } from '../src/platform/session.js';
 import { httpCall } from '../src/probes/http.js';
 import { scriptCall } from '../src/probes/script.js';
 import { websocketCall } from '../src/probes/websocket.js';
 import type { ProbeContext } from '../src/probes/types.js';
 import { excerpt, Redactor } from '../src/redact.js';
-import { startSimulator, type Simulator } from '../src/sim/platform.js';
+import { startSimulator } from '../src/sim/platform.js';
 import { inspectorFor, ocrConfig } from './helpers/harness.js';
 
 // Upper case: the simulator's ocr service answers the text it was sent in upper case.
@@ -43,16 +44,6 @@ function noPrefix(what: string, value: unknown): void {
   assert.ok(!text.includes(PREFIX), `${what}: the secret's first characters leaked:\n${text}`);
 }
 
-async function withSim(fn: (sim: Simulator, http: HttpClient) => Promise<void>): Promise<void> {
-  const sim = await startSimulator({ lagMs: 0 });
-  const http = new HttpClient();
-  try {
-    await fn(sim, http);
-  } finally {
-    await http.close();
-    await sim.close();
-  }
-}
 
 test('excerpt redacts the whole text before it cuts', () => {
   const r = new Redactor([SECRET]);
@@ -82,7 +73,7 @@ test('a mail error that echoes a secret across its cut does not leak', () => {
 });
 
 test('HTTP call: a secret across the request, response and failure cuts does not leak', async () => {
-  await withSim(async (sim, http) => {
+  await withSim({}, async (sim, http) => {
     // Request body {"text":"<pad><secret>"}: its cut at 2000. Response {...,"data":{"result":"<PAD><SECRET>"}}:
     // its cut at 2000 after a fixed head. The failed body_regex shows the first 200 characters.
     const requestHead = '{"text":"'.length;
@@ -161,7 +152,7 @@ test('WebSocket call: a secret across the request and transcript cuts does not l
 });
 
 test('login and counter reasons: a secret across their cuts does not leak', async () => {
-  await withSim(async (sim, http) => {
+  await withSim({}, async (sim, http) => {
     const redactor = new Redactor([SECRET]);
     for (const k of INSIDE) {
       // The counter answer repeats the service name; a missing value shows the body cut at 200.

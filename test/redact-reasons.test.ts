@@ -7,12 +7,13 @@ import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
 import { parseCall, platformSchema } from '../src/config/schema.js';
 import { HttpClient } from '../src/http/client.js';
+import { withSim } from './helpers/harness.js';
 import { PlatformSession } from '../src/platform/session.js';
 import { httpCall } from '../src/probes/http.js';
 import { scriptCall } from '../src/probes/script.js';
 import type { ProbeContext } from '../src/probes/types.js';
 import { Redactor } from '../src/redact.js';
-import { startSimulator, type Simulator } from '../src/sim/platform.js';
+import type { Simulator } from '../src/sim/platform.js';
 
 const SECRET = 'ZW8QK3TPL5RM2XNV';
 const silent = pino({ level: 'silent' });
@@ -23,19 +24,9 @@ function ctx(http: HttpClient): ProbeContext {
   return { vars: { service_id: 's', app_id: '5f3a9c01', params: {}, vars: {} }, signal: new AbortController().signal, http, redactor: new Redactor([SECRET]), defaults, logger: silent };
 }
 
-async function withSim(fn: (sim: Simulator, http: HttpClient) => Promise<void>): Promise<void> {
-  const sim = await startSimulator({ lagMs: 0 });
-  const http = new HttpClient();
-  try {
-    await fn(sim, http);
-  } finally {
-    await http.close();
-    await sim.close();
-  }
-}
 
 test('a failed login and counter read quote the answer\'s message_path', async () => {
-  await withSim(async (sim, http) => {
+  await withSim({}, async (sim, http) => {
     const login = (password: string, messagePath?: string) => ({
       http: { method: 'POST', url: `${sim.url}/console/login`, json: { username: 'demo', password } },
       expect: { status: 200, json: [{ path: 'code', equals: 0 }], ...(messagePath ? { message_path: messagePath } : {}) },
@@ -68,7 +59,7 @@ test('a failed login and counter read quote the answer\'s message_path', async (
 });
 
 test('a failed call quotes its answer\'s message, redacted and cut; a call that passes has no reason', async () => {
-  await withSim(async (sim, http) => {
+  await withSim({}, async (sim, http) => {
     const expect = { status: 200, json: [{ path: 'code', equals: 0 }], message_path: 'message' };
     const wrongKey = await httpCall(parseCall('http', { name: 'c', http: ocr(sim, 'wrong-key', 'x'), expect }), ctx(http));
     assert.equal(wrongKey.reason, 'the answer says "unauthorized: invalid api key or app id"; status: expected 200, got 401; json code: expected == 0, got 11200');

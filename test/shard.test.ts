@@ -57,7 +57,7 @@ test('run-once --shard=i/N inspects only that shard; the shards together cover e
         expect: { status: 401 }
 `).join('');
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'patrol-shard-')), 'patrol.yml');
-    writeFileSync(file, ocrConfig({ serviceExtra: copies }).replace('http://127.0.0.1:1', sim.url));
+    writeFileSync(file, ocrConfig({ serviceExtra: copies, platformUrl: sim.url }));
     const seen: string[] = [];
     for (const i of [0, 1, 2]) {
       const r = await runPatrol(['run-once', `--config.file=${file}`, `--shard=${i}/3`, '--json']);

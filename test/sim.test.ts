@@ -2,19 +2,11 @@
 // over real HTTP: if it drifts, every other test would be judging against the wrong thing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEMO_ACCOUNT, HTTP_SERVICES, startSimulator, type SimOptions, type Simulator } from '../src/sim/platform.js';
+import { DEMO_ACCOUNT, HTTP_SERVICES, startSimulator, type Simulator } from '../src/sim/platform.js';
+import { withSim } from './helpers/harness.js';
 
 const APP = DEMO_ACCOUNT.appId;
 
-/** Each test gets its own simulator (lag 0 unless asked), always closed. */
-async function withSim(opts: SimOptions, fn: (sim: Simulator) => Promise<void>): Promise<void> {
-  const sim = await startSimulator({ lagMs: 0, ...opts });
-  try {
-    await fn(sim);
-  } finally {
-    await sim.close();
-  }
-}
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) {
   const res = await fetch(url, {

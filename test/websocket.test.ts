@@ -12,14 +12,15 @@ import { Redactor } from '../src/redact.js';
 import { HttpClient } from '../src/http/client.js';
 import { parseCall } from '../src/config/schema.js';
 import { DEMO_ACCOUNT } from '../src/sim/platform.js';
-import { round, withSim, wsConfig } from './helpers/xfyun-config.js';
+import { withSim } from './helpers/harness.js';
+import { round, wsConfig } from './helpers/xfyun-config.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
 const APP = DEMO_ACCOUNT.appId;
 const silent = pino({ level: 'silent' });
 
 test('iat and tts rounds are ok and meter exactly one unit each', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     const r = await round(sim, wsConfig());
     const byId = Object.fromEntries(r.services.map((s) => [s.serviceId, s]));
     for (const id of ['iat', 'tts']) {
@@ -42,7 +43,7 @@ test('iat and tts rounds are ok and meter exactly one unit each', async () => {
 });
 
 test('metering faults apply to WebSocket services: dropEvery is an undercharge, double an overcharge', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     sim.setSignedFaults('iat', { dropEvery: 1 });
     sim.setSignedFaults('tts', { double: true });
     const r = await round(sim, wsConfig());
@@ -55,7 +56,7 @@ test('metering faults apply to WebSocket services: dropEvery is an undercharge, 
 });
 
 test('a stream the server closes mid-way is call_failed with that reason, and not metered', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     sim.setSignedFaults('iat', { closeMidStream: true });
     sim.setSignedFaults('tts', { closeMidStream: true });
     const r = await round(sim, wsConfig());
@@ -72,7 +73,7 @@ test('a stream the server closes mid-way is call_failed with that reason, and no
 });
 
 test('a refused handshake is call_failed with the status and the body', async () => {
-  await withSim(async (sim) => {
+  await withSim({}, async (sim) => {
     const bad = wsConfig().replaceAll('api_secret: "{{params.api_secret}}"', 'api_secret: "not-the-secret"');
     const r = await round(sim, bad, ['iat']);
     const s = r.services[0];

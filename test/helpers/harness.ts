@@ -2,6 +2,7 @@
 import pino from 'pino';
 import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
 import { Inspector } from '../../src/engine/inspector.js';
+import { HttpClient } from '../../src/http/client.js';
 import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/platform.js';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -17,6 +18,9 @@ export interface ConfigKnobs {
   serviceExtra?: string;
   apiKey?: string;
   password?: string;
+  /** The simulator's URL, for a config written to a file (a loaded one gets it through `vars`). */
+  platformUrl?: string;
+  runOnStart?: boolean;
 }
 
 /** A one-service config (ocr, one call, one auth check) against the simulator, with fast settling. */
@@ -24,7 +28,7 @@ export function ocrConfig(k: ConfigKnobs = {}): string {
   return `
 global:
   schedule: "0 0 1 1 *"
-  run_on_start: false
+  run_on_start: ${k.runOnStart ?? false}
   concurrency: 4
   round_timeout: ${k.roundTimeoutMs ?? 15000}ms
   call_timeout: ${k.callTimeoutMs ?? 2000}ms
@@ -33,7 +37,7 @@ global:
     poll_interval: ${k.pollMs ?? 100}ms
     confirm_reads: ${k.confirmReads ?? 1}
 vars:
-  platform_url: http://127.0.0.1:1
+  platform_url: ${k.platformUrl ?? 'http://127.0.0.1:1'}
 platforms:
   console:
     login:
@@ -78,11 +82,17 @@ services:
 ${k.serviceExtra ?? ''}`;
 }
 
-export async function withSim<T>(opts: SimOptions, fn: (sim: Simulator) => Promise<T>): Promise<T> {
-  const sim = await startSimulator({ lagMs: 300, ...opts });
+/**
+ * The one way a test gets a simulated platform: started on port 0 (metering lag 0 unless asked),
+ * with a real HTTP client for probes run by hand, both closed however the test ends.
+ */
+export async function withSim<T>(opts: SimOptions, fn: (sim: Simulator, http: HttpClient) => Promise<T>): Promise<T> {
+  const sim = await startSimulator({ lagMs: 0, ...opts });
+  const http = new HttpClient();
   try {
-    return await fn(sim);
+    return await fn(sim, http);
   } finally {
+    await http.close();
     await sim.close();
   }
 }

@@ -6,7 +6,7 @@ import { silentLogger } from './harness.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Inspector } from '../../src/engine/inspector.js';
 import type { RoundResult } from '../../src/types.js';
-import { DEMO_ACCOUNT, startSimulator, type Simulator } from '../../src/sim/platform.js';
+import { DEMO_ACCOUNT, type Simulator } from '../../src/sim/platform.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const APP = DEMO_ACCOUNT.appId;
@@ -93,15 +93,6 @@ export async function round(sim: Simulator, yaml: string, only?: string[]): Prom
     return await inspector.runRound({ trigger: 'cli', only: only ? (id) => only.includes(id) : undefined });
   } finally {
     await inspector.close();
-  }
-}
-
-export async function withSim(fn: (sim: Simulator) => Promise<void>): Promise<void> {
-  const sim = await startSimulator({ lagMs: 0 });
-  try {
-    await fn(sim);
-  } finally {
-    await sim.close();
   }
 }
 
