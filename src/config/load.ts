@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lexer, LineCounter, parseDocument } from 'yaml';
-import { KINDS, kindOf, type CallKind } from '../probes/registry.js';
+import { kindNamed, kindOf, type CallKind } from '../probes/registry.js';
 import type { Add, Steps } from '../probes/types.js';
 import { configSchema, kindProblems, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
@@ -225,7 +225,7 @@ function scanYaml(text: string): { tooDeep?: number; firstAlias?: number } {
 
 /** `{{chunk}}` and the like: names a kind fills itself, known in its request only. */
 function withKindNames(kind: CallKind, scope: (ref: string) => string | null): (ref: string) => string | null {
-  const own = KINDS[kind].templateNames ?? [];
+  const own = kindNamed(kind).templateNames ?? [];
   return (ref) => (own.includes(ref) ? null : scope(ref));
 }
 
@@ -250,8 +250,7 @@ function resolveClientFiles(config: Config, baseDir: string, add: Add): void {
   config.services.forEach((s, si) => {
     const each = (steps: Steps, c: CallConfig | AuthCheckConfig) => {
       const kind = kindOf(c)!;
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      KINDS[kind].resolveFiles?.(requestOf(c, kind) as any, [...steps, kind], baseDir, add);
+      kindNamed(kind).resolveFiles?.(requestOf(c, kind), [...steps, kind], baseDir, add);
     };
     s.calls.forEach((c, ci) => each(['services', si, 'calls', ci], c));
     s.auth_checks.forEach((a, ai) => each(['services', si, 'auth_checks', ai], a));

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { CALL_MAX, doc, duration, httpExpectation, httpRequest, jsonAssertion, jsonPath, regex, signSchema, statusList, stringMap } from './parts.js';
-import { CALL_KINDS, KINDS, kindOf, type CallKind } from '../probes/registry.js';
+import { CALL_KINDS, KINDS, kindNamed, kindOf, type CallKind } from '../probes/registry.js';
+import type { AnyKind } from '../probes/types.js';
 
 // The shared field schemas are in parts.ts (below the call kinds, which build on them); the names
 // other modules have always imported from here are passed on.
@@ -29,13 +30,12 @@ const timezone = z.string().refine(validTimezone, { error: (i) => `unknown timez
 const cronExpression = z.string().refine((c) => validateCron(c), { error: (i) => `invalid cron expression "${String(i.input)}" (5 fields, or 6 with seconds first)` });
 
 type Kinds = typeof KINDS;
-type AnyKind = Kinds[CallKind];
 /** A call as its kind reads it: its request under the kind's key, and that kind's `expect` keys only. */
 export type CallConfig = { [K in CallKind]: Parameters<Kinds[K]['call']>[0] }[CallKind];
 /** An auth check as its kind reads it: its request, and that kind's `rejected_when` keys only. */
 export type AuthCheckConfig = { [K in CallKind]: Parameters<Kinds[K]['authCheck']>[0] }[CallKind];
 
-const KIND_ENTRIES = Object.entries(KINDS) as [CallKind, AnyKind][];
+const KIND_ENTRIES: [CallKind, AnyKind][] = CALL_KINDS.map((name) => [name, kindNamed(name)]);
 
 /**
  * Every key any kind takes in `expect` (or `rejected_when`), in registry order, each saying which
@@ -88,7 +88,7 @@ const given = (value: unknown) => (Array.isArray(value) ? value.length > 0 : val
 export function kindProblems(c: Record<string, unknown>, role: 'call' | 'check'): { steps: (string | number)[]; message: string }[] {
   const name = kindOf(c);
   if (!name) return [];
-  const kind: AnyKind = KINDS[name];
+  const kind = kindNamed(name);
   const out: { steps: (string | number)[]; message: string }[] = [];
   if (c.sign !== undefined && kind.unsigned) out.push({ steps: ['sign'], message: kind.unsigned });
   const key = role === 'call' ? 'expect' : 'rejected_when';
@@ -101,8 +101,7 @@ export function kindProblems(c: Record<string, unknown>, role: 'call' | 'check')
     out.push({ steps: [key, k], message: `not used by ${name} ${role === 'call' ? 'calls' : 'auth checks'}: ${why}` });
   }
   if (role === 'check') {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const lacks = kind.rejectionLacks?.(said as any);
+    const lacks = kind.rejectionLacks?.(said);
     if (lacks) out.push({ steps: ['rejected_when'], message: lacks });
   }
   return out;

@@ -4,7 +4,8 @@
 // so every table over the kinds follows it.
 import { http } from './http.js';
 import { script } from './script.js';
-import type { Kind } from './types.js';
+import type { z } from 'zod';
+import type { AnyKind, Kind } from './types.js';
 import { websocket } from './websocket.js';
 
 export const KINDS = {
@@ -17,9 +18,13 @@ export type CallKind = keyof typeof KINDS;
 export const CALL_KINDS = Object.keys(KINDS) as CallKind[];
 
 // Each kind sits under its own key: a kind registered under another key does not compile.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const _keysMatch: { [K in CallKind]: Kind<K, any, any, any> } = KINDS;
+const _keysMatch: { [K in CallKind]: Kind<K, z.ZodType, z.ZodObject, z.ZodObject> } = KINDS;
 void _keysMatch;
+
+/** A kind by its key, as the loader and the runner use it. */
+export function kindNamed(name: CallKind): AnyKind {
+  return KINDS[name];
+}
 
 /** A call or an auth check names exactly one kind: which one (undefined: none). */
 export function kindOf(c: object): CallKind | undefined {

@@ -58,7 +58,7 @@ export interface Kind<K extends string, Req extends z.ZodType, Exp extends z.Zod
   /** Why a call of this kind is never signed (absent: it may be). */
   unsigned?: string;
   /** What an auth check of this kind lacks to tell a refusal (null: nothing). */
-  rejectionLacks?: (r: z.output<Rej>) => string | null;
+  rejectionLacks?(r: z.output<Rej>): string | null;
   /** Template names this kind fills besides the service's (a WebSocket stream's {{chunk}}). */
   templateNames?: string[];
   /**
@@ -66,9 +66,28 @@ export interface Kind<K extends string, Req extends z.ZodType, Exp extends z.Zod
    * depend on the process's working directory), and checked, so check-config finds a missing one.
    * `steps` is the path of the request itself.
    */
-  resolveFiles?: (request: z.output<Req>, steps: Steps, baseDir: string, add: Add) => void;
-  call: (call: KindCall<K, z.output<Req>, z.output<Exp>>, ctx: ProbeContext) => Promise<CallResult>;
-  authCheck: (check: KindCheck<K, z.output<Req>, z.output<Rej>>, ctx: ProbeContext) => Promise<AuthCheckResult>;
+  resolveFiles?(request: z.output<Req>, steps: Steps, baseDir: string, add: Add): void;
+  call(call: KindCall<K, z.output<Req>, z.output<Exp>>, ctx: ProbeContext): Promise<CallResult>;
+  authCheck(check: KindCheck<K, z.output<Req>, z.output<Rej>>, ctx: ProbeContext): Promise<AuthCheckResult>;
+}
+
+/**
+ * Any kind, as the registry's users see it: the loader asks it for its keys and rules, the runner
+ * hands it a call. Its methods take what the kind's own take (TypeScript checks method parameters
+ * both ways, so every kind fits); kindOf has matched the call to the kind by the very key its type
+ * is keyed by.
+ */
+export interface AnyKind {
+  request: z.ZodType;
+  expect: z.ZodObject;
+  rejectedWhen: z.ZodObject;
+  notForThisKind?: { expect?: Record<string, string>; rejected_when?: Record<string, string> };
+  unsigned?: string;
+  rejectionLacks?(r: unknown): string | null;
+  templateNames?: string[];
+  resolveFiles?(request: unknown, steps: Steps, baseDir: string, add: Add): void;
+  call(call: unknown, ctx: ProbeContext): Promise<CallResult>;
+  authCheck(check: unknown, ctx: ProbeContext): Promise<AuthCheckResult>;
 }
 
 /** Declares a kind, checking it against Kind with its own key and schemas. */
