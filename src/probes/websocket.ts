@@ -58,10 +58,10 @@ function earlyClose(t: Transcript, spec: WebsocketRequest, ctx: ProbeContext): s
   return null;
 }
 
-export const websocketCall = async (call: WebsocketCall, ctx: ProbeContext): Promise<CallResult> => {
+/** A call's conversation held to its expectations: no network here, only the transcript. */
+export function judgeCall(call: WebsocketCall, t: Transcript, ctx: ProbeContext): CallResult {
   const redact = (t: string) => ctx.redactor.redact(t);
   const spec = call.websocket;
-  const t = await converse(spec, call.sign, ctx);
   const result = startResult(call.name, 'websocket', { durationSeconds: t.durationMs / 1000, status: t.status, requestExcerpt: t.requestExcerpt || undefined });
   if (t.firstFrameMs !== undefined) result.firstFrameSeconds = t.firstFrameMs / 1000;
   if (t.url !== '') result.responseExcerpt = framesExcerpt(t, ctx);
@@ -102,11 +102,13 @@ export const websocketCall = async (call: WebsocketCall, ctx: ProbeContext): Pro
   // The answer's own words: from the last frame that has them (an error frame usually ends the talk).
   const message = docs.map((d) => (d.ok ? answerMessage(d.value, call.expect.message_path, redact) : undefined)).reverse().find((m) => m !== undefined);
   return finishCall(result, failures, call.units, ctx, message);
-};
+}
 
-export const websocketAuthCheck = async (check: WebsocketCheck, ctx: ProbeContext): Promise<AuthCheckResult> => {
+export const websocketCall = async (call: WebsocketCall, ctx: ProbeContext): Promise<CallResult> => judgeCall(call, await converse(call.websocket, call.sign, ctx), ctx);
+
+/** An auth check's conversation held to its rejected_when: refused, accepted, or could not tell. */
+export function judgeCheck(check: WebsocketCheck, t: Transcript, ctx: ProbeContext): AuthCheckResult {
   const redact = (t: string) => ctx.redactor.redact(t);
-  const t = await converse(check.websocket, check.sign, ctx);
   const base = { name: check.name, durationSeconds: t.durationMs / 1000, status: t.status, responseExcerpt: t.url !== '' ? framesExcerpt(t, ctx) : undefined };
   const rw = check.rejected_when;
   if (!t.opened) {
@@ -130,7 +132,9 @@ export const websocketAuthCheck = async (check: WebsocketCheck, ctx: ProbeContex
   }
   const said = first ? `; first answer frame: ${ctx.redactor.excerpt(first.text, 160)}` : '';
   return { ...base, outcome: 'accepted', reason: ctx.redactor.redact(`bad credential accepted: the handshake succeeded (101)${said}`) };
-};
+}
+
+export const websocketAuthCheck = async (check: WebsocketCheck, ctx: ProbeContext): Promise<AuthCheckResult> => judgeCheck(check, await converse(check.websocket, check.sign, ctx), ctx);
 
 const FRAMES_INSTEAD = 'judge the answer frames with expect.frames (each, final, any, min, max_first_frame)';
 
