@@ -8,7 +8,7 @@ import { ConfigError, loadConfigFile, parseConfig } from '../src/config/load.js'
 import { duration } from '../src/config/schema.js';
 import { MAX_TIMER_MS } from '../src/util/duration.js';
 import { REFERENCE_FILE, SCHEMA_FILE, configJsonSchemaText, configReferenceMarkdown } from '../src/config/reference.js';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { Registry } from 'prom-client';
 import { Exporter } from '../src/exporter.js';
 import { PatrolMetrics } from '../src/metrics.js';
@@ -159,16 +159,22 @@ test('a duration bound longer than a timer can wait is a programming error', () 
   assert.equal(MAX_TIMER_MS, 2_147_483_647);
 });
 
+/** The good fixture as an object (what a test changes), written back as YAML by the caller. */
+type Good = { vars?: Record<string, string>; global?: object; platforms: { console: { login: { http: { url: string } } } }; services: Record<string, unknown>[] };
+const good = (): Good => parseYaml(readFileSync(`${dir}/good.yml`, 'utf8')) as Good;
+
 test('vars build on other vars, in any order, and an override of vars flows through them', () => {
-  const text = readFileSync(`${dir}/good.yml`, 'utf8')
-    .replace('platforms:', 'vars:\n  login: "{{vars.api}}/login"\n  api: "{{ vars.base }}/v1"\n  base: "http://127.0.0.1:9"\nplatforms:')
-    .replace('"http://127.0.0.1:9/login"', '"{{vars.login}}"');
+  const c = good();
+  c.vars = { login: '{{vars.api}}/login', api: '{{ vars.base }}/v1', base: 'http://127.0.0.1:9' };
+  c.platforms.console.login.http.url = '{{vars.login}}';
+  const text = stringify(c);
   const { config } = parseConfig(text, 'inline', { env: {} });
   assert.deepEqual(config.vars, { login: 'http://127.0.0.1:9/v1/login', api: 'http://127.0.0.1:9/v1', base: 'http://127.0.0.1:9' });
   const moved = parseConfig(text, 'inline', { env: {}, vars: { base: 'http://127.0.0.1:4000' } });
   assert.equal(moved.config.vars.login, 'http://127.0.0.1:4000/v1/login');
   // A service's values may use vars too (they are filled once, at load).
-  const withApp = parseConfig(text.replace('app_id: a1', 'app_id: "{{vars.base}}"\n    params: { region: "{{ vars.api }}" }'), 'inline', { env: {} });
+  Object.assign(c.services[0], { app_id: '{{vars.base}}', params: { region: '{{ vars.api }}' } });
+  const withApp = parseConfig(stringify(c), 'inline', { env: {} });
   assert.equal(withApp.config.services[0].app_id, 'http://127.0.0.1:9');
   assert.deepEqual(withApp.config.services[0].params, { region: 'http://127.0.0.1:9/v1' });
 });
@@ -186,9 +192,10 @@ test('5,000 levels of block nesting are one problem with its line, not a stack o
 });
 
 test("a service's settle overrides only the keys it sets; the rest come from global.settle", () => {
-  const text = readFileSync(`${dir}/good.yml`, 'utf8')
-    .replace('platforms:', 'global: { settle: { timeout: 2m, poll_interval: 5s } }\nplatforms:')
-    .replace('app_id: a1', 'app_id: a1\n    metering: { settle: { confirm_reads: 2 } }');
+  const c = good();
+  c.global = { settle: { timeout: '2m', poll_interval: '5s' } };
+  c.services[0].metering = { settle: { confirm_reads: 2 } };
+  const text = stringify(c);
   const { config } = parseConfig(text, 'inline', { env: {} });
   assert.deepEqual(config.services[0].metering.settle, { confirm_reads: 2 });
   assert.deepEqual(config.global.settle, { timeout: 120_000, poll_interval: 5_000, confirm_reads: 1 });
@@ -218,10 +225,9 @@ test('the shipped examples and the README example are valid', () => {
 });
 
 test('${VAR}, ${VAR:-default}, ${file:...} and $$ are substituted, and the values become secrets', () => {
-  const text = readFileSync(`${dir}/good.yml`, 'utf8').replace(
-    'app_id: a1',
-    'app_id: a1\n    params: { key: "${PATROL_K}", other: "${PATROL_UNSET:-fallback-value}", file: "${file:secret.txt}", cost: "$$5" }',
-  );
+  const c = good();
+  c.services[0].params = { key: '${PATROL_K}', other: '${PATROL_UNSET:-fallback-value}', file: '${file:secret.txt}', cost: '$$5' };
+  const text = stringify(c);
   const loaded = parseConfig(text, 'inline', { env: { PATROL_K: 'the-secret-value' }, baseDir: 'test/fixtures' });
   assert.deepEqual(loaded.config.services[0].params, { key: 'the-secret-value', other: 'fallback-value', file: 'file-secret-contents', cost: '$5' });
   assert.ok(loaded.secrets.includes('the-secret-value'));

@@ -93,7 +93,7 @@ test('reload: a bad file keeps the old config running; SIGHUP reloads a good one
   try {
     const ready = await fetch(`${p.url}/-/ready`);
     assert.equal(ready.status, 200);
-    writeFileSync(file, good.replace('schedule: "0 0 1 1 *"', 'schedule: "not cron"'));
+    writeFileSync(file, ocrConfig({ platformUrl: sim.url, schedule: 'not cron' }));
     const bad = await fetch(`${p.url}/-/reload`, { method: 'POST' });
     assert.equal(bad.status, 500);
     assert.match(await bad.text(), /global\.schedule \(line \d+\): invalid cron expression "not cron"/);
@@ -113,7 +113,7 @@ test('reload: a bad file keeps the old config running; SIGHUP reloads a good one
     assert.equal(sample(m, 'patrol_rounds_skipped_total'), 1);
     assert.equal(sample(m, 'patrol_rounds_total'), 1);
 
-    writeFileSync(file, good.replace('name: 文字识别', 'name: renamed'));
+    writeFileSync(file, ocrConfig({ platformUrl: sim.url, name: 'renamed' }));
     p.child.kill('SIGHUP');
     await eventually(async () => {
       const text = await scrape(p.url);
@@ -164,21 +164,27 @@ test('secrets from the environment appear in no log line, metric, page, details 
   // A failing call carrying a secret in each place (see helpers/secrets.ts): a URL path segment, a
   // query value under an innocent key, a header that is not a credential by name, a JSON body, and
   // an expectation whose failure text quotes one. The key also travels as `key=` and X-Api-Key.
-  const leaky = `
-      - name: leaky
-        units: 0
-        http:
-          method: POST
-          url: "{{vars.platform_url}}/v1/files/{{params.path_secret}}?note={{params.query_secret}}&key={{params.api_key}}"
-          headers: { X-Api-Key: "{{params.api_key}}", X-Trace: "{{params.header_secret}}", X-Echo: "key={{params.api_key}}" }
-          json: { file: "{{params.body_secret}}" }
-        expect: { status: 200, body_regex: "{{params.error_secret}}" }
-`;
-  const params = 'params: { api_key: "${PATROL_SECRET_KEY}", path_secret: "${PATROL_SECRET_URL_PATH}", query_secret: "${PATROL_SECRET_QUERY}", header_secret: "${PATROL_SECRET_HEADER}", body_secret: "${PATROL_SECRET_BODY}", error_secret: "${PATROL_SECRET_ERROR}" }';
-  const text = ocrConfig({ password: '${PATROL_SECRET_PASSWORD}', platformUrl: sim.url })
-    .replace(/params: \{ api_key: .*$/m, params)
-    .replace('    auth_checks:', `${leaky}    auth_checks:`);
-  writeFileSync(file, text);
+  const leaky = {
+    name: 'leaky',
+    units: 0,
+    http: {
+      method: 'POST',
+      url: '{{vars.platform_url}}/v1/files/{{params.path_secret}}?note={{params.query_secret}}&key={{params.api_key}}',
+      headers: { 'X-Api-Key': '{{params.api_key}}', 'X-Trace': '{{params.header_secret}}', 'X-Echo': 'key={{params.api_key}}' },
+      json: { file: '{{params.body_secret}}' },
+    },
+    expect: { status: 200, body_regex: '{{params.error_secret}}' },
+  };
+  const params = {
+    api_key: '${PATROL_SECRET_KEY}',
+    path_secret: '${PATROL_SECRET_URL_PATH}',
+    query_secret: '${PATROL_SECRET_QUERY}',
+    header_secret: '${PATROL_SECRET_HEADER}',
+    body_secret: '${PATROL_SECRET_BODY}',
+    error_secret: '${PATROL_SECRET_ERROR}',
+  };
+  const knobs = { password: '${PATROL_SECRET_PASSWORD}', platformUrl: sim.url, params, extraCalls: [leaky] };
+  writeFileSync(file, ocrConfig(knobs));
   const env = { ...SECRET_ENV, PATROL_SECRET_KEY: apiKey, PATROL_SECRET_PASSWORD: password };
   const mine = [apiKey, password];
   t.after(() => sim.close());
@@ -192,7 +198,7 @@ test('secrets from the environment appear in no log line, metric, page, details 
     assert.match(latest, /"verdict":"call_failed"/, 'the leaky call failed as intended');
     assert.match(latest, /\/v1\/files\/<redacted>\?note=<redacted>/, 'the request excerpt had the secrets, redacted');
     // A reload error quoting the value of a secret-bearing field.
-    writeFileSync(file, text.replace('call_timeout: 2000ms', 'call_timeout: "${PATROL_SECRET_KEY}"'));
+    writeFileSync(file, ocrConfig({ ...knobs, callTimeout: '${PATROL_SECRET_KEY}' }));
     const reload = await (await fetch(`${p.url}/-/reload`, { method: 'POST' })).text();
     assert.match(reload, /call_timeout/);
     // The day of the round itself, not of the clock now (a round just before midnight is on its day).

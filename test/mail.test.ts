@@ -22,7 +22,7 @@ import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { startSimulator } from '../src/sim/platform.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { ocrConfig } from './helpers/harness.js';
+import { ocrConfig, type ConfigKnobs } from './helpers/harness.js';
 import { runPatrol } from './helpers/process.js';
 import { DAY, dayOfHistory, round, shanghai, tableRows } from './helpers/rounds.js';
 import { assertNoSecrets } from './helpers/secrets.js';
@@ -102,8 +102,8 @@ async function until(cond: () => boolean, what: string, ms = 30_000): Promise<vo
  * A config against SMTP on `port`. The fixture history is from 2024: the retention is long enough
  * that the pruning at start keeps it. `more.digest`/`more.storage`: more keys of those sections.
  */
-function configText(port: number, more: { digest?: string; storage?: string } = {}): string {
-  return `${ocrConfig()}
+function configText(port: number, more: { digest?: string; storage?: string; ocr?: ConfigKnobs } = {}): string {
+  return `${ocrConfig(more.ocr)}
 smtp:
   host: 127.0.0.1
   port: ${port}
@@ -440,7 +440,7 @@ test('patrol run-once --mail sends that round\'s table, as the original script d
   t.after(() => sim.close());
   sim.setFaults('ocr', { error5xx: true });
   const file = path.join(dir, 'patrol.yml');
-  writeFileSync(file, configText(smtp.port).replace('http://127.0.0.1:1', sim.url).replace('timeout: 3000ms', 'timeout: 800ms'));
+  writeFileSync(file, configText(smtp.port, { ocr: { platformUrl: sim.url, settleTimeoutMs: 800 } }));
   const r = await runPatrol(['run-once', `--config.file=${file}`, '--mail'], { SMTP_PASSWORD });
   assert.equal(r.code, 1, `a failing verdict exits 1: ${r.stderr}`);
   assert.equal(smtp.received.length, 1);
@@ -453,7 +453,7 @@ test('patrol run-once --mail sends that round\'s table, as the original script d
   assert.ok(!html.includes('class="day"'), 'only the round, no day section');
 
   // SMTP unreachable: the verdicts are printed, the mail error is said, exit status 2.
-  writeFileSync(file, configText(await closedPort()).replace('http://127.0.0.1:1', sim.url).replace('timeout: 3000ms', 'timeout: 800ms'));
+  writeFileSync(file, configText(await closedPort(), { ocr: { platformUrl: sim.url, settleTimeoutMs: 800 } }));
   const down = await runPatrol(['run-once', `--config.file=${file}`, '--mail'], { SMTP_PASSWORD });
   assert.equal(down.code, 2);
   assert.match(down.stderr, /mail not delivered after 3 attempt\(s\): .*ECONNREFUSED/);

@@ -77,7 +77,7 @@ test('a reload error quoting a known secret is redacted by the exporter itself (
   const first = ocrConfig({ apiKey: '${PATROL_SECRET_ERROR}' });
   // The edited file has the key pasted as plain text, also into a field that quotes bad values: the
   // loader does not know it is a secret any more, only the exporter does.
-  const second = ocrConfig({ apiKey: SECRETS.errorText }).replace('call_timeout: 2000ms', `call_timeout: "${SECRETS.errorText}"`);
+  const second = ocrConfig({ apiKey: SECRETS.errorText, callTimeout: SECRETS.errorText });
   let text = first;
   const store = new SqliteStore(':memory:');
   const exporter = new Exporter({ configText: () => text, loadOptions: { env: SECRET_ENV }, logger, metrics: new PatrolMetrics(new Registry(), 'test'), store, redactor });

@@ -10,7 +10,7 @@ import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { startSimulator, type Simulator } from '../src/sim/platform.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { ocrConfig, silentLogger } from './helpers/harness.js';
+import { ocrConfig, silentLogger, type ConfigKnobs } from './helpers/harness.js';
 import { eventually, parseMetrics, sample } from './helpers/process.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
@@ -18,16 +18,17 @@ interface Running {
   exporter: Exporter;
   metrics: PatrolMetrics;
   read: () => Promise<Map<string, number>>;
-  setText: (text: string) => void;
+  setConfig: (knobs: ConfigKnobs) => void;
 }
 
-async function withExporter(sim: Simulator, text: string, schedule: boolean, fn: (r: Running) => Promise<void>): Promise<void> {
-  let current = text.replace('http://127.0.0.1:1', sim.url);
+async function withExporter(sim: Simulator, knobs: ConfigKnobs, schedule: boolean, fn: (r: Running) => Promise<void>): Promise<void> {
+  const textOf = (k: ConfigKnobs) => ocrConfig({ ...k, platformUrl: sim.url });
+  let current = textOf(knobs);
   const metrics = new PatrolMetrics(new Registry(), 'test');
   const exporter = new Exporter({ configText: () => current, logger: silentLogger, metrics, store: new SqliteStore(':memory:'), redactor: new Redactor() });
   await exporter.start(schedule);
   try {
-    await fn({ exporter, metrics, read: async () => parseMetrics(await metrics.exposition(false)), setText: (t) => (current = t.replace('http://127.0.0.1:1', sim.url)) });
+    await fn({ exporter, metrics, read: async () => parseMetrics(await metrics.exposition(false)), setConfig: (k) => (current = textOf(k)) });
   } finally {
     await exporter.stop();
   }
@@ -46,10 +47,10 @@ function nextJanuary(dayOfMonth: number, now = Date.now()): number {
 test('a bad reload keeps the schedule: rounds go on, the next-round gauge stays set', async () => {
   const sim = await startSimulator({ lagMs: 0 });
   try {
-    const everySecond = ocrConfig({ settleTimeoutMs: 1000 }).replace('schedule: "0 0 1 1 *"', 'schedule: "* * * * * *"');
-    await withExporter(sim, everySecond, true, async ({ exporter, read, setText }) => {
+    const everySecond: ConfigKnobs = { settleTimeoutMs: 1000, schedule: '* * * * * *' };
+    await withExporter(sim, everySecond, true, async ({ exporter, read, setConfig }) => {
       await eventually(async () => ((sample(await read(), 'patrol_rounds_total') ?? 0) >= 1 ? true : undefined), 30_000, 'a scheduled round');
-      setText(everySecond.replace('schedule: "* * * * * *"', 'schedule: "not cron"'));
+      setConfig({ ...everySecond, schedule: 'not cron' });
       const outcome = await exporter.reload();
       assert.equal(outcome.ok, false);
       const after = await read();
@@ -68,10 +69,10 @@ test('a bad reload keeps the schedule: rounds go on, the next-round gauge stays 
 test('patrol_next_round_timestamp_seconds is when the cron fires next, and follows a reload', async () => {
   const sim = await startSimulator({ lagMs: 0 });
   try {
-    const yearly = ocrConfig(); // schedule "0 0 1 1 *": midnight on January 1st, Asia/Shanghai
-    await withExporter(sim, yearly, true, async ({ exporter, read, setText }) => {
+    const yearly: ConfigKnobs = {}; // schedule "0 0 1 1 *": midnight on January 1st, Asia/Shanghai
+    await withExporter(sim, yearly, true, async ({ exporter, read, setConfig }) => {
       assert.equal(sample(await read(), 'patrol_next_round_timestamp_seconds'), nextJanuary(1));
-      setText(yearly.replace('schedule: "0 0 1 1 *"', 'schedule: "0 0 2 1 *"'));
+      setConfig({ ...yearly, schedule: '0 0 2 1 *' });
       assert.deepEqual(await exporter.reload(), { ok: true });
       assert.equal(sample(await read(), 'patrol_next_round_timestamp_seconds'), nextJanuary(2));
     });
@@ -87,7 +88,7 @@ test('patrol_next_round_timestamp_seconds is when the cron fires next, and follo
 test('per-service gauges on rounds that are not ok: each reports its own part', async () => {
   const sim = await startSimulator({ lagMs: 0 });
   try {
-    await withExporter(sim, ocrConfig({ settleTimeoutMs: 1000 }), false, async ({ exporter, metrics, read }) => {
+    await withExporter(sim, { settleTimeoutMs: 1000 }, false, async ({ exporter, metrics, read }) => {
       const id = { service_id: 'ocr' };
       const run = async () => {
         const r = await exporter.runRound('api');
