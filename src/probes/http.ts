@@ -48,7 +48,7 @@ async function build(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): P
 export const httpCall = async (call: HttpCall, ctx: ProbeContext): Promise<CallResult> => {
   const redact = (t: string) => ctx.redactor.redact(t);
   const result = startResult(call.name, 'http');
-  const spec = await build(call.http, ctx, call.sign);
+  const spec = await build(call.http!, ctx, call.sign);
   if (typeof spec === 'string') return { ...result, reason: spec };
   result.requestExcerpt = requestExcerpt(spec, ctx);
 
@@ -69,7 +69,7 @@ export const httpCall = async (call: HttpCall, ctx: ProbeContext): Promise<CallR
 
 export const httpAuthCheck = async (check: HttpCheck, ctx: ProbeContext): Promise<AuthCheckResult> => {
   const redact = (t: string) => ctx.redactor.redact(t);
-  const spec = await build(check.http, ctx, check.sign);
+  const spec = await build(check.http!, ctx, check.sign);
   if (typeof spec === 'string') return { name: check.name, outcome: 'error', durationSeconds: 0, reason: spec };
   const outcome = await ctx.http.send(spec, ctx.signal);
   const durationSeconds = outcome.durationMs / 1000;
