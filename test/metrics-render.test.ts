@@ -157,6 +157,9 @@ test('counters add up across rounds; streaks count failures, keep through indete
   m.recordRound(round([bad()]));
   m.recordRound(round([bad()]));
   assert.equal(await streak(), '2');
+  // A late charge is the service's own call charged late: nobody else's usage, so the gauge says 0
+  // (its units still count in the total below).
+  assert.equal(samples(await m.exposition(false)).get('patrol_metering_unexplained_delta{service_id="ocr"}'), '0');
   assert.equal(m.failureStreak('ocr'), 2);
   m.recordRound(round([result('ocr', { verdict: 'indeterminate', meteringOk: null })]));
   assert.equal(await streak(), '2');
