@@ -58,6 +58,20 @@ export const modules = {
   // The day's figures: one owner (digest/query.ts) over the hourly rollups (store/rollup.ts).
   digest: { mutate: ['src/digest/query.ts', 'src/store/rollup.ts'], tests: ['test/digest-figures.test.ts'] },
   auth: { mutate: ['src/web/auth.ts'], tests: ['test/auth-levels.test.ts'] },
+  // Settling the counter after the calls (the inspector's private settle loop, its quiet period and
+  // lag memory, and where the round takes its settle time from), judged against the simulator.
+  settle: {
+    mutate: [
+      part('src/engine/inspector.ts', /^  private settleOf\(/, /^  }$/),
+      part('src/engine/inspector.ts', /^    if \(before\.ok\) \{$/, /^    }$/),
+      line('src/engine/inspector.ts', /if \(j\.verdict === 'ok' && settleSeconds !== null\) this\.rememberLag/),
+      line('src/engine/inspector.ts', /settleSeconds: j\.meteringOk \? settleSeconds : null/),
+      part('src/engine/inspector.ts', /^  learntLagSeconds\(/, /^  }$/),
+      part('src/engine/inspector.ts', /^  private rememberLag\(/, /^  }$/),
+      part('src/engine/inspector.ts', /^  private async settle\(/, /^  }$/),
+    ],
+    tests: ['test/settle.test.ts'],
+  },
 };
 
 const name = process.env.MUTATION_MODULE ?? 'verdict';

@@ -11,7 +11,7 @@ import { requireTool } from './helpers/tools.js';
 import { DAY, call, dayOfHistory, round } from './helpers/rounds.js';
 import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
-import { startWeb } from './helpers/web.js';
+import { PAGE_NOW, startWeb } from './helpers/web.js';
 
 const OUT = path.resolve('test-output');
 
@@ -93,8 +93,8 @@ test('the digest HTML as a mail client would show it: a screenshot', async (t) =
 const FRAME = Buffer.alloc(1500, 'RIFF$\u00e2\u0000\u0000WAVEfmt ').toString('base64').slice(0, 2000);
 const LONG_REASON = `auth check wrong_key: bad credential accepted, first frame ${FRAME}`;
 
-/** Today's rounds, the last with the long reason in the verdict, a call and an auth check. */
-function roundsWithLongReason(now = Date.now()): RoundResult[] {
+/** The page's day's rounds, the last with the long reason in the verdict, a call and an auth check. */
+function roundsWithLongReason(now = PAGE_NOW): RoundResult[] {
   const r = round(now - 60_000, [
       { id: 'ocr', name: '文字识别', before: 101 },
       {
@@ -154,7 +154,7 @@ for (const locale of ['zh', 'en'] as const) {
       assert.ok(h.width >= 40, `${table}: a header squeezed to ${h.width}px: ${h.text}`);
     }
 
-    const day = dayIn('Asia/Shanghai', Date.now());
+    const day = dayIn('Asia/Shanghai', PAGE_NOW);
     const m = digestMessage(roundsWithLongReason(), day, { timezone: 'Asia/Shanghai', locale, subjectTemplate: 'patrol {{date}}', redact: (s) => s });
     assert.ok(!/<svg/i.test(m.html), 'no SVG in the email');
     await page.setContent(m.html);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import type { ServiceConfig } from '../src/config/schema.js';
 import { PatrolMetrics, toOpenMetrics } from '../src/metrics.js';
 import type { CallResult, RoundResult, ServiceResult } from '../src/types.js';
@@ -157,6 +157,9 @@ test('counters add up across rounds; streaks count failures, keep through indete
   m.recordRound(round([bad()]));
   m.recordRound(round([bad()]));
   assert.equal(await streak(), '2');
+  // A late charge is the service's own call charged late: nobody else's usage, so the gauge says 0
+  // (its units still count in the total below).
+  assert.equal(samples(await m.exposition(false)).get('patrol_metering_unexplained_delta{service_id="ocr"}'), '0');
   assert.equal(m.failureStreak('ocr'), 2);
   m.recordRound(round([result('ocr', { verdict: 'indeterminate', meteringOk: null })]));
   assert.equal(await streak(), '2');
@@ -379,4 +382,83 @@ test('gzip: the body decompresses to the exposition, classic (cached head) and O
   }
   m.recordRound(round([result('ocr', { delta: 7 })]));
   assert.match(gunzipSync(await m.body(false, true)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 7$/m);
+});
+
+/** A gauge on the metrics' own registry that counts how often the registry's part was rendered. */
+function collections(m: PatrolMetrics, failFirst = false): { count: () => number } {
+  let n = 0;
+  new Gauge({
+    name: 'test_collections',
+    help: 'Times the registry was collected.',
+    registers: [m.registry],
+    collect() {
+      n++;
+      if (failFirst && n === 1) throw new Error('collect failed');
+      this.set(n);
+    },
+  });
+  return { count: () => n };
+}
+
+test('a served body is kept for a second per format: scrapers at once share one render of the registry\'s part', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  const c = collections(m);
+  // Asked twice in the same moment (no await between): one render.
+  const [a, b] = await Promise.all([m.body(false, false), m.body(false, false)]);
+  assert.equal(c.count(), 1);
+  assert.deepEqual(a, b);
+  assert.match(a.toString('utf8'), /^test_collections 1$/m);
+  // Each format is a body of its own.
+  await m.body(true, false);
+  await m.body(false, true);
+  assert.equal(c.count(), 3);
+  assert.equal((await m.body(false, false)).toString('utf8'), a.toString('utf8'), 'still within the second');
+  // After the second, rendered afresh (waited for, never bounded from above).
+  const from = performance.now();
+  for (let i = 0; i < 200 && performance.now() - from <= 1000; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(performance.now() - from > 1000);
+  assert.match((await m.body(false, false)).toString('utf8'), /^test_collections 4$/m);
+});
+
+test('a kept body is dropped by any change made through the metrics: round, config, exporter-wide gauges', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  const text = async () => (await m.body(false, false)).toString('utf8');
+  await text();
+  m.setOutboxMessages(5);
+  assert.match(await text(), /^patrol_digest_outbox_messages 5$/m);
+  m.recordRound(round([result('ocr', { delta: 9 })]));
+  assert.match(await text(), /^patrol_metering_delta\{service_id="ocr"\} 9$/m);
+  m.setServices([config('ocr'), config('asr')]);
+  assert.match(await text(), /^patrol_calls_total\{service_id="asr"\} 0$/m);
+});
+
+test('a failed render is not kept, and only drops its own entry', async () => {
+  const m = fresh();
+  const c = collections(m, true);
+  await assert.rejects(m.body(false, false), /collect failed/);
+  // Asked again at once: rendered again, not the failure.
+  assert.match((await m.body(false, false)).toString('utf8'), /^test_collections 2$/m);
+  assert.equal(c.count(), 2);
+
+  // A failure that ends after a change replaced its entry leaves the new entry alone...
+  const n = fresh();
+  const e = collections(n, true);
+  const failing = n.body(false, false);
+  n.setOutboxMessages(1);
+  const good = n.body(false, false);
+  await assert.rejects(failing, /collect failed/);
+  await good;
+  await new Promise((r) => setImmediate(r));
+  assert.equal((await n.body(false, false)).toString('utf8'), (await good).toString('utf8'));
+  assert.equal(e.count(), 2, 'the good body stayed kept');
+  // ...and one that ends after a change cleared its entry (nothing in its place) fails quietly.
+  const o = fresh();
+  collections(o, true);
+  const alone = o.body(false, false);
+  o.setOutboxMessages(2);
+  await assert.rejects(alone, /collect failed/);
+  await new Promise((r) => setImmediate(r));
+  assert.match((await o.body(false, false)).toString('utf8'), /^patrol_digest_outbox_messages 2$/m);
 });

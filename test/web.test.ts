@@ -7,7 +7,7 @@ import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
 import pino from 'pino';
 import { authorize } from '../src/web/auth.js';
-import { SECRET, startWeb, todaysRounds, type WebFixture } from './helpers/web.js';
+import { PAGE_NOW, SECRET, startWeb, todaysRounds, type WebFixture } from './helpers/web.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
 const TZ = 'Asia/Shanghai';
@@ -36,7 +36,7 @@ test('the status page: the latest round in the original columns, each verdict, r
   assert.match(html, /<b>扣量不符<\/b><br><code>metering_mismatch<\/code>/);
   // The day per service and a strip of recent verdicts.
   assert.match(html, /<tr data-service="nlp"><td class="name"><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td><td><svg /);
-  for (const link of ['/metrics', '/api/rounds/latest', `/api/rounds?date=${dayIn(TZ)}`, '/services/ocr']) assert.ok(html.includes(`href="${link}"`), link);
+  for (const link of ['/metrics', '/api/rounds/latest', `/api/rounds?date=${dayIn(TZ, PAGE_NOW)}`, '/services/ocr']) assert.ok(html.includes(`href="${link}"`), link);
   assert.ok(!/<script/i.test(html), 'no script at all: works with JavaScript off');
   assert.ok(!/(src|href)="https?:/.test(html), 'nothing loaded from elsewhere');
 });
@@ -297,8 +297,8 @@ test('stores without SQL (run-once\'s memory store) get the same page figures fr
   const store = new MemoryStore();
   const rounds = todaysRounds();
   for (const r of rounds) store.save(r);
-  const services = store.overview(dayIn(TZ), TZ, rounds.length);
+  const services = store.overview(dayIn(TZ, PAGE_NOW), TZ, rounds.length);
   assert.deepEqual(services.map((s) => [s.serviceId, s.roundsToday, s.okToday, s.recent.length]), [['ocr', 2, 2, 2], ['nlp', 2, 1, 2], ['evil', 2, 1, 2]]);
-  const html = statusPage(store.latest(), null, { timezone: TZ, services });
+  const html = statusPage(store.latest(), null, { timezone: TZ, services, now: PAGE_NOW });
   assert.match(html, /<tr data-service="nlp"><td class="name"><a href="\/services\/nlp">自然语言处理<\/a><\/td><td>2<\/td><td>1<\/td><td>50.0%<\/td>/);
 });

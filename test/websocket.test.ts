@@ -111,15 +111,18 @@ test('a server that never answers: the call ends at its timeout, and the round s
     const r = await websocketCall(call, probeCtx(new AbortController().signal));
     assert.equal(r.ok, false);
     assert.match(r.reason, /timeout after 300ms \(0 answer frames, 1\/1 send steps done\)/);
-    assert.ok(Date.now() - t0 < 2000);
+    // The timeout is the feature: the server never answers, so without it the call never ends; 15 s
+    // is far more than the moment it takes on any machine.
+    assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
 
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('shutdown')), 100);
-    const long = parseCall('websocket', { name: 'silent', websocket: { url: srv.url, timeout: 30 } });
+    const long = parseCall('websocket', { name: 'silent', websocket: { url: srv.url, timeout: 120 } });
     const t1 = Date.now();
     const a = await websocketCall(long, probeCtx(ac.signal));
     assert.match(a.reason, /aborted: shutdown/);
-    assert.ok(Date.now() - t1 < 2000);
+    // Aborted at once is the feature: 15 s is far from the two-minute timeout it would otherwise run to.
+    assert.ok(Date.now() - t1 < 15_000, `took ${Date.now() - t1} ms`);
   } finally {
     await srv.close();
   }

@@ -28,6 +28,8 @@ export interface ServerDeps {
   telemetryPath?: string;
   /** --web.config.file: basic_auth_users and response headers (TLS is for listen()). */
   webConfig?: WebConfigFile;
+  /** The clock that says which day the status page shows (default Date.now; tests fix it). */
+  now?: () => number;
 }
 
 /** One endpoint: its method, its path, who may use it (src/web/auth.ts), and what it does. */
@@ -145,9 +147,10 @@ export function routes(deps: ServerDeps): Route[] {
       access: 'viewer',
       handler: (_req, res) => {
         const opts = pageOptions();
-        const day = dayIn(opts.timezone);
+        const now = (deps.now ?? Date.now)();
+        const day = dayIn(opts.timezone, now);
         const services = store.overview(day, opts.timezone, RECENT_ROUNDS);
-        res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services }));
+        res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services, now }));
       },
     },
     {

@@ -21,6 +21,8 @@ export interface StatusExtras {
   /** Per service: today's success and recent verdicts (RoundStore.overview). */
   services?: ServiceOverview[];
   redact?: (text: string) => string;
+  /** The instant whose day the page names (default: now); the server passes the one it queried. */
+  now?: number;
 }
 
 const MAX_REASON = 300;
@@ -30,7 +32,7 @@ export function statusPage(round: RoundResult | null, progress: { done: number; 
   const redact = extras.redact ?? ((t: string) => t);
   const e = (v: unknown, max = 200) => esc(localiseCut(excerpt(String(v ?? ''), max, redact), l.page.cut));
   const tz = extras.timezone;
-  const todayDay = dayIn(tz, Date.now());
+  const todayDay = dayIn(tz, extras.now ?? Date.now());
 
   const parts: string[] = ['<h1>patrol_exporter</h1>'];
   parts.push(`<nav><a href="${e(extras.telemetryPath ?? '/metrics')}">${e(extras.telemetryPath ?? '/metrics')}</a><a href="/api/rounds/latest">/api/rounds/latest</a><a href="/api/rounds?date=${e(todayDay)}">/api/rounds?date=${e(todayDay)}</a><a href="/-/healthy">/-/healthy</a><a href="/-/ready">/-/ready</a></nav>`);

@@ -31,8 +31,15 @@ export interface WebFixture {
   close: () => Promise<void>;
 }
 
-/** Today's rounds: ocr ok, nlp a metering mismatch with a 10 MB upstream body, a hostile name that fails its call. */
-export function todaysRounds(now = Date.now()): RoundResult[] {
+/**
+ * The instant the status page takes for "now" (ServerDeps.now): a fixed afternoon in Asia/Shanghai,
+ * so the fixtures' rounds and the page's day are one day whenever the tests run (rounds built from
+ * the clock would fall on yesterday a minute after midnight there, 16:00 UTC).
+ */
+export const PAGE_NOW = Date.parse('2026-03-02T14:30:00+08:00');
+
+/** The page's day's rounds: ocr ok, nlp a metering mismatch with a 10 MB upstream body, a hostile name that fails its call. */
+export function todaysRounds(now = PAGE_NOW): RoundResult[] {
   const huge = `<html>${SECRET} ${'<b>x</b>'.repeat(1_300_000)}</html>`;
   return [
     round(now - 120_000, [{ id: 'ocr', name: '文字识别' }, { id: 'nlp', name: '自然语言处理' }, { id: 'evil', name: HOSTILE }]),
@@ -61,6 +68,8 @@ export interface WebOptions {
   telemetryPath?: string;
   webConfig?: WebConfigFile;
   logger?: pino.Logger;
+  /** The page's clock (default: fixed at PAGE_NOW). */
+  now?: () => number;
 }
 
 /** An exporter (no schedule) on a SQLite store holding `rounds`, served on 127.0.0.1:0. */
@@ -73,7 +82,7 @@ export async function startWeb(extraConfig = '', env: NodeJS.ProcessEnv = {}, ro
   const metrics = new PatrolMetrics(new Registry(), 'test');
   const exporter = new Exporter({ configText: () => text, loadOptions: { env }, logger, metrics, store, redactor });
   await exporter.start(false);
-  const deps = { exporter, metrics, store, logger, redactor, telemetryPath: options.telemetryPath, webConfig: options.webConfig };
+  const deps = { exporter, metrics, store, logger, redactor, telemetryPath: options.telemetryPath, webConfig: options.webConfig, now: options.now ?? (() => PAGE_NOW) };
   const { server, url } = await listen(createApp(deps), '127.0.0.1:0', options.webConfig, logger);
   const close = async () => {
     await closeServer(server);
