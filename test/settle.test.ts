@@ -11,14 +11,15 @@ import assert from 'node:assert/strict';
 import { DEMO_ACCOUNT, type Simulator } from '../src/sim/platform.js';
 import type { Inspector } from '../src/engine/inspector.js';
 import type { CounterReading, ServiceResult } from '../src/types.js';
-import { inspectorFor, ocrConfig, withSim, type ConfigKnobs } from './helpers/harness.js';
+import { stringify } from 'yaml';
+import { inspectorFor, ocrConfigObject, withSim, type ConfigKnobs } from './helpers/harness.js';
 
-/** ocrConfig with a quiet period and/or the service's own settle values. */
-function config(knobs: ConfigKnobs, extra: { quietMs?: number; serviceSettle?: string } = {}): string {
-  let text = ocrConfig(knobs);
-  if (extra.quietMs !== undefined) text = text.replace(/(    confirm_reads: \d+\n)/, `$1    quiet_period: ${extra.quietMs}ms\n`);
-  if (extra.serviceSettle !== undefined) text = text.replace(/metering: \{ mode: (\w+) \}/, `metering: { mode: $1, settle: ${extra.serviceSettle} }`);
-  return text;
+/** ocrConfig with a quiet period and/or the service's own settle values, built as an object. */
+function config(knobs: ConfigKnobs, extra: { quietMs?: number; serviceSettle?: Record<string, unknown> } = {}): string {
+  const c = ocrConfigObject(knobs) as { global: { settle: Record<string, unknown> }; services: { metering: Record<string, unknown> }[] };
+  if (extra.quietMs !== undefined) c.global.settle.quiet_period = `${extra.quietMs}ms`;
+  if (extra.serviceSettle !== undefined) c.services[0].metering.settle = extra.serviceSettle;
+  return stringify(c);
 }
 
 interface Outcome {
@@ -90,7 +91,7 @@ test('a matching delta is confirmed by exactly confirm_reads more reads, then se
       });
     }
     // A service's own value overrides the global one; the others (the poll, the timeout) still apply.
-    await withInspector(sim, config({ pollMs: 20, settleTimeoutMs: 20_000, confirmReads: 0 }, { serviceSettle: '{ confirm_reads: 2 }' }), async (inspector) => {
+    await withInspector(sim, config({ pollMs: 20, settleTimeoutMs: 20_000, confirmReads: 0 }, { serviceSettle: { confirm_reads: 2 } }), async (inspector) => {
       const { s, reads } = await roundOf(sim, inspector);
       assert.equal(s.verdict, 'ok', s.reason);
       assert.equal(reads, 1 + 1 + 2);
