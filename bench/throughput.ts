@@ -97,6 +97,8 @@ interface Row {
   requests: number;
   cpuMs: number;
   peakRssMb: number;
+  rssBeforeMb: number;
+  loadPeakRssMb: number;
   peakHeapMb: number;
   liveHeapMb: number;
 }
@@ -120,6 +122,17 @@ async function measureRow(targetUrl: string, keepAlive: boolean, services: numbe
   }
   // The config's parse leaves garbage in this thread: collected first, so the peak is the round's.
   (globalThis as { gc?: () => void }).gc?.();
+  // Loading a config of thousands of services peaks high (its YAML document) and V8 gives those
+  // pages back only once idle: the load's peak is its own figure, and the round waits (at most
+  // 20 s) until the RSS stops falling, so the round's peak is the round's.
+  const loadPeakRssMb = process.resourceUsage().maxRSS / 1024;
+  // (The idle-time memory reducer starts a few seconds in: at least 6 s, then until 4 s without a new low.)
+  for (let i = 0, low = Infinity, lowAt = 0; i < 40 && (i < 12 || i - lowAt < 8); i++) {
+    const now = process.memoryUsage.rss();
+    if (now < low * 0.99) [low, lowAt] = [now, i];
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const rssBeforeMb = process.memoryUsage.rss() / 1024 / 1024;
   const before = await targetRequests(targetUrl);
   const cpu = process.cpuUsage();
   let peakHeap = process.memoryUsage().heapUsed;
@@ -138,6 +151,8 @@ async function measureRow(targetUrl: string, keepAlive: boolean, services: numbe
     requests,
     cpuMs: cpuTime,
     peakRssMb,
+    rssBeforeMb,
+    loadPeakRssMb,
     peakHeapMb: peakHeap / 1024 / 1024,
     liveHeapMb: process.memoryUsage().heapUsed / 1024 / 1024,
   };
@@ -196,7 +211,12 @@ async function main(): Promise<void> {
 }
 
 const row = arg('row', '');
-if (row) {
+const printConfig = arg('print-config', '');
+if (printConfig) {
+  // The config of a row, for bench/peak-rss.mjs (the compiled build, without this loader).
+  const [mode, services] = printConfig.split(':');
+  process.stdout.write(generateConfig({ services: Number(services), concurrency, keepAlive: mode === 'keep-alive' }));
+} else if (row) {
   const [mode, services] = row.split(':');
   process.stdout.write(`${JSON.stringify(await measureRow(arg('target', ''), mode === 'keep-alive', Number(services)))}\n`);
 } else {

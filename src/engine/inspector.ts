@@ -117,11 +117,29 @@ export class Inspector implements RoundRunner {
         opts.onProgress?.(done, services.length);
         return result;
       };
-      // Starting thousands of services is work too: yield now and then so scrapes are served.
+      // Services start as slots free up, not all at once: each started service holds its context,
+      // logger and partial result until it is judged, and 5,000 of them queued for 64 slots made
+      // every one live as long as the round (peak RSS, BENCHMARKS.md). A service sleeping between
+      // counter reads, or waiting for another service on its counter, holds no slot: the free
+      // slots it leaves start more services, so metering lag does not slow the round.
       const pending: Promise<ServiceResult | AbortedService>[] = [];
-      for (let i = 0; i < services.length; i++) {
-        if (i > 0 && i % 250 === 0) await new Promise((resolve) => setImmediate(resolve));
-        pending.push(start(services[i]));
+      let next = 0;
+      while (next < services.length) {
+        // Once aborted, the rest only record why they did not run: start them all.
+        const free = signal.aborted ? services.length - next : slots.free();
+        if (free === 0) {
+          await slots.whenFree();
+          continue;
+        }
+        for (let k = 0; k < free && next < services.length; k++) {
+          const one = start(services[next++]);
+          // Promise.all below sees a failure; this keeps it from counting as unhandled meanwhile.
+          one.catch(() => undefined);
+          pending.push(one);
+        }
+        // Let those just started reach their first slot (a few microtasks) before counting again;
+        // a macrotask also lets other work (scrapes, messages) in between.
+        await new Promise((resolve) => setImmediate(resolve));
       }
       const results = await Promise.all(pending);
       const aborted = results.filter((r): r is AbortedService => !('verdict' in r));

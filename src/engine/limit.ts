@@ -4,6 +4,7 @@
 export class Semaphore {
   private waiting: (() => void)[] = [];
   private active = 0;
+  private freeWaiters: (() => void)[] = [];
 
   constructor(private readonly limit: number) {}
 
@@ -15,8 +16,22 @@ export class Semaphore {
     } finally {
       const next = this.waiting.shift();
       if (next) next();
-      else this.active--;
+      else {
+        this.active--;
+        for (const resolve of this.freeWaiters.splice(0)) resolve();
+      }
     }
+  }
+
+  /** Slots nobody holds or waits for: how much more work can start at once without queueing. */
+  free(): number {
+    return this.waiting.length > 0 ? 0 : this.limit - this.active;
+  }
+
+  /** Resolves once a slot is free and nobody waits for one (at once if so already). */
+  whenFree(): Promise<void> {
+    if (this.free() > 0) return Promise.resolve();
+    return new Promise((resolve) => this.freeWaiters.push(resolve));
   }
 }
 
