@@ -8,6 +8,7 @@ import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
 import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
 import { CALL_KINDS, type CallKind } from '../types.js';
+import { maintenanceSchema } from './maintenance.js';
 
 /** A description (and examples) carried into the JSON Schema and docs/config.md. */
 function doc(description: string, ...examples: unknown[]): { description: string; examples?: unknown[] } {
@@ -562,6 +563,7 @@ export const configSchema = z
     digest: digestSchema.prefault({}),
     smtp: smtpSchema.optional(),
     web: webSchema.prefault({}),
+    maintenance: maintenanceSchema,
   })
   .meta({ title: 'patrol_exporter configuration', ...doc('The config file of patrol_exporter (patrol --config.file).') });
 export type Config = z.infer<typeof configSchema>;

@@ -187,6 +187,7 @@ const zh: Labels = {
     metering_mismatch: '扣量不符',
     auth_failed: '鉴权失败',
     indeterminate: '无法判断',
+    maintenance: '维护中',
   },
 };
 
@@ -279,6 +280,7 @@ const en: Labels = {
     metering_mismatch: 'metering mismatch',
     auth_failed: 'auth failed',
     indeterminate: 'indeterminate',
+    maintenance: 'maintenance',
   },
 };
 
