@@ -73,7 +73,7 @@ export class Exporter {
   readonly maintenance: Maintenance;
 
   constructor(private readonly opts: ExporterOptions) {
-    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store), opts.redactor, opts.metrics.registry);
+    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store), opts.redactor, opts.metrics.registry, () => opts.metrics.registryChanged());
   }
 
   get ready(): boolean {

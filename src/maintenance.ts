@@ -32,6 +32,8 @@ export class Maintenance {
     private readonly store: MaintenanceStore,
     private readonly redactor: Redactor,
     registry: Registry,
+    /** Called when a window is created or cancelled: the gauge changed now, not at a window's edge. */
+    private readonly changed: () => void = () => undefined,
   ) {
     // One owner per registry: an exporter made again on the same registry (a test) takes it over.
     if (registry.getSingleMetric(GAUGE)) registry.removeSingleMetric(GAUGE);
@@ -100,12 +102,14 @@ export class Maintenance {
   add(w: NewWindow, now: number): MaintenanceWindow {
     const added = this.store.add({ ...w, reason: this.redactor.redact(w.reason) }, now);
     this.cached = null;
+    this.changed();
     return added;
   }
 
   cancel(id: string, now: number): boolean {
     const done = this.store.cancel(id, now);
     this.cached = null;
+    this.changed();
     return done;
   }
 

@@ -160,6 +160,11 @@ export class PatrolMetrics {
     this.bodies.clear();
   }
 
+  /** A metric registered by someone else changed at once (a maintenance window created or cancelled): not served up to BODY_TTL_MS late. */
+  registryChanged(): void {
+    this.touched();
+  }
+
   private services(): Promise<Rendered> {
     this.cache ??= this.renderServices();
     return this.cache;
