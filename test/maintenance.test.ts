@@ -422,14 +422,17 @@ test('the digest and the email show maintenance apart from failures', () => {
   assert.equal(data.failedRounds, 0);
   const nlp = data.services.find((s) => s.serviceId === 'nlp')!;
   assert.deepEqual([nlp.rounds, nlp.ok, nlp.successRatio], [1, 1, 1], 'the window does not lower the success ratio');
-  assert.deepEqual(data.latest && [data.latest.ok, data.latest.failed, data.latest.other], [1, 0, 1]);
+  assert.deepEqual(data.latest && [data.latest.run, data.latest.ok, data.latest.failed, data.latest.other, data.latest.maintenance], [1, 1, 0, 0, 1]);
   const mail = digestMessage(rounds, day, { timezone: 'UTC', locale: 'zh', subjectTemplate: 'patrol {{date}}', redact: (x) => x });
-  assert.match(mail.html, /执行 2，成功 1，失败 0/);
-  assert.match(mail.html, /维护中/);
+  assert.match(mail.html, /执行 1，成功 1，失败 0，维护中 1</);
+  // Listed apart from the failures, with its reason; no failure list at all.
+  assert.match(mail.html, /<p style="margin:0">维护中:<\/p><ul[^>]*>\n<li><b>nlp<\/b>: maintenance window until 2026-01-10 14:00 \(UTC\): upgrade<\/li>/);
+  assert.ok(!mail.html.includes('失败原因'), 'no failure reasons');
   assert.ok(!/<tr class="fail"[^>]*data-service="nlp"/.test(mail.html), 'not a red row');
-  assert.match(mail.text, /维护中/);
+  assert.match(mail.text, /执行 1，成功 1，失败 0，维护中 1/);
+  assert.match(mail.text, /\n维护中:\n  - nlp: maintenance window until/);
   const en = digestMessage(rounds, day, { timezone: 'UTC', locale: 'en', subjectTemplate: 'patrol {{date}}', redact: (x) => x });
-  assert.match(en.text, /maintenance/);
+  assert.match(en.text, /Run 1, succeeded 1, failed 0, in maintenance 1/);
 
   // The pages, from the same rounds in memory.
   const store = new MemoryStore(10);
