@@ -73,7 +73,7 @@ export class Exporter {
   readonly maintenance: Maintenance;
 
   constructor(private readonly opts: ExporterOptions) {
-    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store), opts.redactor, opts.metrics.registry, () => opts.metrics.registryChanged());
+    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store, opts.logger), opts.redactor, opts.metrics.registry, opts.logger, () => opts.metrics.registryChanged());
   }
 
   get ready(): boolean {

@@ -1,6 +1,7 @@
 // The exporter's maintenance windows (docs/maintenance.md): the config's recurring windows and the
 // API's one-off windows (kept in the history file), which services they cover now, the results of
 // those services in a round, and the gauge patrol_service_maintenance{service_id}.
+import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { Config, ServiceConfig } from './config/schema.js';
 import type { MaintenanceWindowConfig } from './config/maintenance.js';
@@ -32,6 +33,7 @@ export class Maintenance {
     private readonly store: MaintenanceStore,
     private readonly redactor: Redactor,
     registry: Registry,
+    private readonly logger: Logger,
     /** Called when a window is created or cancelled: the gauge changed now, not at a window's edge. */
     private readonly changed: () => void = () => undefined,
   ) {
@@ -60,9 +62,27 @@ export class Maintenance {
     this.cached = null;
   }
 
-  /** Every window not yet ended: each config entry's current or next occurrence, and the API's windows. */
+  /** When reading the windows last failed (then they are read again a minute later, not at every scrape). */
+  private failedAt: number | null = null;
+
+  /**
+   * Every window not yet ended: each config entry's current or next occurrence, and the API's
+   * windows. A part that cannot be read (the history file locked or unreadable) is left out and
+   * logged: its services are then inspected, and a scrape never fails because of it.
+   */
   windows(now: number): MaintenanceWindow[] {
-    return [...configWindows(this.entries, this.timezone, now), ...this.store.current(now)].map((w) => ({ ...w, reason: this.redactor.redact(w.reason) }));
+    const read = (what: string, fn: () => MaintenanceWindow[]): MaintenanceWindow[] => {
+      try {
+        return fn();
+      } catch (err) {
+        this.failedAt = now;
+        this.logger.error({ err: this.redactor.redact((err as Error).message) }, `could not read the ${what} maintenance windows; their services are inspected`);
+        return [];
+      }
+    };
+    this.failedAt = null;
+    const all = [...read('config', () => configWindows(this.entries, this.timezone, now)), ...read('API', () => this.store.current(now))];
+    return all.map((w) => ({ ...w, reason: this.redactor.redact(w.reason) }));
   }
 
   /** Per service id, the window covering it at `now`. */
@@ -71,7 +91,7 @@ export class Maintenance {
     if (c && now >= c.at && now < c.until) return c.active;
     const windows = this.windows(now);
     const active = activeWindows(windows, this.serviceIds, now);
-    this.cached = { at: now, until: nextChange(windows, now), active };
+    this.cached = { at: now, until: this.failedAt === null ? nextChange(windows, now) : Math.min(nextChange(windows, now), now + 60_000), active };
     return active;
   }
 

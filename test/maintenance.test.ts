@@ -8,11 +8,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { occurrenceOf } from '../src/engine/maintenance.js';
 import { failureStreak } from '../src/engine/verdict.js';
 import { Exporter } from '../src/exporter.js';
+import { Maintenance } from '../src/maintenance.js';
+import { SqliteMaintenance } from '../src/store/maintenance.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { startSimulator, type Simulator } from '../src/sim/platform.js';
@@ -442,4 +445,23 @@ test('the digest and the email show maintenance apart from failures', () => {
   assert.match(page, /<tr data-service="nlp"><td class="name"><a href="\/services\/nlp">nlp<\/a><\/td><td>1<\/td><td>1<\/td><td>100.0%<\/td>/);
   const details = servicePage('nlp', store.serviceHistory('nlp', 5), { timezone: 'UTC', locale: 'en' });
   assert.match(details, /maintenance <code>maintenance<\/code>/);
+});
+
+test('a history file that cannot be read: the config windows still apply, a scrape still works, the error is logged', async () => {
+  const store = new SqliteStore(':memory:');
+  const registry = new Registry();
+  const lines: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (l: string) => void lines.push(l) });
+  const m = new Maintenance(new SqliteMaintenance(store.db), new Redactor([SECRET]), registry, logger);
+  const config = parseConfig(twoServices(ALWAYS('[ocr]')), 'test.yml').config;
+  m.configure(config, ['ocr', 'nlp']);
+  m.add({ services: ['nlp'], start: Date.now(), end: Date.now() + 60_000, reason: '' }, Date.now());
+  assert.deepEqual([...m.activeAt(Date.now()).keys()].sort(), ['nlp', 'ocr']);
+  store.close();
+  m.configure(config, ['ocr', 'nlp']);
+  assert.deepEqual([...m.activeAt(Date.now()).keys()], ['ocr'], 'the config window still applies');
+  const text = await registry.metrics();
+  assert.match(text, /patrol_service_maintenance\{service_id="ocr"\} 1/);
+  assert.match(text, /patrol_service_maintenance\{service_id="nlp"\} 0/);
+  assert.ok(lines.some((l) => /could not read the API maintenance windows/.test(l)), lines.join(''));
 });

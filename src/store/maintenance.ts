@@ -5,6 +5,7 @@
 // it is marked cancelled (when, by the API), and windows that ended long ago are pruned.
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
 import type { MaintenanceWindow } from '../engine/maintenance.js';
 import type { RoundStore } from './types.js';
 
@@ -102,9 +103,17 @@ export class SqliteMaintenance implements MaintenanceStore {
   }
 }
 
-/** The API windows' store for a round store: in its SQLite file when it has one, in memory otherwise. */
-export function maintenanceStoreOf(store: RoundStore): MaintenanceStore {
+/**
+ * The API windows' store for a round store: in its SQLite file when it has one, in memory otherwise
+ * (and, logged, when the file cannot take the table: a read-only history still lets the exporter run).
+ */
+export function maintenanceStoreOf(store: RoundStore, logger?: Logger): MaintenanceStore {
   const db = (store as { db?: unknown }).db;
-  if (db) return new SqliteMaintenance(db as Database.Database);
-  return new MemoryMaintenance();
+  if (!db) return new MemoryMaintenance();
+  try {
+    return new SqliteMaintenance(db as Database.Database);
+  } catch (err) {
+    logger?.error({ err: (err as Error).message }, 'cannot keep maintenance windows in the history file; API windows last until the exporter stops');
+    return new MemoryMaintenance();
+  }
 }
