@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 // Only light modules are imported here; each command imports what it needs when it runs, so that
 // `patrol --version`, `--help` and `check-config` start fast (loading everything takes about a second).
 import type { LoadedConfig } from './config/load.js';
+import type { Exporter } from './exporter.js';
 import type { LogFormat } from './log.js';
 import { Redactor } from './redact.js';
 import type { SqliteStore } from './store/sqlite.js';
@@ -40,6 +41,8 @@ interface ServeOptions {
   telemetryPath?: string;
   webConfigFile?: string;
   onStop?: () => Promise<void>;
+  /** Called with the exporter before its first round (the demo opens a maintenance window here). */
+  beforeStart?: (exporter: Exporter, loaded: LoadedConfig) => void;
 }
 
 /** `--shard=i/N`: only the services that hash to shard i (one instance per shard, never two). */
@@ -94,6 +97,7 @@ async function serve(opts: ServeOptions): Promise<void> {
   const store = await historyOrFail(loaded, opts.configFile, redactor, opts.storagePath);
   const jobs = new DigestJobs({ store, metrics, logger, redactor });
   const exporter = new Exporter({ jobs, configFile: opts.configFile, loadOptions: { vars: opts.vars }, logger, metrics, store, redactor, only: shardFilter(opts.shard), roundsInWorker: true });
+  opts.beforeStart?.(exporter, loaded);
   await exporter.start(true, loaded);
   let listening;
   try {
@@ -203,7 +207,7 @@ program
       mailFailed = !mailed.ok;
     }
     await exporter.stop();
-    process.exit(mailFailed ? 2 : round.services.every((s) => s.verdict === 'ok') ? 0 : 1);
+    process.exit(mailFailed ? 2 : round.services.every((s) => s.verdict === 'ok' || s.verdict === 'maintenance') ? 0 : 1);
   });
 
 program
@@ -276,8 +280,20 @@ program
       telemetryPath: o['web.telemetryPath'],
       webConfigFile: o['web.config.file'],
       onStop: () => sim.close(),
+      beforeStart: demoMaintenance,
     });
   });
+
+/**
+ * The demo shows a maintenance window: webocr is not inspected for the first 5 minutes (a window
+ * made the way POST /api/maintenance makes one), then is inspected again. docs/maintenance.md.
+ */
+function demoMaintenance(exporter: Exporter, loaded: LoadedConfig): void {
+  if (!loaded.config.services.some((s) => s.id === 'webocr')) return;
+  const now = Date.now();
+  const w = exporter.maintenance.add({ services: ['webocr'], start: now, end: now + 5 * 60_000, reason: 'demo: a window opened at start, as POST /api/maintenance does; webocr is inspected again when it ends' }, now);
+  process.stderr.write(`maintenance window ${w.id}: webocr is not inspected until ${new Date(w.end).toISOString()} (GET /api/maintenance lists it, DELETE /api/maintenance/${w.id} ends it)\n`);
+}
 
 /** A history file of this demo run only, in a new temp directory removed when the process exits. */
 function demoHistory(): string {

@@ -12,6 +12,8 @@ import type { RoundStore } from './store/types.js';
 import type { Config } from './config/schema.js';
 import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from './types.js';
 import { applyBaselines } from './engine/baselines.js';
+import { Maintenance } from './maintenance.js';
+import { maintenanceStoreOf } from './store/maintenance.js';
 
 /** Started with the schedule, told about every reload, stopped before the store is closed. */
 export interface BackgroundJobs {
@@ -67,7 +69,12 @@ export class Exporter {
   /** Progress of the round in flight, for the status page. */
   progress: { done: number; total: number } | null = null;
 
-  constructor(private readonly opts: ExporterOptions) {}
+  /** Maintenance windows: the config's and the API's (kept in the history file). */
+  readonly maintenance: Maintenance;
+
+  constructor(private readonly opts: ExporterOptions) {
+    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store, opts.logger), opts.redactor, opts.metrics.registry, opts.logger, () => opts.metrics.registryChanged());
+  }
 
   get ready(): boolean {
     return this.loaded !== null && !this.stopped;
@@ -105,6 +112,7 @@ export class Exporter {
     }
     this.loaded = loaded;
     this.opts.metrics.setServices(loaded.config.services.filter((s) => !this.opts.only || this.opts.only(s.id)));
+    this.maintenance.configure(loaded.config, loaded.config.services.filter((s) => s.enabled && (!this.opts.only || this.opts.only(s.id))).map((s) => s.id));
     this.opts.metrics.configLoaded(true);
   }
 
@@ -205,6 +213,8 @@ export class Exporter {
       only: this.opts.only,
       baselines: [...this.baselines.values()],
       compare,
+      // Services inside a maintenance window now: not inspected, verdict maintenance.
+      maintenance: this.maintenanceResults(),
       onServiceDone,
       onProgress: (done: number, total: number) => {
         this.progress = { done, total };
@@ -238,7 +248,7 @@ export class Exporter {
           this.opts.metrics.historyWriteFailed();
           log.error({ err: this.opts.redactor.redact(saveError), round: result.id }, 'could not save the round to history');
         }
-        const failed = result.services.filter((s) => s.verdict !== 'ok');
+        const failed = result.services.filter((s) => s.verdict !== 'ok' && s.verdict !== 'maintenance');
         const aborted = result.abortedServices?.length ?? 0;
         log.info(
           { round: result.id, trigger, seconds: result.durationSeconds, services: result.services.length, failed: failed.length, aborted: result.aborted, notFinished: aborted, timedOut: result.timedOut ?? false },
@@ -254,6 +264,17 @@ export class Exporter {
     round.catch((err: Error) => log.error({ err: err.message, trigger }, 'round failed'));
     this.running = round;
     return round;
+  }
+
+  /** The maintenance results of this round's services that a window covers now (none when evaluating fails: inspect them). */
+  private maintenanceResults(): ServiceResult[] {
+    const services = this.loaded!.config.services.filter((s) => s.enabled && (!this.opts.only || this.opts.only(s.id)));
+    try {
+      return this.maintenance.results(services, Date.now());
+    } catch (err) {
+      this.opts.logger.error({ err: this.opts.redactor.redact((err as Error).message) }, 'could not evaluate the maintenance windows; inspecting every service');
+      return [];
+    }
   }
 
   /** SIGTERM: stop scheduling, abort the round in flight (it ends within moments), keep its result. */

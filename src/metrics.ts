@@ -160,6 +160,11 @@ export class PatrolMetrics {
     this.bodies.clear();
   }
 
+  /** A metric registered by someone else changed at once (a maintenance window created or cancelled): not served up to BODY_TTL_MS late. */
+  registryChanged(): void {
+    this.touched();
+  }
+
   private services(): Promise<Rendered> {
     this.cache ??= this.renderServices();
     return this.cache;
@@ -300,7 +305,7 @@ export class PatrolMetrics {
       this.roundsAborted.inc();
     } else {
       this.rounds.inc();
-      if (round.services.some((s) => s.verdict !== 'ok')) this.roundFailures.inc();
+      if (round.services.some((s) => s.verdict !== 'ok' && s.verdict !== 'maintenance')) this.roundFailures.inc();
       this.roundDuration.set(round.durationSeconds);
       this.lastRound.set(round.finishedAt / 1000);
     }
@@ -339,6 +344,9 @@ export class PatrolMetrics {
     for (let i = 0; i < results.length; i++) {
       if (i % SLICE === 0) await slice();
       const s = results[i];
+      // Not inspected (a maintenance window): every value of the round is unknown, so no sample;
+      // patrol_service_maintenance says why.
+      if (s.verdict === 'maintenance') continue;
       const sid = `{service_id="${esc(s.serviceId)}"`;
       out.patrol_service_success += `patrol_service_success${sid}} ${s.verdict === 'ok' ? 1 : 0}\n`;
       out.patrol_call_success += `patrol_call_success${sid}} ${s.callOk ? 1 : 0}\n`;

@@ -3,7 +3,7 @@
 
 /** Every verdict, once. A table keyed by verdict is a `Record<Verdict, ...>`, so the compiler
  *  refuses one that leaves a verdict out (labels, colours, severity, outcome). */
-export const VERDICTS = ['ok', 'call_failed', 'count_query_failed', 'metering_mismatch', 'auth_failed', 'indeterminate'] as const;
+export const VERDICTS = ['ok', 'call_failed', 'count_query_failed', 'metering_mismatch', 'auth_failed', 'indeterminate', 'maintenance'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
 /** How a verdict counts: `indeterminate` (a counter reset across midnight) is neither a success nor
@@ -15,6 +15,8 @@ export const VERDICT_OUTCOME: Record<Verdict, 'ok' | 'failed' | 'other'> = {
   metering_mismatch: 'failed',
   auth_failed: 'failed',
   indeterminate: 'other',
+  // Inside a maintenance window: not inspected at all (docs/maintenance.md), so neither.
+  maintenance: 'other',
 };
 
 /** One expectation that was not met, with the value actually seen (already redacted and truncated). */

@@ -28,7 +28,7 @@ export const CONTRACT = [
   'patrol_last_round_timestamp_seconds', 'patrol_digest_last_success_timestamp_seconds',
   'patrol_digest_failures_total', 'patrol_config_last_reload_successful', 'patrol_build_info',
   'patrol_service_consecutive_failures', 'patrol_metering_unexplained_units_total', 'patrol_rounds_aborted_total',
-  'patrol_history_write_failures_total', 'patrol_digest_outbox_messages',
+  'patrol_history_write_failures_total', 'patrol_digest_outbox_messages', 'patrol_service_maintenance',
 ];
 
 async function scrape(url: string, accept?: string): Promise<string> {
@@ -48,7 +48,15 @@ test('the demo (patrol demo, as npm start runs it) shows every contract metric w
     for (const name of CONTRACT) assert.match(text, new RegExp(`^${name}(\\{| )`, 'm'), `${name} has a sample`);
     const services = [...text.matchAll(/^patrol_service_info\{service_id="([^"]+)"/gm)].map((m) => m[1]);
     assert.ok(services.length >= 2, `services: ${services}`);
+    // The demo opens a maintenance window for webocr at start (its first 5 minutes): not inspected.
+    assert.equal(sample(metrics, 'patrol_service_maintenance', { service_id: 'webocr' }), 1, 'webocr in its window');
+    const windows = (await (await fetch(`${p.url}/api/maintenance`)).json()) as { windows: { services: string[] | 'all'; active: boolean; source: string }[] };
+    assert.ok(windows.windows.some((w) => w.source === 'api' && w.active && Array.isArray(w.services) && w.services.includes('webocr')), JSON.stringify(windows));
     for (const id of services) {
+      if (sample(metrics, 'patrol_service_maintenance', { service_id: id }) === 1) {
+        assert.equal(sample(metrics, 'patrol_service_success', { service_id: id }), undefined, `${id}: no verdict value while in maintenance`);
+        continue;
+      }
       assert.equal(sample(metrics, 'patrol_service_success', { service_id: id }), 1, `${id} ok`);
       assert.equal(sample(metrics, 'patrol_metering_delta', { service_id: id }), sample(metrics, 'patrol_metering_expected_delta', { service_id: id }), `${id} delta == expected`);
     }

@@ -199,23 +199,30 @@ test('every route x every credential x every spelling of its path: only the decl
     'POST /api/rounds': 'admin',
     'GET /': 'viewer',
     'GET /services/:id': 'viewer',
+    'GET /api/maintenance': 'viewer',
+    'POST /api/maintenance': 'admin',
+    'DELETE /api/maintenance/:id': 'admin',
   });
   let checked = 0;
   for (const route of web.routes) {
     const path = route.path.replace(':id', 'ocr') + (route.path === '/api/rounds' && route.method === 'get' ? '?date=2024-05-01' : '');
-    const methods = route.method === 'get' ? ['GET', 'HEAD'] : ['POST'];
+    const methods = route.method === 'get' ? ['GET', 'HEAD'] : [route.method.toUpperCase()];
+    // Creating and cancelling a window need a body and an existing id: the guard let the caller through when the answer is not 401.
+    const passed = (status: number) => (route.path.startsWith('/api/maintenance') && route.method !== 'get' ? status === 400 || status === 404 : status >= 200 && status < 300);
     for (const method of methods) {
       for (const c of CREDENTIALS) {
         const allowed = route.access === 'public' || (route.access === 'admin' ? c.caller === 'admin' : c.caller !== 'anonymous');
         const r = await call_(web, { method, path }, c.headers);
-        if (allowed) assert.ok(r.status >= 200 && r.status < 300, `${method} ${path} as ${c.name}: ${r.status}`);
+        if (allowed) assert.ok(passed(r.status), `${method} ${path} as ${c.name}: ${r.status}`);
         else assert.equal(r.status, 401, `${method} ${path} as ${c.name}`);
         checked++;
         const [bare, query] = path.split('?');
         for (const v of variants(bare)) {
           const vr = await call_(web, { method, path: query ? `${v}?${query}` : v }, c.headers);
           // Another spelling is no route at all: 404 for a caller who may see pages, 401 for a stranger.
-          const expected = c.caller === 'anonymous' ? [401] : [404, 400];
+          // Except an encoded slash at the end of an :id: that is the same route with another id, so its own level decides.
+          const sameRoute = route.path.endsWith(':id') && v === `${bare}%2f`;
+          const expected = c.caller === 'anonymous' || (sameRoute && !allowed) ? [401] : [404, 400];
           assert.ok(expected.includes(vr.status), `${method} ${v} as ${c.name}: ${vr.status}, expected ${expected}`);
           checked++;
         }

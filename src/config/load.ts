@@ -9,6 +9,7 @@ import { configSchema, kindProblems, type AuthCheckConfig, type CallConfig, type
 import { parsePath } from '../jsonpath.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
+import { checkMaintenance } from './maintenance.js';
 
 export interface ConfigProblem {
   path: string;
@@ -414,6 +415,7 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
     resolveVars(parsed.data.vars, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     fillServiceValues(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     checkSemantics(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
+    checkMaintenance(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     resolveClientFiles(parsed.data, baseDir, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
   }
   if (problems.length > 0) {

@@ -8,6 +8,7 @@ import { validate as validateCron } from 'node-cron';
 import { CALL_MAX, doc, duration, httpExpectation, httpRequest, jsonAssertion, jsonPath, regex, signSchema, statusList, stringMap } from './parts.js';
 import { CALL_KINDS, KINDS, kindNamed, kindOf, type CallKind } from '../probes/registry.js';
 import type { AnyKind } from '../probes/types.js';
+import { maintenanceSchema } from './maintenance.js';
 
 // The shared field schemas are in parts.ts (below the call kinds, which build on them); the names
 // other modules have always imported from here are passed on.
@@ -356,6 +357,7 @@ export const configSchema = z
     digest: digestSchema.prefault({}),
     smtp: smtpSchema.optional(),
     web: webSchema.prefault({}),
+    maintenance: maintenanceSchema,
   })
   .meta({ title: 'patrol_exporter configuration', ...doc('The config file of patrol_exporter (patrol --config.file).') });
 export type Config = z.infer<typeof configSchema>;

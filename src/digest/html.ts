@@ -45,10 +45,12 @@ function roundTable(round: RoundSummary, l: Labels, e: (v: unknown) => string): 
 }
 
 function reasons(round: RoundSummary, l: Labels, e: (v: unknown) => string): string {
-  const failed = round.rows.filter((r) => r.verdict !== 'ok');
-  if (failed.length === 0) return '';
-  const items = failed.map((r) => `<li><b>${e(r.name)}</b> (${e(l.verdicts[r.verdict])}): ${e(r.reason)}</li>`).join('\n');
-  return `<p style="margin:0">${e(l.failureReasons)}:</p><ul style="margin-top:4px;max-width:60em">\n${items}\n</ul>`;
+  const failed = round.rows.filter((r) => r.verdict !== 'ok' && r.verdict !== 'maintenance');
+  // Services in a maintenance window are listed apart: not inspected is not failed.
+  const held = round.rows.filter((r) => r.verdict === 'maintenance');
+  const list = (title: string, rows: typeof failed, withVerdict: boolean) =>
+    rows.length === 0 ? '' : `<p style="margin:0">${e(title)}:</p><ul style="margin-top:4px;max-width:60em">\n${rows.map((r) => `<li><b>${e(r.name)}</b>${withVerdict ? ` (${e(l.verdicts[r.verdict])})` : ''}: ${e(r.reason)}</li>`).join('\n')}\n</ul>`;
+  return list(l.failureReasons, failed, true) + list(l.verdicts.maintenance, held, false);
 }
 
 function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
@@ -108,7 +110,7 @@ export function renderDigestHtml(data: DigestData, opts: RenderOptions): string 
   const parts: string[] = [`<h2 style="font-size:18px">${e(opts.title)}</h2>`];
   if (data.latest) {
     const r = data.latest;
-    parts.push(`<p class="summary" style="font-size:15px"><b>${e(l.summary(r.run, r.ok, r.failed, r.other))}</b></p>`);
+    parts.push(`<p class="summary" style="font-size:15px"><b>${e(l.summary(r.run, r.ok, r.failed, r.other, r.maintenance))}</b></p>`);
     if (r.aborted > 0) parts.push(`<p class="aborted" style="margin:0">${e(l.abortedServices(r.aborted))}</p>`);
     parts.push(`<p style="color:#555;margin:0">${e(l.latestRound)}: ${e(dateTime(data.timezone, r.finishedAt))}</p>`);
     parts.push(roundTable(r, l, e));

@@ -24,7 +24,7 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
   const out: string[] = [cell(opts.title, 300), ''];
   if (data.latest) {
     const r = data.latest;
-    out.push(l.summary(r.run, r.ok, r.failed, r.other));
+    out.push(l.summary(r.run, r.ok, r.failed, r.other, r.maintenance));
     if (r.aborted > 0) out.push(l.abortedServices(r.aborted));
     out.push(`${l.latestRound}: ${dateTime(data.timezone, r.finishedAt)}`, '');
     // A failing row is marked with "! " at the start of its line: plain text has no red.
@@ -36,10 +36,16 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
         r.rows.map((row) => (row.failed ? '! ' : '  ')),
       ),
     );
-    const failed = r.rows.filter((row) => row.verdict !== 'ok');
+    const failed = r.rows.filter((row) => row.verdict !== 'ok' && row.verdict !== 'maintenance');
     if (failed.length > 0) {
       out.push('', `${l.failureReasons}:`);
       for (const row of failed) out.push(`  - ${cell(row.name, 300)} (${l.verdicts[row.verdict]}): ${cell(row.reason, 300)}`);
+    }
+    // Services in a maintenance window, apart from the failures.
+    const held = r.rows.filter((row) => row.verdict === 'maintenance');
+    if (held.length > 0) {
+      out.push('', `${l.verdicts.maintenance}:`);
+      for (const row of held) out.push(`  - ${cell(row.name, 300)}: ${cell(row.reason, 300)}`);
     }
   } else {
     out.push(l.noRounds);

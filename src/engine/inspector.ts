@@ -17,6 +17,7 @@ import { dateTime } from '../util/time.js';
 import { sleep } from '../util/duration.js';
 import { KeyedMutex, Semaphore } from './limit.js';
 import { judge } from './verdict.js';
+import { withMaintenance } from './maintenance.js';
 import type { RoundOptions, RoundRunner } from './runner.js';
 
 export interface InspectorDeps {
@@ -75,6 +76,8 @@ export class Inspector implements RoundRunner {
   }
 
   async runRound(opts: RoundOptions): Promise<RoundResult> {
+    // Services in a maintenance window are taken out before anything is called (engine/maintenance.ts).
+    if (opts.maintenance?.length) return withMaintenance(opts, this.config.services.map((s) => s.id), (rest) => this.runRound(rest));
     const startedAt = Date.now();
     const { global } = this.config;
     // One controller for the round: its deadline, or the caller's signal (shutdown), aborts it. The

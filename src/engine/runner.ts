@@ -19,6 +19,11 @@ export interface RoundOptions {
   baselines?: CounterBaseline[];
   /** false: record the counters but compare none (the first round after a crash mid-round). */
   compare?: boolean;
+  /**
+   * Services inside a maintenance window, with the result each gets (engine/maintenance.ts): they
+   * are not inspected at all, and their results join the round's in the config's order.
+   */
+  maintenance?: ServiceResult[];
 }
 
 export interface RoundRunner {

@@ -81,5 +81,7 @@ export function judge(input: {
 export function failureStreak(previous: number, verdict: Verdict): number {
   if (verdict === 'ok') return 0;
   if (verdict === 'indeterminate') return previous;
+  // Not inspected (a maintenance window): no round in the streak's sense, so it neither grows nor resets.
+  if (verdict === 'maintenance') return previous;
   return previous + 1;
 }

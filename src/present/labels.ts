@@ -16,7 +16,8 @@ export interface Labels {
   no: string;
   queryFailed: string;
   notJudged: string;
-  summary: (run: number, ok: number, failed: number, other: number) => string;
+  /** `maintenance`: services not inspected because a maintenance window covered them (not in `run`). */
+  summary: (run: number, ok: number, failed: number, other: number, maintenance?: number) => string;
   latestRound: string;
   noRounds: string;
   failureReasons: string;
@@ -109,7 +110,7 @@ const zh: Labels = {
   no: '失败',
   queryFailed: '查量失败',
   notJudged: '无法判断',
-  summary: (run, ok, failed, other) => `执行 ${run}，成功 ${ok}，失败 ${failed}${other > 0 ? `，无法判断 ${other}` : ''}`,
+  summary: (run, ok, failed, other, maintenance = 0) => `执行 ${run}，成功 ${ok}，失败 ${failed}${other > 0 ? `，无法判断 ${other}` : ''}${maintenance > 0 ? `，维护中 ${maintenance}` : ''}`,
   latestRound: '最近一轮',
   noRounds: '当日没有巡检记录。',
   failureReasons: '失败原因',
@@ -136,7 +137,7 @@ const zh: Labels = {
   none: '无',
   more: (n) => `另有 ${n} 条未列出（见上表各服务的扣量不符次数）`,
   timezoneNote: (tz) => `时间为 ${tz} 时区。`,
-  legend: '绿: 正常  红: 调用失败  橙: 扣量不符  紫: 查量失败  深红: 鉴权失败  灰: 无法判断',
+  legend: '绿: 正常  红: 调用失败  橙: 扣量不符  紫: 查量失败  深红: 鉴权失败  灰: 无法判断  蓝: 维护中',
   abortedServices: (n) => `另有 ${n} 个服务因巡检程序停止而未完成（不计入执行、成功或失败）`,
   abortedRounds: (n) => `${n} 轮因巡检程序停止而中断（未完成的服务不计入任何统计）`,
   colUnexplained: '轮间额外用量',
@@ -187,6 +188,7 @@ const zh: Labels = {
     metering_mismatch: '扣量不符',
     auth_failed: '鉴权失败',
     indeterminate: '无法判断',
+    maintenance: '维护中',
   },
 };
 
@@ -201,7 +203,7 @@ const en: Labels = {
   no: 'no',
   queryFailed: 'count query failed',
   notJudged: 'not judged',
-  summary: (run, ok, failed, other) => `Run ${run}, succeeded ${ok}, failed ${failed}${other > 0 ? `, not judged ${other}` : ''}`,
+  summary: (run, ok, failed, other, maintenance = 0) => `Run ${run}, succeeded ${ok}, failed ${failed}${other > 0 ? `, not judged ${other}` : ''}${maintenance > 0 ? `, in maintenance ${maintenance}` : ''}`,
   latestRound: 'Latest round',
   noRounds: 'No rounds were recorded on this day.',
   failureReasons: 'Why they failed',
@@ -228,7 +230,7 @@ const en: Labels = {
   none: 'none',
   more: (n) => `and ${n} more, not listed (see the per-service counts above)`,
   timezoneNote: (tz) => `Times are in ${tz}.`,
-  legend: 'green: ok  red: call failed  orange: metering mismatch  purple: count query failed  dark red: auth failed  grey: not judged',
+  legend: 'green: ok  red: call failed  orange: metering mismatch  purple: count query failed  dark red: auth failed  grey: not judged  blue: maintenance',
   abortedServices: (n) => `${n} more not finished: the exporter was stopped (not counted as run, succeeded or failed)`,
   abortedRounds: (n) => `${n} cut short by shutdown (what they did not finish is in no figure)`,
   colUnexplained: 'Units between rounds',
@@ -279,6 +281,7 @@ const en: Labels = {
     metering_mismatch: 'metering mismatch',
     auth_failed: 'auth failed',
     indeterminate: 'indeterminate',
+    maintenance: 'maintenance',
   },
 };
 

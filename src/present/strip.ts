@@ -12,6 +12,7 @@ export const VERDICT_COLOURS: Record<Verdict, string> = {
   count_query_failed: '#6a1b9a',
   auth_failed: '#4a0000',
   indeterminate: '#9e9e9e',
+  maintenance: '#1565c0',
 };
 
 export interface StripOptions {
@@ -25,7 +26,7 @@ export interface StripOptions {
 
 /** How serious each verdict is (higher is worse): an hour with several verdicts takes the colour of
  *  the worst. A Record, so a new verdict cannot be left unranked. */
-const SEVERITY: Record<Verdict, number> = { auth_failed: 5, metering_mismatch: 4, call_failed: 3, count_query_failed: 2, indeterminate: 1, ok: 0 };
+const SEVERITY: Record<Verdict, number> = { auth_failed: 5, metering_mismatch: 4, call_failed: 3, count_query_failed: 2, indeterminate: 1, ok: 0, maintenance: 0.5 };
 const MOST_SERIOUS_FIRST = (Object.keys(SEVERITY) as Verdict[]).sort((a, b) => SEVERITY[b] - SEVERITY[a]);
 
 function svg(width: number, height: number, label: string, marks: string): string {

@@ -19,7 +19,8 @@ export interface TableRow {
   /** null: not judged; `countQueryOk` says whether because a read failed. */
   meteringOk: boolean | null;
   countQueryOk: boolean;
-  callOk: boolean;
+  /** null: no call was made (a maintenance window). */
+  callOk: boolean | null;
   verdict: Verdict;
   reason: string;
   failed: boolean;
@@ -34,6 +35,8 @@ export interface RoundSummary {
   failed: number;
   /** Neither ok nor failed (indeterminate). */
   other: number;
+  /** Not inspected: inside a maintenance window (not in `run`). */
+  maintenance: number;
   /** Services shutdown stopped before they finished: not in the rows, not counted as run. */
   aborted: number;
   rows: TableRow[];
@@ -49,12 +52,14 @@ export function summariseRound(round: RoundResult): RoundSummary {
     after: readingOf(s.after),
     meteringOk: s.meteringOk,
     countQueryOk: s.countQueryOk,
-    callOk: s.callOk,
+    callOk: s.verdict === 'maintenance' ? null : s.callOk,
     verdict: s.verdict,
     reason: s.reason,
     failed: isFailure(s.verdict),
   }));
   const ok = rows.filter((r) => r.verdict === 'ok').length;
   const failed = rows.filter((r) => r.failed).length;
-  return { id: round.id, startedAt: round.startedAt, finishedAt: round.finishedAt, run: rows.length, ok, failed, other: rows.length - ok - failed, aborted: round.abortedServices?.length ?? 0, rows };
+  const maintenance = rows.filter((r) => r.verdict === 'maintenance').length;
+  const run = rows.length - maintenance;
+  return { id: round.id, startedAt: round.startedAt, finishedAt: round.finishedAt, run, ok, failed, other: run - ok - failed, maintenance, aborted: round.abortedServices?.length ?? 0, rows };
 }

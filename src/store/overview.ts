@@ -26,6 +26,8 @@ export function overviewFromRounds(latest: RoundResult | null, today: RoundResul
   for (const r of today) {
     for (const s of r.services) {
       const o = entry(s.serviceId, s.name);
+      // As in the rollups: a maintenance verdict is not a round of the day's ratio.
+      if (s.verdict === 'maintenance') continue;
       o.roundsToday++;
       if (s.verdict === 'ok') o.okToday++;
     }

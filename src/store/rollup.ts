@@ -89,7 +89,7 @@ export interface SlotRollup {
   /** Its name in the latest of those rounds (`nameAt`: that round's start). */
   name: string;
   nameAt: number;
-  /** Finished verdicts (aborted services are in no figure). */
+  /** Finished verdicts (aborted services are in no figure; maintenance is only in `verdicts`). */
   rounds: number;
   verdicts: Partial<Record<Verdict, number>>;
   callFailures: number;
@@ -118,7 +118,9 @@ export type Counted = Pick<ServiceResult, 'name' | 'verdict' | 'callOk' | 'count
 
 /** Adds one finished verdict of a round that started at `roundStartedAt`. */
 export function addVerdict(r: SlotRollup, s: Counted, roundStartedAt: number): void {
-  r.rounds++;
+  // A service in a maintenance window was not inspected: counted among the verdicts (the strip
+  // shows it), not among the rounds its success ratio is taken over.
+  if (s.verdict !== 'maintenance') r.rounds++;
   r.verdicts[s.verdict] = (r.verdicts[s.verdict] ?? 0) + 1;
   if (!s.callOk) r.callFailures++;
   if (!s.countQueryOk) r.countQueryFailures++;

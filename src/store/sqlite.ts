@@ -395,7 +395,7 @@ export class SqliteStore implements RoundStore {
         durationSeconds: round.durationSeconds,
         aborted: round.aborted ? 1 : 0,
         serviceCount: round.services.length,
-        failedCount: round.services.filter((s) => s.verdict !== 'ok').length,
+        failedCount: round.services.filter((s) => s.verdict !== 'ok' && s.verdict !== 'maintenance').length,
         abortedServices: round.abortedServices?.length ? JSON.stringify(round.abortedServices) : null,
         timedOut: round.timedOut ? 1 : 0,
       });
@@ -755,7 +755,7 @@ export class SqliteStore implements RoundStore {
     const failed = this.db
       .prepare(
         `SELECT count(DISTINCT v.round_id) FROM rounds r JOIN verdicts v ON v.round_id = r.id
-         WHERE r.started_at >= @start AND r.started_at < @end AND v.verdict NOT IN ('ok', 'indeterminate')`,
+         WHERE r.started_at >= @start AND r.started_at < @end AND v.verdict NOT IN ('ok', 'indeterminate', 'maintenance')`,
       )
       .pluck()
       .get(p) as number;

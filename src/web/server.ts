@@ -16,6 +16,7 @@ import { guard, type Access, type Credentials } from './auth.js';
 import { wantsGzip, wantsOpenMetrics } from './negotiate.js';
 import type { TlsSettings, WebConfigFile } from './webconfig.js';
 import { servicePage } from './details.js';
+import { maintenanceRoutes } from './maintenance.js';
 
 export interface ServerDeps {
   exporter: Exporter;
@@ -34,7 +35,7 @@ export interface ServerDeps {
 
 /** One endpoint: its method, its path, who may use it (src/web/auth.ts), and what it does. */
 export interface Route {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   path: string;
   access: Access;
   handler: (req: Request, res: Response) => void | Promise<void>;
@@ -165,6 +166,12 @@ export function routes(deps: ServerDeps): Route[] {
         res.status(entries.length === 0 && !known ? 404 : 200).type('html').send(servicePage(id, entries, opts));
       },
     },
+    // GET (viewer), POST and DELETE (admin) /api/maintenance: maintenance windows (docs/maintenance.md).
+    ...maintenanceRoutes({
+      maintenance: () => (exporter.ready ? exporter.maintenance : null),
+      timezone: () => exporter.config?.global.timezone ?? 'UTC',
+      sendJson: (res, value, status = 200) => sendJson(res.status(status), value),
+    }),
   ];
 }
 

@@ -42,7 +42,7 @@ export function statusPage(round: RoundResult | null, progress: { done: number; 
     parts.push(`<p>${e(l.page.noRoundYet)}</p>`);
   } else {
     const s = summariseRound(round);
-    parts.push(`<p class="summary"><b>${e(l.summary(s.run, s.ok, s.failed, s.other))}</b></p>`);
+    parts.push(`<p class="summary"><b>${e(l.summary(s.run, s.ok, s.failed, s.other, s.maintenance))}</b></p>`);
     parts.push(`<p class="muted">${e(l.latestRound)}: ${e(dateTime(tz, round.finishedAt))} (${e(tz)}), ${e(round.durationSeconds.toFixed(1))} s, ${e(l.page.triggers[round.trigger] ?? round.trigger)}${round.aborted ? `, ${e(l.page.aborted)}` : ''}</p>`);
     const head = [l.colName, l.colBefore, l.colAfter, l.colMetering, l.colCall, l.page.colVerdict, l.page.colReason].map((h) => `<th>${e(h)}</th>`).join('');
     const rows = round.services

@@ -12,7 +12,7 @@ import type { RoundOptions, RoundRunner } from '../engine/runner.js';
 
 export type ToWorker =
   | { type: 'configure'; loaded: LoadedConfig; logLevel: string; logFormat: LogFormat }
-  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null; baselines: CounterBaseline[]; compare: boolean; historyFile: string | null }
+  | { type: 'run'; id: number; trigger: RoundTrigger; only: string[] | null; baselines: CounterBaseline[]; compare: boolean; historyFile: string | null; maintenance?: ServiceResult[] }
   | { type: 'abort'; id: number; reason: string }
   | { type: 'close' };
 
@@ -110,7 +110,7 @@ export class WorkerHost implements RoundRunner {
       this.pending.set(id, { services: new Map(), resolve, reject, onProgress: opts.onProgress });
       if (opts.signal?.aborted) abort();
       else opts.signal?.addEventListener('abort', abort, { once: true });
-      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only, baselines: opts.baselines ?? [], compare: opts.compare !== false, historyFile } satisfies ToWorker);
+      worker.postMessage({ type: 'run', id, trigger: opts.trigger, only, baselines: opts.baselines ?? [], compare: opts.compare !== false, historyFile, maintenance: opts.maintenance } satisfies ToWorker);
     });
     // The shutdown signal lives as long as the exporter: one listener per round would pile up.
     return round.finally(() => opts.signal?.removeEventListener('abort', abort));

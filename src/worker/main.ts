@@ -54,7 +54,7 @@ async function save(file: string, round: RoundResult): Promise<SaveOutcome> {
   }
 }
 
-async function run({ id, trigger, only, baselines, compare, historyFile }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+async function run({ id, trigger, only, baselines, compare, historyFile, maintenance }: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   if (!inspector) return send({ type: 'failed', id, message: 'not configured' });
   const abort = new AbortController();
   running = { id, abort };
@@ -74,6 +74,7 @@ async function run({ id, trigger, only, baselines, compare, historyFile }: Extra
       trigger,
       baselines,
       compare,
+      maintenance,
       signal: abort.signal,
       only: allowed ? (sid) => allowed.has(sid) : undefined,
       onServiceDone: (r, done, total) => {
