@@ -7,6 +7,7 @@ import type { CallKind } from '../types.js';
 import { KIND_RULES, type Add, type Steps } from './kinds.js';
 import { configSchema, kindOf, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
+import { checkSlo } from './slo.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
 
@@ -425,6 +426,7 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
     fillServiceValues(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     checkSemantics(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     resolveClientFiles(parsed.data, baseDir, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
+    checkSlo(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
   }
   if (problems.length > 0) {
     // A message may quote the value it refuses; a value from the environment is a secret.

@@ -8,6 +8,7 @@ import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
 import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
 import { CALL_KINDS, type CallKind } from '../types.js';
+import { sloDefaultsSchema, sloOverrideSchema } from './slo.js';
 
 /** A description (and examples) carried into the JSON Schema and docs/config.md. */
 function doc(description: string, ...examples: unknown[]): { description: string; examples?: unknown[] } {
@@ -455,6 +456,7 @@ export const serviceSchema = z
     calls: z.array(callSchema).min(1, 'a service needs at least one call').meta(doc('The billed calls, made in order.')),
     auth_checks: z.array(authCheckSchema).prefault([]).meta(doc('Requests with bad credentials that must be refused and not billed.')),
     enabled: z.boolean().default(true).meta(doc('false: skip this service in rounds.')),
+    slo: sloOverrideSchema.optional(),
   })
   .meta({ id: 'Service', ...doc('One service on a platform: its calls, auth checks and how its metering is judged.') });
 export type ServiceConfig = z.infer<typeof serviceSchema>;
@@ -470,6 +472,7 @@ export const globalSchema = z
     keep_alive: z.boolean().default(true).meta(doc('Reuse connections between calls (like an SDK client); false opens one per call (like blackbox).')),
     max_body_bytes: z.number().int().positive().default(1_048_576).meta(doc('Read at most this many bytes of an answer.')),
     settle: settleSchema.prefault({}),
+    slo: sloDefaultsSchema.prefault({}),
   })
   .meta({ id: 'Global', ...doc('When rounds run and their limits.') });
 export type GlobalConfig = z.infer<typeof globalSchema>;
