@@ -199,6 +199,8 @@ test('every route x every credential x every spelling of its path: only the decl
     'POST /api/rounds': 'admin',
     'GET /': 'viewer',
     'GET /services/:id': 'viewer',
+    'GET /badges/:id.svg': 'viewer',
+    'GET /badges/:id/uptime.svg': 'viewer',
   });
   let checked = 0;
   for (const route of web.routes) {

@@ -16,6 +16,7 @@ import { guard, type Access, type Credentials } from './auth.js';
 import { wantsGzip, wantsOpenMetrics } from './negotiate.js';
 import type { TlsSettings, WebConfigFile } from './webconfig.js';
 import { servicePage } from './details.js';
+import { badgeHandlers } from './badges.js';
 
 export interface ServerDeps {
   exporter: Exporter;
@@ -54,7 +55,7 @@ export function isDay(text: string): boolean {
 /** --web.telemetry-path: an absolute path of plain characters, not one the other endpoints use. */
 export function checkTelemetryPath(p: string): string | null {
   if (!/^\/[A-Za-z0-9._~\-/]*$/.test(p) || p.includes('//')) return `--web.telemetry-path: expected a path such as /metrics (letters, digits, . _ ~ - /), got "${p}"`;
-  if (p === '/' || p.startsWith('/-/') || p === '/api' || p.startsWith('/api/') || p.startsWith('/services')) return `--web.telemetry-path: "${p}" is taken by another endpoint`;
+  if (p === '/' || p.startsWith('/-/') || p === '/api' || p.startsWith('/api/') || p.startsWith('/services') || p.startsWith('/badges')) return `--web.telemetry-path: "${p}" is taken by another endpoint`;
   return null;
 }
 
@@ -71,6 +72,13 @@ export function routes(deps: ServerDeps): Route[] {
     const text = JSON.stringify(value);
     res.type('application/json').send(deps.redactor ? deps.redactor.redact(text) : text);
   };
+  const badges = badgeHandlers({
+    store,
+    services: () => exporter.config?.services ?? [],
+    locale: () => exporter.config?.digest.locale ?? 'zh',
+    protectedEndpoints: () => !!exporter.config?.web.auth.bearer_token || !!exporter.config?.web.auth.basic || !!deps.webConfig?.active,
+    redact: deps.redactor ? (t: string) => deps.redactor!.redact(t) : undefined,
+  });
   return [
     {
       method: 'get',
@@ -162,6 +170,9 @@ export function routes(deps: ServerDeps): Route[] {
         res.status(entries.length === 0 && !known ? 404 : 200).type('html').send(servicePage(id, entries, opts));
       },
     },
+    // Badges for READMEs and wikis (web/badges.ts): read-only views of the history, as the pages are.
+    { method: 'get', path: '/badges/:id.svg', access: 'viewer', handler: (req, res) => badges.verdict(req, res) },
+    { method: 'get', path: '/badges/:id/uptime.svg', access: 'viewer', handler: (req, res) => badges.uptime(req, res) },
   ];
 }
 
