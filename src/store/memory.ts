@@ -6,6 +6,7 @@ import { dayIn } from '../util/time.js';
 import { overviewFromRounds } from './overview.js';
 import { dayRowsOf, type DayRows } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
+import { sliCountsOf, type SliCounts } from './sli.js';
 
 export class MemoryStore implements RoundStore {
   private rounds: RoundResult[] = [];
@@ -51,6 +52,11 @@ export class MemoryStore implements RoundStore {
 
   dayRows(start: number, end: number): DayRows {
     return dayRowsOf(this.rounds.filter((r) => r.startedAt >= start && r.startedAt < end), start, end);
+  }
+
+  /** The counts behind the SLIs for the rounds that started in [start, end) (store/sli.ts). */
+  sliCounts(start: number, end: number): SliCounts[] {
+    return sliCountsOf(this.rounds, start, end);
   }
 
   recent(limit: number): RoundResult[] {

@@ -14,6 +14,7 @@ import { compactable, packOks, shapeOf, unpackOks, type Shape } from './compact.
 import { overviewCollector } from './overview.js';
 import { addToDay, addVerdict, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, type Counted, SLOT_MS, slotOf, type DayRollup, type DayRows, type Notable, type SlotRollup } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
+import { sliCountsFromDb, type SliCounts } from './sli.js';
 
 type DB = Database.Database;
 
@@ -800,6 +801,11 @@ export class SqliteStore implements RoundStore {
       }),
     );
     return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, services: [...days.values()], notable };
+  }
+
+  /** The counts behind the SLIs for the rounds that started in [start, end) (store/sli.ts). */
+  sliCounts(start: number, end: number): SliCounts[] {
+    return sliCountsFromDb(this.db, this.dayRows(start, end), start, end);
   }
 
   /**
