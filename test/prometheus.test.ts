@@ -43,7 +43,7 @@ test('a real Prometheus scraping the demo with bad credentials accepted: dashboa
   const port = await freePort();
   writeFileSync(path.join(dir, 'prometheus.yml'), `
 global: { scrape_interval: 1s, evaluation_interval: 1s }
-rule_files: [${JSON.stringify(path.resolve('alerts/patrol.rules.yml'))}]
+rule_files: [${JSON.stringify(path.resolve('alerts/patrol.rules.yml'))}, ${JSON.stringify(path.resolve('alerts/patrol.slo.rules.yml'))}]
 scrape_configs:
   - job_name: patrol
     static_configs: [{ targets: ["${new URL(patrol.url).host}"] }]
@@ -66,7 +66,7 @@ scrape_configs:
     // the same service (the accepted bad call may be charged).
     const others = firing.filter((a) => a.labels.alertname !== 'PatrolAuthCheckFailing');
     const muted = (a: { labels: Record<string, string> }) =>
-      a.labels.alertname === 'PatrolMeteringMismatch' && a.labels.direction === 'overcharge' && a.labels.service_id === 'ocr';
+      ((a.labels.alertname === 'PatrolMeteringMismatch' && a.labels.direction === 'overcharge') || a.labels.alertname === 'PatrolMeteringBudgetBurn') && a.labels.service_id === 'ocr';
     assert.deepEqual(others.filter((a) => !muted(a)), [], 'no other alert fires');
 
     // Every panel's query returns data (a second of scrapes and one rule evaluation are enough).

@@ -7,13 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { roundIntervalMs, roundsSpanMs, serviceSlo } from '../src/config/slo.js';
 import { sloRules, sloRulesYaml, stretch, type RuleFile } from '../src/slo/rules.js';
+import { runPatrol } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -244,5 +245,29 @@ test('every generated alert has severity page or ticket and a runbook anchor tha
     const anchor = a.annotations?.runbook_url.split('#')[1] ?? '';
     assert.ok(a.annotations?.runbook_url.includes('/docs/slo.md#'), a.annotations?.runbook_url);
     assert.ok(anchors.has(anchor), `docs/slo.md has no heading for #${anchor}`);
+  }
+});
+
+test('patrol slo-rules: to standard output or --out; alerts/patrol.slo.rules.yml is what it makes of examples/demo.yml', async () => {
+  const shipped = readFileSync(join(ROOT, 'alerts', 'patrol.slo.rules.yml'), 'utf8');
+  const stdout = await runPatrol(['slo-rules', '--config.file=examples/demo.yml']);
+  assert.equal(stdout.code, 0, stdout.stderr);
+  assert.equal(stdout.stdout, shipped, 'alerts/patrol.slo.rules.yml is stale: run npx patrol slo-rules --config.file=examples/demo.yml --out=alerts/patrol.slo.rules.yml');
+  const dir = mkdtempSync(join(tmpdir(), 'patrol-slo-'));
+  try {
+    const out = join(dir, 'rules.yml');
+    const written = await runPatrol(['slo-rules', '--config.file=examples/demo.yml', `--out=${out}`]);
+    assert.equal(written.code, 0, written.stderr);
+    assert.equal(written.stdout, '');
+    assert.equal(readFileSync(out, 'utf8'), shipped);
+    // No window given and rounds once a year: 28 days cannot hold ten of them.
+    const sparse = join(dir, 'sparse.yml');
+    writeFileSync(sparse, configText('', '0 0 1 1 *', { a: undefined }));
+    const refused = await runPatrol(['slo-rules', `--config.file=${sparse}`, `--out=${join(dir, 'no.yml')}`]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /sparse\.yml: services\[0\] \(a\): its availability window of 28d can hold fewer than 10 rounds of global\.schedule "0 0 1 1 \*": give global\.slo\.availability\.window \(or the service's\) of at least \d+d/);
+    assert.ok(!existsSync(join(dir, 'no.yml')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
