@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../src/config/load.js';
-import { roundIntervalMs, roundsSpanMs, serviceSlo } from '../src/config/slo.js';
+import { durationText, roundIntervalMs, roundsSpanMs, serviceSlo } from '../src/config/slo.js';
 import { sloRules, sloRulesYaml, stretch, type RuleFile } from '../src/slo/rules.js';
 import { runPatrol } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
@@ -269,5 +269,16 @@ test('patrol slo-rules: to standard output or --out; alerts/patrol.slo.rules.yml
     assert.ok(!existsSync(join(dir, 'no.yml')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("docs/slo.md's table of windows per schedule is what the generator chooses", () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'slo.md'), 'utf8');
+  const rows = [...doc.matchAll(/^\| `([^`]+)` \| [^|]+ \| ([^|]+) \|$/gm)];
+  assert.ok(rows.length >= 3, 'the table is found');
+  for (const [, schedule, windows] of rows) {
+    const { info } = sloRules(parseConfig(configText('', schedule, { a: undefined }), 'slo.yml').config);
+    const text = info.tiers.map((t) => `${durationText(t.long)}/${durationText(t.short)}`).join(', ');
+    assert.equal(windows.trim(), text, schedule);
   }
 });
