@@ -81,7 +81,7 @@ function counters(rounds: RoundResult[]) {
   return metrics;
 }
 
-test('SLI counts from the SQLite history equal the counters and the rounds in memory, over any stretch', async () => {
+test("SLI counts (and one service's verdicts) from the SQLite history equal the counters and the rounds in memory, over any stretch", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-slo-'));
   const store = new SqliteStore(path.join(dir, 'h.db'));
   try {
@@ -99,6 +99,12 @@ test('SLI counts from the SQLite history equal the counters and the rounds in me
       const fromSql = byId(store.sliCounts(start, end));
       const fromMemory = byId(sliCountsOf(rounds, start, end));
       assert.deepEqual(fromSql.map(({ firstAt: _, ...c }) => c), fromMemory.map(({ firstAt: _, ...c }) => c), `[${start}, ${end})`);
+      // The uptime badge's counts: one service's verdicts, whole hours from the rollups, cut hours from the rounds.
+      for (const id of ['ocr', 'nlp', 'tts']) {
+        const expected: Record<string, number> = {};
+        for (const r of inside) for (const v of r.services) if (v.serviceId === id) expected[v.verdict] = (expected[v.verdict] ?? 0) + 1;
+        assert.deepEqual(store.serviceVerdicts(id, start, end), expected, `${id} over [${start}, ${end})`);
+      }
       // Where the history starts: to the hour from the rollups.
       assert.deepEqual(fromSql.map((c) => c.firstAt), fromMemory.map((c) => Math.floor(c.firstAt / H) * H));
       const text = (await counters(inside).body(false, false)).toString();

@@ -11,7 +11,6 @@ import type { Request, Response } from 'express';
 import { badgeSvg, uptimeColour, uptimeText, verdictColour, NO_DATA_COLOUR } from '../present/badge.js';
 import { labelsFor, type Locale } from '../present/labels.js';
 import { sloLabelsFor } from '../present/slo-labels.js';
-import type { DayRows } from '../store/rollup.js';
 import type { RoundStore } from '../store/types.js';
 import { VERDICT_OUTCOME, type Verdict } from '../types.js';
 import { parseDuration } from '../util/duration.js';
@@ -20,12 +19,9 @@ import { parseDuration } from '../util/duration.js';
 const MAX_AGE_SECONDS = 60;
 const WINDOW_MIN_MS = 3_600_000;
 const WINDOW_MAX_MS = 90 * 86_400_000;
-/** Uptime figures kept per window for this long (a README with ten badges is ten requests at once). */
-const ROWS_TTL_MS = 30_000;
-const ROWS_CACHE_MAX = 8;
 
 export interface BadgeDeps {
-  store: Pick<RoundStore, 'serviceHistory' | 'dayRows'>;
+  store: Pick<RoundStore, 'serviceHistory' | 'serviceVerdicts'>;
   /** The configured services (id and name) and the locale of the labels. */
   services: () => { id: string; name?: string }[];
   locale: () => Locale;
@@ -47,28 +43,16 @@ export function parseWindow(value: unknown): { ok: true; ms: number; text: strin
   return { ok: true, ms, text };
 }
 
-/** The share of a service's judged verdicts that were ok (indeterminate and the like are not judged), or null. */
-export function uptimeOf(rows: DayRows, serviceId: string): { ratio: number | null; rounds: number } {
-  const s = rows.services.find((x) => x.serviceId === serviceId);
-  if (!s) return { ratio: null, rounds: 0 };
+/** The share of judged verdicts that were ok (indeterminate and the like are not judged), or null. */
+export function uptimeOf(verdicts: Partial<Record<Verdict, number>>): number | null {
   let judged = 0;
-  for (const [v, n] of Object.entries(s.verdicts) as [Verdict, number][]) if (VERDICT_OUTCOME[v] !== 'other') judged += n;
-  return { ratio: judged === 0 ? null : (s.verdicts.ok ?? 0) / judged, rounds: judged };
+  for (const [v, n] of Object.entries(verdicts) as [Verdict, number][]) if (VERDICT_OUTCOME[v] !== 'other') judged += n;
+  return judged === 0 ? null : (verdicts.ok ?? 0) / judged;
 }
 
 export function badgeHandlers(deps: BadgeDeps) {
   const now = deps.now ?? Date.now;
   const redact = deps.redact ?? ((t: string) => t);
-  const rowsCache = new Map<number, { at: number; rows: DayRows }>();
-  const rowsFor = (windowMs: number): DayRows => {
-    const t = now();
-    const hit = rowsCache.get(windowMs);
-    if (hit && t - hit.at < ROWS_TTL_MS) return hit.rows;
-    const rows = deps.store.dayRows(t - windowMs, t + 1);
-    if (rowsCache.size >= ROWS_CACHE_MAX) rowsCache.clear();
-    rowsCache.set(windowMs, { at: t, rows });
-    return rows;
-  };
 
   /** The service named in the path, or a 404 sent (unknown to the config and to the history). */
   const serviceOf = (req: Request, res: Response): { id: string; name: string } | null => {
@@ -118,7 +102,8 @@ export function badgeHandlers(deps: BadgeDeps) {
       const service = serviceOf(req, res);
       if (!service) return;
       const l = sloLabelsFor(deps.locale());
-      const { ratio } = uptimeOf(rowsFor(window.ms), service.id);
+      const t = now();
+      const ratio = uptimeOf(deps.store.serviceVerdicts(service.id, t - window.ms, t + 1));
       const svg = badgeSvg(`${redact(service.name)} ${l.badgeUptime(window.text)}`, ratio === null ? l.noData : uptimeText(ratio), ratio === null ? NO_DATA_COLOUR : uptimeColour(ratio));
       send(req, res, svg);
     },
