@@ -72,12 +72,14 @@ scrape_configs:
     // Every panel's query returns data (a second of scrapes and one rule evaluation are enough).
     const empty: string[] = [];
     for (const q of dashboardQueries()) {
+      // Up to 90 s: the objectives' error ratios over a day or more are evaluated once a minute
+      // (alerts/patrol.slo.rules.yml), and the budget panel waits for their first evaluation.
       const ok = await eventually(async () => {
         const res = (await (await fetch(`${api}/query?query=${encodeURIComponent(q.expr)}`)).json()) as { status: string; data: { result: unknown } };
         assert.equal(res.status, 'success', q.expr);
         const r = res.data.result;
         return Array.isArray(r) ? (r.length > 0 ? true : undefined) : true;
-      }, 20_000, `data for "${q.title}": ${q.expr}`).catch(() => false);
+      }, 90_000, `data for "${q.title}": ${q.expr}`).catch(() => false);
       if (!ok) empty.push(`${q.title}: ${q.expr}`);
     }
     assert.deepEqual(empty, [], 'panels without data');

@@ -83,8 +83,11 @@ interface Rule {
 }
 
 export interface RuleFile {
-  groups: { name: string; rules: Rule[] }[];
+  groups: { name: string; interval?: string; rules: Rule[] }[];
 }
+
+/** How often the error ratios over a day or more are evaluated. */
+export const LONG_WINDOW_EVALUATION = '1m';
 
 /** One group of services that share an SLI's objective and window. */
 interface ObjectiveGroup {
@@ -147,19 +150,22 @@ export function sloRules(config: Config): { file: RuleFile; info: SloRulesInfo }
     windows[g.sli].add(g.windowMs);
     for (const t of tiersOf(g.windowMs)) windows[g.sli].add(t.long).add(t.short);
   }
+  // Windows of a day and more read weeks of samples: they are evaluated once a minute rather than
+  // at every evaluation interval (a value a minute old is nothing next to a window of a day).
   const recording: Rule[] = [];
+  const longRecording: Rule[] = [];
   for (const sli of SLIS) {
     const { errors, total } = SLI_SPEC[sli];
     for (const w of [...windows[sli]].sort((a, b) => a - b)) {
       const range = durationText(w);
-      recording.push({
+      (w >= DAY ? longRecording : recording).push({
         record: ratioRecord(sli, w),
         expr: `sum by (job, instance, service_id) (rate(${errors}[${range}]))\n/\nsum by (job, instance, service_id) (rate(${total}[${range}]))`,
       });
     }
   }
 
-  const out: RuleFile = { groups: [{ name: 'patrol-slo-sli', rules: recording }] };
+  const out: RuleFile = { groups: [{ name: 'patrol-slo-sli', rules: recording }, { name: 'patrol-slo-sli-long', interval: LONG_WINDOW_EVALUATION, rules: longRecording }] };
   for (const g of [...groups.values()].sort((a, b) => a.sli.localeCompare(b.sli) || a.percent - b.percent || a.windowMs - b.windowMs)) {
     const budget = budgetRatio(g);
     const sel = selector(g.services);
