@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { digestCommand } from '../src/digest/cli.js';
-import { queryBudgets } from '../src/digest/budget.js';
+import { budgetsOf, queryBudgets } from '../src/digest/budget.js';
+import { digestMessageOf } from '../src/digest/mailer.js';
+import { buildDigest } from '../src/digest/query.js';
 import { parseConfig } from '../src/config/load.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
@@ -187,4 +189,22 @@ test('patrol digest shows each service\'s budget left for its window, from the h
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the budget table in Chinese, names escaped and secrets redacted in both parts', () => {
+  const hostile = `<img src=x onerror=alert(1)> ${'s3cr3t-token-1'}`;
+  const { config } = parseConfig(CONFIG('h.db').replace('name: nlp', `name: "${hostile}"`), 'patrol.yml');
+  const counts = (windowMs: number) =>
+    sliCountsOf(history(), dayEnd - windowMs, dayEnd).map((c) => (c.serviceId === 'nlp' ? { ...c, name: hostile } : c));
+  const budgets = budgetsOf(config, counts, dayEnd);
+  const data = { ...buildDigest(history(), DAY, TZ), budgets };
+  const redact = (t: string) => t.replaceAll('s3cr3t-token-1', '<redacted>');
+  const message = digestMessageOf(data, DAY, { timezone: TZ, locale: 'zh', subjectTemplate: '巡检 {{date}}', redact });
+  assert.match(message.html, /<h3>错误预算（SLO）<\/h3>/);
+  assert.match(message.html, /<td[^>]*>文字识别<\/td><td[^>]*>可用性<\/td><td[^>]*>99%<\/td><td[^>]*>28d<\/td><td[^>]*>655\/672<\/td><td[^>]*>-153\.0% \(已耗尽\)<\/td>/);
+  assert.ok(!message.html.includes('<img') && message.html.includes('&lt;img src=x onerror=alert(1)&gt;'), 'the name is text');
+  assert.ok(!message.html.includes('s3cr3t') && !message.text.includes('s3cr3t'));
+  assert.match(message.text, /错误预算（SLO）:\n/);
+  // Plain text is not markup: the name stands as it is, its secret redacted.
+  assert.match(message.text, /\n {2}<img src=x onerror=alert\(1\)> <redacted> +扣量准确性 +99\.5% +7d +84\/84 +100\.0%\n/);
 });

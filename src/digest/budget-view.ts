@@ -1,6 +1,7 @@
 // The error budget table of the digest (HTML and plain text), under the day's tables. Styles are
 // inline like the rest of the email; every value is escaped by the caller's `e` (HTML) or `cell`.
 import { durationText } from '../config/slo.js';
+import { esc } from '../present/escape.js';
 import type { Locale } from '../present/labels.js';
 import { sloLabelsFor, type SloLabels } from '../present/slo-labels.js';
 import { displayWidth } from '../util/width.js';
@@ -38,7 +39,8 @@ export function budgetHtml(budgets: ServiceBudget[] | undefined, locale: Locale,
       const state = b.remaining === null ? 'no-data' : b.remaining <= 0 ? 'spent' : b.remaining < 0.25 ? 'low' : 'ok';
       const style = state === 'spent' ? SPENT_STYLE : state === 'low' ? LOW_STYLE : '';
       const tds = cells(b, l, timezone).map((c) => `<td style="${BOX}">${e(c)}</td>`).join('');
-      return `<tr class="budget ${state}" data-service="${e(b.serviceId)}" data-sli="${b.sli}"${style ? ` style="${style}"` : ''}>${tds}</tr>`;
+      // An attribute is escaped whole (the text escaping may add <wbr> to a long run).
+      return `<tr class="budget ${state}" data-service="${esc(b.serviceId)}" data-sli="${b.sli}"${style ? ` style="${style}"` : ''}>${tds}</tr>`;
     })
     .join('\n');
   return `<h3>${e(l.budgetTitle)}</h3>\n<table class="budgets" style="${TABLE}"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>\n<p style="color:#555;font-size:12px">${e(l.budgetNote)}</p>`;
