@@ -245,6 +245,24 @@ program
   });
 
 program
+  .command('slo-rules')
+  .description("write the Prometheus rules of the config's objectives (recording rules and burn-rate alerts; docs/slo.md)")
+  .addOption(configOption())
+  .option('--out <file>', 'write the rule file here (default: standard output)')
+  .action(async (o: Record<string, string>) => {
+    const [{ sloRulesYaml }, { writeFileSync }] = await Promise.all([import('./slo/rules.js'), import('node:fs')]);
+    const { config } = await configOrFail(o['config.file']);
+    let yaml: string;
+    try {
+      yaml = sloRulesYaml(config, path.basename(o['config.file']));
+    } catch (err) {
+      return fail(`${o['config.file']}: ${(err as Error).message}`);
+    }
+    if (o.out) writeFileSync(o.out, yaml);
+    else process.stdout.write(yaml);
+  });
+
+program
   .command('demo')
   .description('start the built-in simulated platform and inspect it (the embedded default)')
   .addOption(new Option('--config.file <path>', 'configuration file').default(path.join(PACKAGE_DIR, 'examples', 'demo.yml')))

@@ -202,6 +202,8 @@ test('every route x every credential x every spelling of its path: only the decl
     'GET /api/maintenance': 'viewer',
     'POST /api/maintenance': 'admin',
     'DELETE /api/maintenance/:id': 'admin',
+    'GET /badges/:id.svg': 'viewer',
+    'GET /badges/:id/uptime.svg': 'viewer',
   });
   let checked = 0;
   for (const route of web.routes) {

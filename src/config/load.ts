@@ -7,6 +7,7 @@ import { kindNamed, kindOf, type CallKind } from '../probes/registry.js';
 import type { Add, Steps } from '../probes/types.js';
 import { configSchema, kindProblems, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
+import { checkSlo } from './slo.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
 import { checkMaintenance } from './maintenance.js';
@@ -417,6 +418,7 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
     checkSemantics(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     checkMaintenance(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
     resolveClientFiles(parsed.data, baseDir, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
+    checkSlo(parsed.data, (steps, message) => problems.push({ path: formatPath(steps), message, line: lineOf(steps) }));
   }
   if (problems.length > 0) {
     // A message may quote the value it refuses; a value from the environment is a secret.

@@ -9,6 +9,7 @@ import { CALL_MAX, doc, duration, httpExpectation, httpRequest, jsonAssertion, j
 import { CALL_KINDS, KINDS, kindNamed, kindOf, type CallKind } from '../probes/registry.js';
 import type { AnyKind } from '../probes/types.js';
 import { maintenanceSchema } from './maintenance.js';
+import { sloDefaultsSchema, sloOverrideSchema } from './slo.js';
 
 // The shared field schemas are in parts.ts (below the call kinds, which build on them); the names
 // other modules have always imported from here are passed on.
@@ -250,6 +251,7 @@ export const serviceSchema = z
     calls: z.array(fileCall).min(1, 'a service needs at least one call').meta(doc('The billed calls, made in order.')),
     auth_checks: z.array(fileAuthCheck).prefault([]).meta(doc('Requests with bad credentials that must be refused and not billed.')),
     enabled: z.boolean().default(true).meta(doc('false: skip this service in rounds.')),
+    slo: sloOverrideSchema.optional(),
   })
   .meta({ id: 'Service', ...doc('One service on a platform: its calls, auth checks and how its metering is judged.') });
 export type ServiceConfig = z.infer<typeof serviceSchema>;
@@ -265,6 +267,7 @@ export const globalSchema = z
     keep_alive: z.boolean().default(true).meta(doc('Reuse connections between calls (like an SDK client); false opens one per call (like blackbox).')),
     max_body_bytes: z.number().int().positive().default(1_048_576).meta(doc('Read at most this many bytes of an answer.')),
     settle: settleSchema.prefault({}),
+    slo: sloDefaultsSchema.prefault({}),
   })
   .meta({ id: 'Global', ...doc('When rounds run and their limits.') });
 export type GlobalConfig = z.infer<typeof globalSchema>;

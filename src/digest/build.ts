@@ -4,6 +4,7 @@
 import type { Verdict } from '../types.js';
 import type { RoundSummary } from '../present/summary.js';
 import { HOURS } from '../store/rollup.js';
+import type { ServiceBudget } from './budget.js';
 
 // The latest round's table is the one the pages show too: its summary lives with the presentation.
 export { isFailure, summariseRound, type RoundSummary, type TableRow } from '../present/summary.js';
@@ -79,6 +80,8 @@ export interface DigestData {
   mismatches: Mismatch[];
   /** Every finding of usage between rounds (units > 0), in time order. */
   unexplained: Unexplained[];
+  /** Each service's error budget left at the end of the day (budget.ts); absent: not computed. */
+  budgets?: ServiceBudget[];
 }
 
 /** Mismatches listed one by one in the email; the per-service table counts them all. */

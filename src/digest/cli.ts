@@ -9,6 +9,7 @@ import type { Redactor } from '../redact.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { RoundResult } from '../types.js';
 import { queryDigest } from './query.js';
+import { withBudgets } from './budget.js';
 import { deliver, digestMessageOf, roundMessage, smtpSender, type MailMessage, type MailSender } from './mailer.js';
 import { dayIn, isDay, shiftDay } from '../util/time.js';
 
@@ -71,7 +72,7 @@ export async function digestCommand(opts: DigestCommandOptions): Promise<Command
   }
   let message: MailMessage;
   try {
-    message = digestMessageOf(queryDigest(store, day, tz), day, { timezone: tz, locale: config.digest.locale, subjectTemplate: config.digest.subject, redact });
+    message = digestMessageOf(withBudgets(queryDigest(store, day, tz), store, config, Date.now()), day, { timezone: tz, locale: config.digest.locale, subjectTemplate: config.digest.subject, redact });
   } finally {
     store.close();
   }

@@ -10,6 +10,7 @@ import { hourStrip } from '../present/strip.js';
 import type { RoundSummary } from '../present/summary.js';
 import { MAX_LISTED_MISMATCHES, type DigestData, type ServiceDay } from './build.js';
 import { dateTime, timeOfDay } from '../util/time.js';
+import { budgetHtml } from './budget-view.js';
 
 export interface RenderOptions {
   locale: Locale;
@@ -125,6 +126,7 @@ export function renderDigestHtml(data: DigestData, opts: RenderOptions): string 
     parts.push(`<p style="color:#555;font-size:12px">${e(l.legend)}</p>`);
     parts.push(mismatchTable(data, l, e));
     parts.push(unexplainedTable(data, l, e));
+    parts.push(budgetHtml(data.budgets, opts.locale, data.timezone, e));
   }
   parts.push(`<p style="color:#777;font-size:12px">${e(l.timezoneNote(data.timezone))} patrol_exporter</p>`);
   const lang = opts.locale === 'en' ? 'en' : 'zh-CN';

@@ -13,6 +13,7 @@ import type { SqliteStore, StepResult } from '../store/sqlite.js';
 import { deliver, digestMessageOf, smtpSender, type Delivery, type MailSender } from './mailer.js';
 import { Outbox, type OutboxMessage } from './outbox.js';
 import { queryDigest } from './query.js';
+import { withBudgets } from './budget.js';
 import { dayIn, shiftDay } from '../util/time.js';
 
 export interface DigestJobsDeps {
@@ -106,7 +107,7 @@ export class DigestJobs {
   /** Build the digest of `day` from history, queue it, and deliver everything pending. */
   async sendDigest(day: string): Promise<OutboxMessage> {
     const config = this.requireConfig();
-    const message = digestMessageOf(queryDigest(this.deps.store, day, config.global.timezone), day, {
+    const message = digestMessageOf(withBudgets(queryDigest(this.deps.store, day, config.global.timezone), this.deps.store, config, this.now()), day, {
       timezone: config.global.timezone,
       locale: config.digest.locale,
       subjectTemplate: config.digest.subject,

@@ -7,6 +7,7 @@ import { MAX_LISTED_MISMATCHES, type DigestData } from './build.js';
 import type { RenderOptions } from './html.js';
 import { dateTime, timeOfDay } from '../util/time.js';
 import { displayWidth as width } from '../util/width.js';
+import { budgetText } from './budget-view.js';
 
 type Cell = (text: string, max: number) => string;
 
@@ -83,6 +84,7 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
       );
       if (data.unexplained.length > MAX_LISTED_MISMATCHES) out.push(l.more(data.unexplained.length - MAX_LISTED_MISMATCHES));
     }
+    out.push(...budgetText(data.budgets, opts.locale, data.timezone, cell));
   }
   out.push('', l.timezoneNote(data.timezone), '');
   return opts.redact(out.join('\n'));

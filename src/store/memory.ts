@@ -1,11 +1,12 @@
 // A bounded in-memory history: enough for `run-once` and for tests that do not care about restarts.
 import { applyBaselines } from '../engine/baselines.js';
 import { failureStreak } from '../engine/verdict.js';
-import type { CounterBaseline, RoundResult } from '../types.js';
+import type { CounterBaseline, RoundResult, Verdict } from '../types.js';
 import { dayIn } from '../util/time.js';
 import { overviewFromRounds } from './overview.js';
 import { dayRowsOf, type DayRows } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
+import { sliCountsOf, type SliCounts } from './sli.js';
 
 export class MemoryStore implements RoundStore {
   private rounds: RoundResult[] = [];
@@ -51,6 +52,20 @@ export class MemoryStore implements RoundStore {
 
   dayRows(start: number, end: number): DayRows {
     return dayRowsOf(this.rounds.filter((r) => r.startedAt >= start && r.startedAt < end), start, end);
+  }
+
+  serviceVerdicts(serviceId: string, start: number, end: number): Partial<Record<Verdict, number>> {
+    const out: Partial<Record<Verdict, number>> = {};
+    for (const r of this.rounds) {
+      if (r.startedAt < start || r.startedAt >= end) continue;
+      for (const s of r.services) if (s.serviceId === serviceId) out[s.verdict] = (out[s.verdict] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /** The counts behind the SLIs for the rounds that started in [start, end) (store/sli.ts). */
+  sliCounts(start: number, end: number): SliCounts[] {
+    return sliCountsOf(this.rounds, start, end);
   }
 
   recent(limit: number): RoundResult[] {

@@ -14,6 +14,7 @@ import { compactable, packOks, shapeOf, unpackOks, type Shape } from './compact.
 import { overviewCollector } from './overview.js';
 import { addToDay, addVerdict, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, type Counted, SLOT_MS, slotOf, type DayRollup, type DayRows, type Notable, type SlotRollup } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
+import { sliCountsFromDb, type SliCounts } from './sli.js';
 
 type DB = Database.Database;
 
@@ -800,6 +801,31 @@ export class SqliteStore implements RoundStore {
       }),
     );
     return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, services: [...days.values()], notable };
+  }
+
+  /**
+   * One service's verdicts, counted, for the rounds that started in [start, end) (the uptime
+   * badge): its rollups of the whole hours, and the rounds of the hours cut by start or end.
+   */
+  serviceVerdicts(serviceId: string, start: number, end: number): Partial<Record<Verdict, number>> {
+    this.ensureRollups(start, end);
+    const out: Partial<Record<Verdict, number>> = {};
+    const add = (v: Verdict, n: number) => (out[v] = (out[v] ?? 0) + n);
+    const rows = this.db
+      .prepare('SELECT ok, verdicts FROM rollups WHERE service_id = ? AND slot >= ? AND slot < ?')
+      .raw()
+      .all(serviceId, Math.ceil(start / SLOT_MS), Math.floor(end / SLOT_MS)) as [number, string | null][];
+    for (const [ok, verdicts] of rows) {
+      if (ok > 0) add('ok', ok);
+      for (const [v, n] of Object.entries(verdicts ? (JSON.parse(verdicts) as Record<Verdict, number>) : {}) as [Verdict, number][]) add(v, n);
+    }
+    for (const r of this.edgeRollups(start, end)) if (r.serviceId === serviceId) for (const [v, n] of Object.entries(r.verdicts) as [Verdict, number][]) add(v, n);
+    return out;
+  }
+
+  /** The counts behind the SLIs for the rounds that started in [start, end) (store/sli.ts). */
+  sliCounts(start: number, end: number): SliCounts[] {
+    return sliCountsFromDb(this.db, this.dayRows(start, end), start, end);
   }
 
   /**

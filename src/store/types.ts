@@ -1,6 +1,6 @@
 // Where finished rounds go. The exporter keeps the latest in memory for /metrics; the store keeps
 // the history for the API, the pages and the digest.
-import type { CounterBaseline, RoundResult, ServiceResult } from '../types.js';
+import type { CounterBaseline, RoundResult, ServiceResult, Verdict } from '../types.js';
 import type { DayRows } from './rollup.js';
 
 /** Per service: today's rounds and successes, and its verdicts in the most recent rounds (oldest first). */
@@ -32,6 +32,8 @@ export interface RoundStore {
   overview(day: string, timezone: string, recentRounds: number): ServiceOverview[];
   /** What the day's figures are computed from (digest/query.ts), for the rounds that started in [start, end). */
   dayRows(start: number, end: number): DayRows;
+  /** One service's verdicts, counted, for the rounds that started in [start, end) (the uptime badge). */
+  serviceVerdicts(serviceId: string, start: number, end: number): Partial<Record<Verdict, number>>;
   /** A round is about to make calls (cleared when a round is saved). */
   roundStarting(at: number): void;
   /** When the round was that started and was never saved (the last process died mid-round), or null. */

@@ -17,6 +17,7 @@ import { wantsGzip, wantsOpenMetrics } from './negotiate.js';
 import type { TlsSettings, WebConfigFile } from './webconfig.js';
 import { servicePage } from './details.js';
 import { maintenanceRoutes } from './maintenance.js';
+import { badgeHandlers } from './badges.js';
 
 export interface ServerDeps {
   exporter: Exporter;
@@ -57,7 +58,7 @@ export function isDay(text: string): boolean {
 /** --web.telemetry-path: an absolute path of plain characters, not one the other endpoints use. */
 export function checkTelemetryPath(p: string): string | null {
   if (!/^\/[A-Za-z0-9._~\-/]*$/.test(p) || p.includes('//')) return `--web.telemetry-path: expected a path such as /metrics (letters, digits, . _ ~ - /), got "${p}"`;
-  if (p === '/' || p.startsWith('/-/') || p === '/api' || p.startsWith('/api/') || p.startsWith('/services')) return `--web.telemetry-path: "${p}" is taken by another endpoint`;
+  if (p === '/' || p.startsWith('/-/') || p === '/api' || p.startsWith('/api/') || p.startsWith('/services') || p.startsWith('/badges')) return `--web.telemetry-path: "${p}" is taken by another endpoint`;
   return null;
 }
 
@@ -74,6 +75,13 @@ export function routes(deps: ServerDeps): Route[] {
     const text = JSON.stringify(value);
     res.type('application/json').send(deps.redactor ? deps.redactor.redact(text) : text);
   };
+  const badges = badgeHandlers({
+    store,
+    services: () => exporter.config?.services ?? [],
+    locale: () => exporter.config?.digest.locale ?? 'zh',
+    protectedEndpoints: () => !!exporter.config?.web.auth.bearer_token || !!exporter.config?.web.auth.basic || !!deps.webConfig?.active,
+    redact: deps.redactor ? (t: string) => deps.redactor!.redact(t) : undefined,
+  });
   return [
     {
       method: 'get',
@@ -172,6 +180,9 @@ export function routes(deps: ServerDeps): Route[] {
       timezone: () => exporter.config?.global.timezone ?? 'UTC',
       sendJson: (res, value, status = 200) => sendJson(res.status(status), value),
     }),
+    // Badges for READMEs and wikis (web/badges.ts): read-only views of the history, as the pages are.
+    { method: 'get', path: '/badges/:id.svg', access: 'viewer', handler: (req, res) => badges.verdict(req, res) },
+    { method: 'get', path: '/badges/:id/uptime.svg', access: 'viewer', handler: (req, res) => badges.uptime(req, res) },
   ];
 }
 
