@@ -8,6 +8,7 @@ import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
 import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
 import { CALL_KINDS, type CallKind } from '../types.js';
+import { tracingSchema } from './tracing.js';
 
 /** A description (and examples) carried into the JSON Schema and docs/config.md. */
 function doc(description: string, ...examples: unknown[]): { description: string; examples?: unknown[] } {
@@ -470,6 +471,7 @@ export const globalSchema = z
     keep_alive: z.boolean().default(true).meta(doc('Reuse connections between calls (like an SDK client); false opens one per call (like blackbox).')),
     max_body_bytes: z.number().int().positive().default(1_048_576).meta(doc('Read at most this many bytes of an answer.')),
     settle: settleSchema.prefault({}),
+    tracing: tracingSchema.prefault({}),
   })
   .meta({ id: 'Global', ...doc('When rounds run and their limits.') });
 export type GlobalConfig = z.infer<typeof globalSchema>;

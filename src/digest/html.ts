@@ -47,8 +47,13 @@ function roundTable(round: RoundSummary, l: Labels, e: (v: unknown) => string): 
 function reasons(round: RoundSummary, l: Labels, e: (v: unknown) => string): string {
   const failed = round.rows.filter((r) => r.verdict !== 'ok');
   if (failed.length === 0) return '';
-  const items = failed.map((r) => `<li><b>${e(r.name)}</b> (${e(l.verdicts[r.verdict])}): ${e(r.reason)}</li>`).join('\n');
+  const items = failed.map((r) => `<li><b>${e(r.name)}</b> (${e(l.verdicts[r.verdict])}): ${e(r.reason)}${traceNote(r.traceId, l, e)}</li>`).join('\n');
   return `<p style="margin:0">${e(l.failureReasons)}:</p><ul style="margin-top:4px;max-width:60em">\n${items}\n</ul>`;
+}
+
+/** Beside a failure: the round's trace id, to find its calls in a tracing backend and the platform's own traces. */
+function traceNote(traceId: string | undefined, l: Labels, e: (v: unknown) => string): string {
+  return traceId ? ` <span class="trace" style="color:#555">(${e(l.trace)} <code>${e(traceId)}</code>)</span>` : '';
 }
 
 function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {

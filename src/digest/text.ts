@@ -39,7 +39,7 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
     const failed = r.rows.filter((row) => row.verdict !== 'ok');
     if (failed.length > 0) {
       out.push('', `${l.failureReasons}:`);
-      for (const row of failed) out.push(`  - ${cell(row.name, 300)} (${l.verdicts[row.verdict]}): ${cell(row.reason, 300)}`);
+      for (const row of failed) out.push(`  - ${cell(row.name, 300)} (${l.verdicts[row.verdict]}): ${cell(row.reason, 300)}${row.traceId ? ` (${l.trace} ${cell(row.traceId, 40)})` : ''}`);
     }
   } else {
     out.push(l.noRounds);
