@@ -244,56 +244,61 @@ test('the trace id is kept in the history (ok and failed verdicts) and shown on 
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-trace-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'history.db');
-  let result: RoundResult | undefined;
+  const rounds: RoundResult[] = [];
   await withSim({ lagMs: 50, services: ['echo'] }, async (sim) => {
-    const run = await runRound(config(''), sim);
-    result = run.result;
-    await run.inspector.close();
+    const l = loaded(config(''), sim);
+    const inspector = new Inspector({ config: l.config, secrets: l.secrets, logger: silentLogger });
+    // First ocr ok, echo failed; then ocr charged twice (a metering mismatch), echo failed again.
+    rounds.push(await inspector.runRound({ trigger: 'api' }));
+    sim.setFaults('ocr', { double: true });
+    rounds.push(await inspector.runRound({ trigger: 'api' }));
+    await inspector.close();
   });
-  const traceId = result!.services[0].traceId!;
+  const [first, second] = rounds;
+  assert.deepEqual(second.services.map((s) => s.verdict), ['metering_mismatch', 'call_failed']);
+  const t1 = first.services[0].traceId!;
+  const t2 = second.services[0].traceId!;
+  assert.notEqual(t1, t2);
   const saving = new SqliteStore(file);
-  saving.save(result!);
+  for (const r of rounds) saving.save(r);
   saving.close();
 
   // Read back from the file (not the round the saving connection kept whole).
   const store = new SqliteStore(file);
   t.after(() => store.close());
-  assert.deepEqual(
-    store.latest()!.services.map((s) => [s.serviceId, s.verdict, s.traceId]),
-    [
-      ['ocr', 'ok', traceId],
-      ['echo', 'call_failed', traceId],
-    ],
-  );
+  assert.deepEqual(store.latest()!.services.map((s) => [s.serviceId, s.traceId]), [['ocr', t2], ['echo', t2]]);
   const tz = 'Asia/Shanghai';
-  const day = dayIn(tz, result!.startedAt);
-  assert.deepEqual(store.byDay(day, tz)[0].services.map((s) => s.traceId), [traceId, traceId]);
-  for (const id of ['ocr', 'echo']) {
-    const entries = store.serviceHistory(id, 5);
-    assert.equal(entries[0].result.traceId, traceId, `${id}: its history`);
-    const page = servicePage(id, entries, { timezone: tz, locale: 'en' });
-    assert.match(page, new RegExp(`trace <code class="trace-id">${traceId}</code>`), `${id}: its details page`);
-  }
+  const day = dayIn(tz, first.startedAt);
+  assert.deepEqual(store.byDay(day, tz).map((r) => r.services.map((s) => s.traceId)), [[t1, t1], [t2, t2]]);
+  // ocr: the mismatch is a whole row, the ok verdict a compact tuple; both get their round's trace.
+  const ocr = store.serviceHistory('ocr', 5);
+  assert.deepEqual(ocr.map((e) => [e.result.verdict, e.result.traceId]), [['metering_mismatch', t2], ['ok', t1]]);
+  const page = servicePage('ocr', ocr, { timezone: tz, locale: 'en' });
+  for (const id of [t1, t2]) assert.match(page, new RegExp(`trace <code class="trace-id">${id}</code>`), 'each entry of the details page');
 
   const digest = queryDigest(store, day, tz);
   const html = renderDigestHtml(digest, { locale: 'en', redact: (x) => x, title: 'digest' });
   const text = renderDigestText(digest, { locale: 'en', redact: (x) => x, title: 'digest' });
-  // Beside the failure (echo), not beside the ok service.
-  assert.match(html, new RegExp(`<li><b>echo</b> \\(call failed\\): [^\\n]*\\(trace <code>${traceId}</code>\\)</span></li>`));
-  assert.match(text, new RegExp(`  - echo \\(call failed\\): .*\\(trace ${traceId}\\)$`, 'm'));
-  assert.equal(html.split(traceId).length - 1, 1, 'once: only failures carry it');
+  // Beside each failure of the latest round, and in the day's list of mismatches.
+  for (const [name, verdict] of [['文字识别', 'metering mismatch'], ['echo', 'call failed']]) {
+    assert.match(html, new RegExp(`<li><b>${name}</b> \\(${verdict}\\): [^\\n]*\\(trace <code>${t2}</code>\\)</span></li>`));
+    assert.match(text, new RegExp(`^  - ${name} \\(${verdict}\\): .*\\(trace ${t2}\\)$`, 'm'));
+  }
+  assert.match(html, new RegExp(`<tr class="mismatch" data-service="ocr">(<td[^>]*>[^<]*</td>){6}<td[^>]*>${t2}</td></tr>`));
+  assert.match(text, new RegExp(`文字识别 .* ${t2}$`, 'm'));
+  assert.ok(!html.includes(t1) && !text.includes(t1), 'the first round had no failure listed');
   const zh = renderDigestText(digest, { locale: 'zh', redact: (x) => x, title: 'digest' });
-  assert.match(zh, new RegExp(`追踪 ID ${traceId}`));
+  assert.match(zh, new RegExp(`追踪 ID ${t2}`));
 
   // The API and the page over HTTP.
-  const web = await startWeb('', {}, [result!]);
+  const web = await startWeb('', {}, rounds);
   try {
     const latest = (await (await fetch(`${web.url}/api/rounds/latest`)).json()) as RoundResult;
-    assert.deepEqual(latest.services.map((s) => s.traceId), [traceId, traceId]);
+    assert.deepEqual(latest.services.map((s) => s.traceId), [t2, t2]);
     const byDay = (await (await fetch(`${web.url}/api/rounds?date=${day}`)).json()) as { rounds: RoundResult[] };
-    assert.equal(byDay.rounds[0].services[1].traceId, traceId);
-    const page = await (await fetch(`${web.url}/services/echo`)).text();
-    assert.ok(page.includes(traceId), 'the details page served');
+    assert.deepEqual(byDay.rounds.map((r) => r.services[1].traceId), [t1, t2]);
+    const served = await (await fetch(`${web.url}/services/echo`)).text();
+    assert.ok(served.includes(t1) && served.includes(t2), 'the details page served');
   } finally {
     await web.close();
   }

@@ -79,11 +79,13 @@ function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): strin
 
 function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
   if (data.mismatches.length === 0) return `<p>${e(l.mismatchTitle)}: ${e(l.none)}</p>`;
-  const head = [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
+  // A trace column when the rounds have trace ids (history written before tracing has none).
+  const traced = data.mismatches.some((m) => m.traceId);
+  const head = [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual, ...(traced ? [l.trace] : [])].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
   const rows = data.mismatches
     .slice(0, MAX_LISTED_MISMATCHES)
     .map((m) => {
-      const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
+      const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta, ...(traced ? [m.traceId ?? '–'] : [])].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
       return `<tr class="mismatch" data-service="${attr(m.serviceId)}">${cells}</tr>`;
     })
     .join('\n');

@@ -55,11 +55,14 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
     );
     out.push('', `${l.mismatchTitle}:${data.mismatches.length === 0 ? ` ${l.none}` : ''}`);
     if (data.mismatches.length > 0) {
+      const traced = data.mismatches.some((m) => m.traceId);
       out.push(
         ...table(
           cell,
-          [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual],
-          data.mismatches.slice(0, MAX_LISTED_MISMATCHES).map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta)]),
+          [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual, ...(traced ? [l.trace] : [])],
+          data.mismatches
+            .slice(0, MAX_LISTED_MISMATCHES)
+            .map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta), ...(traced ? [m.traceId ?? '–'] : [])]),
         ),
       );
       if (data.mismatches.length > MAX_LISTED_MISMATCHES) out.push(l.more(data.mismatches.length - MAX_LISTED_MISMATCHES));

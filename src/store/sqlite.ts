@@ -795,11 +795,11 @@ export class SqliteStore implements RoundStore {
     const notable = (
       this.db
         .prepare(
-          `SELECT v.service_id, v.name, v.finished_at, v.metering_ok, v.delta, v.expected_delta, v.unexplained FROM rounds r JOIN verdicts v ON v.round_id = r.id
+          `SELECT v.service_id, v.name, v.finished_at, v.metering_ok, v.delta, v.expected_delta, v.unexplained, r.trace_id FROM rounds r JOIN verdicts v ON v.round_id = r.id
            WHERE r.started_at >= @start AND r.started_at < @end AND ((v.metering_ok = 0 AND v.delta IS NOT NULL) OR v.unexplained IS NOT NULL)
            ORDER BY r.started_at, r.id, v.position`,
         )
-        .all(p) as { service_id: string; name: string; finished_at: number; metering_ok: number | null; delta: number | null; expected_delta: number; unexplained: string | null }[]
+        .all(p) as { service_id: string; name: string; finished_at: number; metering_ok: number | null; delta: number | null; expected_delta: number; unexplained: string | null; trace_id: string | null }[]
     ).map(
       (v): Notable => ({
         serviceId: v.service_id,
@@ -809,6 +809,7 @@ export class SqliteStore implements RoundStore {
         delta: v.delta,
         expectedDelta: v.expected_delta,
         ...(v.unexplained !== null ? { unexplained: JSON.parse(v.unexplained) as UnexplainedUsage } : {}),
+        ...(v.trace_id ? { traceId: v.trace_id } : {}),
       }),
     );
     return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, services: [...days.values()], notable };
