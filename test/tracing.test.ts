@@ -22,6 +22,7 @@ import { dayIn } from '../src/util/time.js';
 import { servicePage } from '../src/web/details.js';
 import { ocrConfig, silentLogger, withSim } from './helpers/harness.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp.js';
+import { eventually, startPatrol } from './helpers/process.js';
 import { leakForms } from './helpers/secrets.js';
 import { APP, ENV, ROOT, withSim as withXfyunSim, wsConfig } from './helpers/xfyun-config.js';
 import { startWeb } from './helpers/web.js';
@@ -385,4 +386,23 @@ test('WebSocket handshakes carry the call span as traceparent, and a script gets
     assert.ok(script.responseExcerpt?.includes(`"traceparent":"${context('run')}"`), script.responseExcerpt);
     await tracing.shutdown();
   });
+});
+
+test('patrol demo shows each round\'s trace id on its pages, and its simulated platform lists the traceparent it received', async () => {
+  const demo = await startPatrol(['demo', '--web.listen-address=127.0.0.1:0', '--sim.listen-address=127.0.0.1:0', '--sim.lag=200ms', '--log.level=info'], {}, 60_000);
+  try {
+    const latest = await eventually(async () => {
+      const res = await fetch(`${demo.url}/api/rounds/latest`);
+      return res.ok ? ((await res.json()) as RoundResult) : undefined;
+    }, 120_000, 'a finished round');
+    const traceId = latest.services[0].traceId ?? '';
+    assert.match(traceId, /^[0-9a-f]{32}$/);
+    const page = await (await fetch(`${demo.url}/services/${latest.services[0].serviceId}`)).text();
+    assert.ok(page.includes(`<code class="trace-id">${traceId}</code>`), 'on the details page');
+    const simUrl = /simulated platform at (http:\/\/\S+)/.exec(demo.stderr())![1];
+    const received = ((await (await fetch(`${simUrl}/_sim/traces`)).json()) as { data: { path: string; traceparent?: string }[] }).data;
+    assert.ok(received.some((r) => r.traceparent?.startsWith(`00-${traceId}-`)), 'the platform received the round\'s trace context');
+  } finally {
+    await demo.stop();
+  }
 });
