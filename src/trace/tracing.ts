@@ -135,7 +135,7 @@ class LoggedExporter implements SpanExporter {
   export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
     this.inner.export(spans, (result) => {
       // 0 is ExportResultCode.SUCCESS (@opentelemetry/core, not a dependency of ours).
-      if (result.code !== 0) this.logger.warn({ spans: spans.length, err: this.redact(result.error?.message ?? 'unknown error') }, 'trace export failed');
+      if (result.code !== 0) this.logger.warn({ spans: spans.length, err: this.redact(String(result.error?.message ?? result.error ?? 'unknown error')) }, 'trace export failed');
       done(result);
     });
   }
@@ -234,7 +234,8 @@ class SdkTracing implements Tracing {
     try {
       if ((await Promise.race([work, late])) === 'late') this.deps.logger.warn(`${what}: the collector did not answer in time`);
     } catch (err) {
-      this.deps.logger.warn({ err: this.redact((err as Error).message) }, `${what} failed`);
+      // The failed export has been logged already (LoggedExporter); the SDK may reject with something that is not an Error.
+      this.deps.logger.debug({ err: this.redact(err instanceof Error ? err.message : String(err)) }, `${what} failed`);
     } finally {
       clearTimeout(timer);
     }
