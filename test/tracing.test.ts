@@ -22,7 +22,7 @@ import { dayIn } from '../src/util/time.js';
 import { servicePage } from '../src/web/details.js';
 import { ocrConfig, silentLogger, withSim } from './helpers/harness.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp.js';
-import { eventually, startPatrol } from './helpers/process.js';
+import { eventually, freePort, startPatrol } from './helpers/process.js';
 import { leakForms } from './helpers/secrets.js';
 import { APP, ENV, ROOT, withSim as withXfyunSim, wsConfig } from './helpers/xfyun-config.js';
 import { startWeb } from './helpers/web.js';
@@ -405,4 +405,19 @@ test('patrol demo shows each round\'s trace id on its pages, and its simulated p
   } finally {
     await demo.stop();
   }
+});
+
+test('a collector that is down costs a warning, not a round; the warning carries no secret', async () => {
+  const port = await freePort();
+  await withSim({ lagMs: 50, services: ['echo'] }, async (sim) => {
+    const { logger, lines } = capturingLogger();
+    const text = config(`  tracing:\n    otlp_endpoint: http://127.0.0.1:${port}\n    headers: { authorization: "Bearer \${OTLP_TOKEN}" }\n    export_timeout: 2s\n`);
+    const { result, inspector } = await runRound(text, sim, logger);
+    assert.equal(result.services[0].verdict, 'ok');
+    assert.match(result.services[0].traceId ?? '', /^[0-9a-f]{32}$/);
+    await inspector.close();
+    const warnings = lines.filter((l) => l.includes('trace export failed'));
+    assert.ok(warnings.length > 0, lines.join(''));
+    for (const form of leakForms(OTLP_TOKEN)) assert.ok(!lines.join('').includes(form), 'the collector token in the log');
+  });
 });
