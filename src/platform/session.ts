@@ -31,6 +31,7 @@ export interface RequestTrace {
   /** Runs a login inside a span; `run` gets the headers for the login request. */
   login<T>(run: (headers: Record<string, string>) => Promise<T>): Promise<T>;
 }
+
 type Answer = Extract<HttpOutcome, { ok: true }>;
 
 function cookieValue(headers: Answer['headers'], name: string): string | undefined {
