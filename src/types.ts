@@ -105,6 +105,8 @@ export interface ServiceResult {
   unexplained?: UnexplainedUsage;
   /** Where the next round's first read of this counter is compared from (absent: nothing read). */
   baseline?: CounterBaseline;
+  /** The OpenTelemetry trace of the round this verdict came from (32 hex digits; docs/tracing.md). */
+  traceId?: string;
 }
 
 /**

@@ -10,6 +10,7 @@ import { CALL_KINDS, KINDS, kindNamed, kindOf, type CallKind } from '../probes/r
 import type { AnyKind } from '../probes/types.js';
 import { maintenanceSchema } from './maintenance.js';
 import { sloDefaultsSchema, sloOverrideSchema } from './slo.js';
+import { tracingSchema } from './tracing.js';
 
 // The shared field schemas are in parts.ts (below the call kinds, which build on them); the names
 // other modules have always imported from here are passed on.
@@ -268,6 +269,7 @@ export const globalSchema = z
     max_body_bytes: z.number().int().positive().default(1_048_576).meta(doc('Read at most this many bytes of an answer.')),
     settle: settleSchema.prefault({}),
     slo: sloDefaultsSchema.prefault({}),
+    tracing: tracingSchema.prefault({}),
   })
   .meta({ id: 'Global', ...doc('When rounds run and their limits.') });
 export type GlobalConfig = z.infer<typeof globalSchema>;

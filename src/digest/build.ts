@@ -31,6 +31,8 @@ export interface Mismatch {
   size: number;
   expected: number;
   delta: number;
+  /** The round's OpenTelemetry trace (docs/tracing.md), when it has one. */
+  traceId?: string;
 }
 
 export interface Spread {

@@ -50,8 +50,13 @@ function reasons(round: RoundSummary, l: Labels, e: (v: unknown) => string): str
   // Services in a maintenance window are listed apart: not inspected is not failed.
   const held = round.rows.filter((r) => r.verdict === 'maintenance');
   const list = (title: string, rows: typeof failed, withVerdict: boolean) =>
-    rows.length === 0 ? '' : `<p style="margin:0">${e(title)}:</p><ul style="margin-top:4px;max-width:60em">\n${rows.map((r) => `<li><b>${e(r.name)}</b>${withVerdict ? ` (${e(l.verdicts[r.verdict])})` : ''}: ${e(r.reason)}</li>`).join('\n')}\n</ul>`;
+    rows.length === 0 ? '' : `<p style="margin:0">${e(title)}:</p><ul style="margin-top:4px;max-width:60em">\n${rows.map((r) => `<li><b>${e(r.name)}</b>${withVerdict ? ` (${e(l.verdicts[r.verdict])})` : ''}: ${e(r.reason)}${withVerdict ? traceNote(r.traceId, l, e) : ''}</li>`).join('\n')}\n</ul>`;
   return list(l.failureReasons, failed, true) + list(l.verdicts.maintenance, held, false);
+}
+
+/** Beside a failure: the round's trace id, to find its calls in a tracing backend and the platform's own traces. */
+function traceNote(traceId: string | undefined, l: Labels, e: (v: unknown) => string): string {
+  return traceId ? ` <span class="trace" style="color:#555">(${e(l.trace)} <code>${e(traceId)}</code>)</span>` : '';
 }
 
 function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
@@ -77,11 +82,13 @@ function dayTable(data: DigestData, l: Labels, e: (v: unknown) => string): strin
 
 function mismatchTable(data: DigestData, l: Labels, e: (v: unknown) => string): string {
   if (data.mismatches.length === 0) return `<p>${e(l.mismatchTitle)}: ${e(l.none)}</p>`;
-  const head = [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
+  // A trace column when the rounds have trace ids (history written before tracing has none).
+  const traced = data.mismatches.some((m) => m.traceId);
+  const head = [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual, ...(traced ? [l.trace] : [])].map((h) => `<th style="${HEAD}">${e(h)}</th>`).join('');
   const rows = data.mismatches
     .slice(0, MAX_LISTED_MISMATCHES)
     .map((m) => {
-      const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
+      const cells = [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, m.size, m.expected, m.delta, ...(traced ? [m.traceId ?? '–'] : [])].map((c) => `<td style="${CELL}">${e(String(c))}</td>`).join('');
       return `<tr class="mismatch" data-service="${attr(m.serviceId)}">${cells}</tr>`;
     })
     .join('\n');

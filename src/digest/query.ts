@@ -45,7 +45,7 @@ export function spreadOf(h: Histogram): Spread | null {
 function mismatchOf(s: Notable): Mismatch | null {
   if (s.meteringOk !== false || s.delta === null) return null;
   const diff = s.delta - s.expectedDelta;
-  return { serviceId: s.serviceId, name: s.name, at: s.finishedAt, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected: s.expectedDelta, delta: s.delta };
+  return { serviceId: s.serviceId, name: s.name, at: s.finishedAt, direction: diff > 0 ? 'over' : 'under', size: Math.abs(diff), expected: s.expectedDelta, delta: s.delta, ...(s.traceId ? { traceId: s.traceId } : {}) };
 }
 
 function unexplainedOf(s: Notable): Unexplained | null {

@@ -40,7 +40,7 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
     const failed = r.rows.filter((row) => row.verdict !== 'ok' && row.verdict !== 'maintenance');
     if (failed.length > 0) {
       out.push('', `${l.failureReasons}:`);
-      for (const row of failed) out.push(`  - ${cell(row.name, 300)} (${l.verdicts[row.verdict]}): ${cell(row.reason, 300)}`);
+      for (const row of failed) out.push(`  - ${cell(row.name, 300)} (${l.verdicts[row.verdict]}): ${cell(row.reason, 300)}${row.traceId ? ` (${l.trace} ${cell(row.traceId, 40)})` : ''}`);
     }
     // Services in a maintenance window, apart from the failures.
     const held = r.rows.filter((row) => row.verdict === 'maintenance');
@@ -62,11 +62,14 @@ export function renderDigestText(data: DigestData, opts: RenderOptions): string 
     );
     out.push('', `${l.mismatchTitle}:${data.mismatches.length === 0 ? ` ${l.none}` : ''}`);
     if (data.mismatches.length > 0) {
+      const traced = data.mismatches.some((m) => m.traceId);
       out.push(
         ...table(
           cell,
-          [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual],
-          data.mismatches.slice(0, MAX_LISTED_MISMATCHES).map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta)]),
+          [l.colTime, l.colService, l.colDirection, l.colSize, l.colExpected, l.colActual, ...(traced ? [l.trace] : [])],
+          data.mismatches
+            .slice(0, MAX_LISTED_MISMATCHES)
+            .map((m) => [timeOfDay(data.timezone, m.at), m.name, m.direction === 'over' ? l.over : l.under, String(m.size), String(m.expected), String(m.delta), ...(traced ? [m.traceId ?? '–'] : [])]),
         ),
       );
       if (data.mismatches.length > MAX_LISTED_MISMATCHES) out.push(l.more(data.mismatches.length - MAX_LISTED_MISMATCHES));

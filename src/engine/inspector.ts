@@ -7,12 +7,14 @@ import type { Logger } from 'pino';
 import type { Config, ServiceConfig, SettleConfig } from '../config/schema.js';
 import { HttpClient } from '../http/client.js';
 import type { RequestDefaults } from '../http/build.js';
-import { PlatformSession } from '../platform/session.js';
+import { PlatformSession, type RequestTrace } from '../platform/session.js';
 import { callKind, runAuthCheck, runCall } from '../probes/index.js';
 import type { ProbeContext } from '../probes/types.js';
 import { Redactor } from '../redact.js';
 import type { TemplateContext } from '../template.js';
-import type { AbortedService, AuthCheckResult, CallResult, CounterBaseline, CounterReading, RoundResult, ServiceResult, UnexplainedUsage } from '../types.js';
+import { VERDICT_OUTCOME, type AbortedService, type AuthCheckResult, type CallResult, type CounterBaseline, type CounterReading, type RoundResult, type ServiceResult, type UnexplainedUsage } from '../types.js';
+import type { AuthCheckConfig, CallConfig } from '../config/schema.js';
+import { createTracing, type TraceSpan, type Tracing } from '../trace/tracing.js';
 import { dateTime } from '../util/time.js';
 import { sleep } from '../util/duration.js';
 import { KeyedMutex, Semaphore } from './limit.js';
@@ -26,12 +28,31 @@ export interface InspectorDeps {
   logger: Logger;
   /** Shared with the logger and the pages; the config's secrets are added to it. */
   redactor?: Redactor;
+  /**
+   * Where the spans of the rounds go (docs/tracing.md). Default: made from global.tracing, owned by
+   * this inspector (shut down, flushing, by close()).
+   */
+  tracing?: Tracing;
+}
+
+/** A round's span and what its services told it. */
+interface RoundTrace {
+  span: TraceSpan;
+  services: number;
+  failed: number;
 }
 
 type Reading = Extract<CounterReading, { ok: true }>;
 
 /** How many settle times to remember per service to learn its usual metering lag. */
 const LAG_MEMORY = 10;
+
+type ServiceRun = { key: string; baselines: Map<string, CounterBaseline>; compare: boolean; signal: AbortSignal; slots: Semaphore; shutdown: () => boolean };
+
+/** The answer's status as a span attribute: HTTP (or the WebSocket handshake's), or a script's exit code. */
+function statusAttribute(kind: string, status: number | undefined): Record<string, number | undefined> {
+  return kind === 'script' ? { 'process.exit.code': status } : { 'http.response.status_code': status };
+}
 
 export class Inspector implements RoundRunner {
   readonly config: Config;
@@ -42,12 +63,18 @@ export class Inspector implements RoundRunner {
   private readonly defaults: RequestDefaults;
   private readonly lags = new Map<string, number[]>();
   private readonly counterKeys = new Map<string, string>();
+  readonly tracing: Tracing;
+  private readonly ownsTracing: boolean;
+  /** Each round's span, by the round's own signal (which every service of it is given). */
+  private readonly roundTraces = new WeakMap<AbortSignal, RoundTrace>();
 
   constructor(deps: InspectorDeps) {
     this.config = deps.config;
     this.logger = deps.logger;
     this.redactor = deps.redactor ?? new Redactor();
     for (const secret of deps.secrets) this.redactor.add(secret);
+    this.ownsTracing = deps.tracing === undefined;
+    this.tracing = deps.tracing ?? createTracing(deps.config.global.tracing, { redactor: this.redactor, logger: deps.logger });
     this.http = new HttpClient(deps.config.global.keep_alive);
     this.defaults = { timeoutMs: deps.config.global.call_timeout, maxBodyBytes: deps.config.global.max_body_bytes };
     for (const [name, p] of Object.entries(deps.config.platforms)) {
@@ -97,6 +124,8 @@ export class Inspector implements RoundRunner {
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
     const signal = round.signal;
+    const trace: RoundTrace = { span: this.tracing.round({ 'patrol.trigger': opts.trigger }), services: 0, failed: 0 };
+    this.roundTraces.set(signal, trace);
     // Every request in flight listens to the round's signal: thousands at once is expected, not a leak.
     setMaxListeners(0, signal);
     const slots = new Semaphore(global.concurrency);
@@ -161,7 +190,17 @@ export class Inspector implements RoundRunner {
     } finally {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
+      this.endRoundTrace(trace, cutBy);
     }
+  }
+
+  /** The round's span ends with the round; its spans are sent now (rounds are minutes apart) rather than batched on. */
+  private endRoundTrace(trace: RoundTrace, cutBy: 'deadline' | 'shutdown' | null): void {
+    trace.span.set({ 'patrol.services': trace.services, 'patrol.services_failed': trace.failed, 'patrol.aborted': cutBy === 'shutdown', 'patrol.timed_out': cutBy === 'deadline' });
+    if (cutBy === 'deadline') trace.span.fail(`round deadline exceeded (${this.config.global.round_timeout}ms)`);
+    else if (trace.failed > 0) trace.span.fail(`${trace.failed} service${trace.failed > 1 ? 's' : ''} failed`);
+    trace.span.end();
+    void this.tracing.flush();
   }
 
   /** Services with the same counter key share a counter; the key depends only on the config. */
@@ -180,36 +219,128 @@ export class Inspector implements RoundRunner {
     return { ...this.config.global.settle, ...service.metering.settle };
   }
 
-  private async inspectService(
-    service: ServiceConfig,
-    ctx: TemplateContext,
-    run: { key: string; baselines: Map<string, CounterBaseline>; compare: boolean; signal: AbortSignal; slots: Semaphore; shutdown: () => boolean },
-  ): Promise<ServiceResult | AbortedService> {
+  /** One service inside its span (a child of the round's): the steps below, then the verdict on the span. */
+  private async inspectService(service: ServiceConfig, ctx: TemplateContext, run: ServiceRun): Promise<ServiceResult | AbortedService> {
+    const round = this.roundTraces.get(run.signal);
+    const attributes = { 'patrol.service_id': service.id, 'patrol.app_id': service.app_id || undefined };
+    const span = round ? round.span.child('patrol.service', attributes) : this.tracing.round(attributes);
+    try {
+      const result = await this.inspectServiceSteps(service, ctx, run, span);
+      if ('verdict' in result) {
+        result.traceId = span.traceId;
+        span.set({
+          'patrol.verdict': result.verdict,
+          'patrol.reason': result.reason || undefined,
+          'patrol.metering.delta': result.delta,
+          'patrol.metering.expected_delta': result.expectedDelta,
+          'patrol.metering.settle_seconds': result.settleSeconds,
+        });
+        if (round) round.services++;
+        if (VERDICT_OUTCOME[result.verdict] === 'failed') {
+          span.fail(result.reason);
+          if (round) round.failed++;
+        }
+      } else {
+        // Stopped by shutdown: not a verdict, and not a failure.
+        span.set({ 'patrol.aborted': true, 'patrol.reason': result.reason });
+      }
+      return result;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** A counter read in its own span; the session's requests (a login too) carry it. */
+  private async tracedRead(platform: PlatformSession, ctx: TemplateContext, signal: AbortSignal, parent: TraceSpan, phase: 'before' | 'settle'): Promise<CounterReading> {
+    const span = parent.child('patrol.counter_read', { 'patrol.service_id': String(ctx.service_id), 'patrol.read': phase }, 'client');
+    try {
+      const r = await platform.readCounter(ctx, signal, this.requestTrace(span, platform.name));
+      if (r.ok) span.set({ 'patrol.counter.value': r.value });
+      else {
+        span.set({ 'patrol.reason': r.reason });
+        span.fail(r.reason);
+      }
+      return r;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** The trace context for the console's requests made inside `span`; a login gets a span of its own. */
+  private requestTrace(span: TraceSpan, platform: string): RequestTrace {
+    return {
+      headers: { traceparent: span.traceparent },
+      login: async (run) => {
+        const login = span.child('patrol.login', { 'patrol.platform': platform }, 'client');
+        try {
+          const got = await run({ traceparent: login.traceparent });
+          // A login answers its session, or a string: why it failed.
+          if (typeof got === 'string') {
+            login.set({ 'patrol.reason': got });
+            login.fail(got);
+          }
+          return got;
+        } finally {
+          login.end();
+        }
+      },
+    };
+  }
+
+  /** A call in its own span, which its requests carry (traceparent; TRACEPARENT for a script). */
+  private async tracedCall(parent: TraceSpan, serviceId: string, call: CallConfig, probeCtx: (span: TraceSpan) => ProbeContext): Promise<CallResult> {
+    const kind = callKind(call);
+    const span = parent.child('patrol.call', { 'patrol.service_id': serviceId, 'patrol.call': call.name, 'patrol.call.kind': kind }, 'client');
+    try {
+      const r = await runCall(call, { ...probeCtx(span), traceparent: span.traceparent });
+      span.set({ 'patrol.call.ok': r.ok, 'patrol.call.units': r.units, 'patrol.reason': r.reason || undefined, ...statusAttribute(kind, r.status) });
+      if (!r.ok) span.fail(r.reason);
+      return r;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async tracedAuthCheck(parent: TraceSpan, serviceId: string, check: AuthCheckConfig, probeCtx: (span: TraceSpan) => ProbeContext): Promise<AuthCheckResult> {
+    const kind = callKind(check);
+    const span = parent.child('patrol.auth_check', { 'patrol.service_id': serviceId, 'patrol.auth_check': check.name, 'patrol.call.kind': kind }, 'client');
+    try {
+      const r = await runAuthCheck(check, { ...probeCtx(span), traceparent: span.traceparent });
+      span.set({ 'patrol.auth_check.outcome': r.outcome, 'patrol.reason': r.reason || undefined, ...statusAttribute(kind, r.status) });
+      // Refused is what an auth check wants; accepted is the failure, error is "could not tell".
+      if (r.outcome !== 'rejected') span.fail(r.reason);
+      return r;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async inspectServiceSteps(service: ServiceConfig, ctx: TemplateContext, run: ServiceRun, span: TraceSpan): Promise<ServiceResult | AbortedService> {
     const { signal, slots } = run;
     const startedAt = Date.now();
     const platform = this.platformOf(service);
     // The last successful read, whichever step made it: where the next round's comparison starts.
     let lastOk: Reading | null = null;
-    const read = async () => {
-      const r = await slots.run(() => platform.readCounter(ctx, signal));
+    const read = async (parent: TraceSpan, phase: 'before' | 'settle') => {
+      const r = await slots.run(() => this.tracedRead(platform, ctx, signal, parent, phase));
       if (r.ok) lastOk = r;
       return r;
     };
     const log = this.logger.child({ service_id: service.id });
     const previous = run.baselines.get(run.key);
 
-    const before: CounterReading = signal.aborted ? { ok: false, reason: 'not read: round aborted', at: Date.now() } : await read();
+    const before: CounterReading = signal.aborted ? { ok: false, reason: 'not read: round aborted', at: Date.now() } : await read(span, 'before');
     const unexplained = before.ok && previous && run.compare ? this.betweenRounds(previous, before, log) : undefined;
 
     const extracted: Record<string, string> = {};
-    const probeCtx = (): ProbeContext => ({
+    const probeCtx = (callSpan: TraceSpan): ProbeContext => ({
       vars: { ...ctx, extracted: { ...extracted } },
       signal,
       http: this.http,
       redactor: this.redactor,
       defaults: this.defaults,
       logger: log,
-      session: () => platform.credentials(ctx, signal),
+      session: () => platform.credentials(ctx, signal, this.requestTrace(callSpan, platform.name)),
     });
     const calls: CallResult[] = [];
     for (const call of service.calls) {
@@ -217,7 +348,7 @@ export class Inspector implements RoundRunner {
         calls.push({ name: call.name, kind: callKind(call), ok: false, durationSeconds: 0, reason: `not run: ${String((signal.reason as Error)?.message ?? 'aborted')}`, failures: [], units: 0, extracted: {} });
         continue;
       }
-      const result = await slots.run(() => runCall(call, probeCtx()));
+      const result = await slots.run(() => this.tracedCall(span, service.id, call, probeCtx));
       Object.assign(extracted, result.extracted);
       // Extracted values may be tokens: show their names, not their values.
       result.extracted = Object.fromEntries(Object.keys(result.extracted).map((k) => [k, '…']));
@@ -229,7 +360,7 @@ export class Inspector implements RoundRunner {
         authChecks.push({ name: check.name, outcome: 'error', durationSeconds: 0, reason: 'not run: round aborted' });
         continue;
       }
-      authChecks.push(await slots.run(() => runAuthCheck(check, probeCtx())));
+      authChecks.push(await slots.run(() => this.tracedAuthCheck(span, service.id, check, probeCtx)));
     }
     const lastCallAt = Date.now();
     const expected = calls.reduce((s, c) => s + c.units, 0);
@@ -238,9 +369,15 @@ export class Inspector implements RoundRunner {
     let after: CounterReading | null = null;
     let settleSeconds: number | null = null;
     if (before.ok) {
-      const settled = await this.settle(service, before, expected, lastCallAt, read, signal);
-      after = settled.after;
-      settleSeconds = settled.matchedAt === null ? null : Math.max(0, (settled.matchedAt - lastCallAt) / 1000);
+      const settleSpan = span.child('patrol.settle', { 'patrol.service_id': service.id, 'patrol.metering.expected_delta': expected });
+      try {
+        const settled = await this.settle(service, before, expected, lastCallAt, () => read(settleSpan, 'settle'), signal);
+        after = settled.after;
+        settleSeconds = settled.matchedAt === null ? null : Math.max(0, (settled.matchedAt - lastCallAt) / 1000);
+        settleSpan.set({ 'patrol.settle.matched': settled.matchedAt !== null, 'patrol.metering.settle_seconds': settleSeconds });
+      } finally {
+        settleSpan.end();
+      }
     }
 
     // Shutdown during this service: not a verdict. What it read and made is kept for the next round.
@@ -426,5 +563,6 @@ export class Inspector implements RoundRunner {
 
   async close(): Promise<void> {
     await this.http.close();
+    if (this.ownsTracing) await this.tracing.shutdown();
   }
 }

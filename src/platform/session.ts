@@ -20,6 +20,18 @@ export interface SessionDeps {
 }
 
 type Session = { values: Record<string, string>; at: number };
+
+/**
+ * What a caller adds to the console requests a read makes: the W3C trace context of its span
+ * (engine/inspector.ts), and a span of its own around a login. Optional: without it no header is added.
+ */
+export interface RequestTrace {
+  /** Headers for the counter request (traceparent). */
+  headers: Record<string, string>;
+  /** Runs a login inside a span; `run` gets the headers for the login request. */
+  login<T>(run: (headers: Record<string, string>) => Promise<T>): Promise<T>;
+}
+
 type Answer = Extract<HttpOutcome, { ok: true }>;
 
 function cookieValue(headers: Answer['headers'], name: string): string | undefined {
@@ -50,14 +62,14 @@ export class PlatformSession {
   }
 
   /** Log in once even when many services ask at the same moment. */
-  private login(signal: AbortSignal): Promise<Session | string> {
-    this.pending ??= this.doLogin(signal).finally(() => {
+  private login(signal: AbortSignal, trace?: RequestTrace): Promise<Session | string> {
+    this.pending ??= (trace ? trace.login((headers) => this.doLogin(signal, headers)) : this.doLogin(signal, {})).finally(() => {
       this.pending = null;
     });
     return this.pending;
   }
 
-  private async doLogin(signal: AbortSignal): Promise<Session | string> {
+  private async doLogin(signal: AbortSignal, traceHeaders: Record<string, string>): Promise<Session | string> {
     const { redactor } = this.deps;
     this.logins++;
     let spec;
@@ -66,6 +78,7 @@ export class PlatformSession {
     } catch (err) {
       return `login: ${(err as Error).message}`;
     }
+    spec.headers = { ...spec.headers, ...traceHeaders };
     const res = await this.deps.http.send(spec, signal);
     if (!res.ok) return `login failed: ${redactor.redact(res.reason)}`;
     const expect = { ...this.cfg.login.expect, status: this.cfg.login.expect.status ?? ['2xx'] };
@@ -116,10 +129,10 @@ export class PlatformSession {
     return doc.ok ? answerMessage(doc.value, path, this.redact) : undefined;
   }
 
-  private async session_(signal: AbortSignal, fresh: boolean): Promise<Session | string> {
+  private async session_(signal: AbortSignal, fresh: boolean, trace?: RequestTrace): Promise<Session | string> {
     const s = this.session;
     if (!fresh && s && Date.now() - s.at < this.cfg.session.max_age) return s;
-    const got = await this.login(signal);
+    const got = await this.login(signal, trace);
     if (typeof got !== 'string') this.session = got;
     return got;
   }
@@ -135,11 +148,11 @@ export class PlatformSession {
   }
 
   /** Read today's count for one service (its templating context gives app_id and the like). */
-  async readCounter(ctx: TemplateContext, signal: AbortSignal): Promise<CounterReading> {
+  async readCounter(ctx: TemplateContext, signal: AbortSignal, trace?: RequestTrace): Promise<CounterReading> {
     const { redactor } = this.deps;
     const fail = (reason: string): CounterReading => ({ ok: false, reason: redactor.redact(reason), at: Date.now() });
     for (let attempt = 0; attempt < 2; attempt++) {
-      const session = await this.session_(signal, attempt > 0);
+      const session = await this.session_(signal, attempt > 0, trace);
       if (typeof session === 'string') return fail(session);
       let spec;
       try {
@@ -151,6 +164,7 @@ export class PlatformSession {
       } catch (err) {
         return fail(`counter request: ${(err as Error).message}`);
       }
+      if (trace) spec.headers = { ...spec.headers, ...trace.headers };
       const res = await this.deps.http.send(spec, signal);
       if (!res.ok) return fail(`counter read failed: ${res.reason}`);
       if (this.isNotLoggedIn(res)) {
@@ -186,8 +200,8 @@ export class PlatformSession {
    * The session as it rides on a request (session.headers and session.query rendered), logging in
    * when needed: for calls signed with `sign: { type: session }`. A string is why it could not.
    */
-  async credentials(ctx: TemplateContext, signal: AbortSignal): Promise<{ headers: Record<string, string>; query: Record<string, string> } | string> {
-    const session = await this.session_(signal, false);
+  async credentials(ctx: TemplateContext, signal: AbortSignal, trace?: RequestTrace): Promise<{ headers: Record<string, string>; query: Record<string, string> } | string> {
+    const session = await this.session_(signal, false, trace);
     if (typeof session === 'string') return this.deps.redactor.redact(session);
     try {
       const full = { ...ctx, vars: this.deps.vars, session: session.values };

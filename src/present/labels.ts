@@ -21,6 +21,8 @@ export interface Labels {
   latestRound: string;
   noRounds: string;
   failureReasons: string;
+  /** Before an OpenTelemetry trace id (docs/tracing.md). */
+  trace: string;
   theDay: string;
   dayLine: (rounds: number, failedRounds: number) => string;
   colRounds: string;
@@ -114,6 +116,7 @@ const zh: Labels = {
   latestRound: '最近一轮',
   noRounds: '当日没有巡检记录。',
   failureReasons: '失败原因',
+  trace: '追踪 ID',
   theDay: '当日统计',
   dayLine: (rounds, failedRounds) => `巡检 ${rounds} 轮，其中 ${failedRounds} 轮有失败`,
   colRounds: '轮次',
@@ -207,6 +210,7 @@ const en: Labels = {
   latestRound: 'Latest round',
   noRounds: 'No rounds were recorded on this day.',
   failureReasons: 'Why they failed',
+  trace: 'trace',
   theDay: 'The day',
   dayLine: (rounds, failedRounds) => `${rounds} rounds, ${failedRounds} with a failure`,
   colRounds: 'Rounds',

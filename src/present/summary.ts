@@ -24,6 +24,8 @@ export interface TableRow {
   verdict: Verdict;
   reason: string;
   failed: boolean;
+  /** The round's OpenTelemetry trace, when it has one. */
+  traceId?: string;
 }
 
 export interface RoundSummary {
@@ -56,6 +58,7 @@ export function summariseRound(round: RoundResult): RoundSummary {
     verdict: s.verdict,
     reason: s.reason,
     failed: isFailure(s.verdict),
+    ...(s.traceId ? { traceId: s.traceId } : {}),
   }));
   const ok = rows.filter((r) => r.verdict === 'ok').length;
   const failed = rows.filter((r) => r.failed).length;

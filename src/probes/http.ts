@@ -32,6 +32,12 @@ function requestExcerpt(spec: HttpRequestSpec, ctx: ProbeContext): string {
 
 /** Build the request (signed when the call says so), or say why it could not be built. */
 async function build(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): Promise<HttpRequestSpec | string> {
+  const spec = await buildSigned(http, ctx, sign);
+  // The trace context goes on last: no signature covers it.
+  return typeof spec === 'string' || !ctx.traceparent ? spec : { ...spec, headers: { ...spec.headers, traceparent: ctx.traceparent } };
+}
+
+async function buildSigned(http: HttpRequest, ctx: ProbeContext, sign?: SignConfig): Promise<HttpRequestSpec | string> {
   let spec: HttpRequestSpec;
   try {
     spec = buildHttpRequest(http, ctx.vars, ctx.defaults);

@@ -191,7 +191,7 @@ export function runScript(spec: ScriptRequest, ctx: ProbeContext, callName: stri
   // Unique to this run: every process it starts inherits it (see runProcesses).
   const marker = randomBytes(12).toString('hex');
   try {
-    env = { ...scriptEnv(spec, ctx.vars, callName), [RUN_MARKER]: marker };
+    env = { ...scriptEnv(spec, ctx.vars, callName), [RUN_MARKER]: marker, ...(ctx.traceparent ? { TRACEPARENT: ctx.traceparent } : {}) };
     argv = spec.command.map((a) => render(a, ctx.vars));
   } catch (err) {
     return Promise.resolve({ exitCode: null, signal: null, stdout: '', stderr: '', truncated: false, cut: { stdout: false, stderr: false }, durationMs: 0, timedOut: false, error: (err as Error).message });

@@ -23,6 +23,11 @@ export interface ProbeContext {
   logger: Logger;
   /** The platform's session credentials, for calls signed with `type: session` (logs in when needed). */
   session?: () => Promise<SessionCredentials | string>;
+  /**
+   * The W3C trace context of this call's span (docs/tracing.md): a `traceparent` header on its
+   * requests and WebSocket handshake, TRACEPARENT in a script's environment. Added after signing.
+   */
+  traceparent?: string;
 }
 
 /** A billed call of kind K: its request under the key K, and the conditions of that kind only. */

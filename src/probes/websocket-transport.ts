@@ -161,6 +161,8 @@ async function prepare(spec: WebsocketRequest, sign: SignConfig | undefined, ctx
     const failed = await applySigner(sign, { method: 'GET', url, headers }, { vars: ctx.vars, now: Date.now(), session: ctx.session });
     if (failed) return ctx.redactor.redact(failed);
   }
+  // The trace context goes on the handshake last: no signature covers it.
+  if (ctx.traceparent) headers.traceparent = ctx.traceparent;
   return { url, headers, steps };
 }
 

@@ -29,6 +29,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { checkLag, isRecord, parseGlobalFaults, parseServiceFaults, type GlobalFaults, type ServiceFaults } from './faults.js';
 import { createSignedServices, WEBOCR_PATH, type SignedServiceFaults } from './ws.js';
+import { traceRecorder, type ReceivedTrace } from './traces.js';
 
 export { parseServiceFaults, type GlobalFaults, type ServiceFaults } from './faults.js';
 
@@ -90,6 +91,8 @@ export interface Simulator {
   setSignedFaults(service: string, faults: SignedServiceFaults): void;
   /** Handshakes (WebSocket) and requests (REST) received per signed service. */
   signedStats(): Record<string, number>;
+  /** The last requests and handshakes received (not /_sim/), with their traceparent header (src/sim/traces.ts). */
+  traces(): ReceivedTrace[];
   /** Closes sockets, clears every pending timer, resolves when the server is closed. */
   close(): Promise<void>;
 }
@@ -411,6 +414,10 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     };
   };
 
+  app.get('/_sim/traces', (_req, res) => {
+    send(res, 200, { code: CODE.ok, message: 'success', data: traces.list() });
+  });
+
   app.get('/_sim/state', (_req, res) => {
     send(res, 200, { code: CODE.ok, message: 'success', data: stateView() });
   });
@@ -494,6 +501,10 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   });
 
   const server: Server = createServer(app);
+  // Before any handler: every request and handshake is seen, whatever its answer.
+  const traces = traceRecorder();
+  server.prependListener('request', traces.record);
+  server.prependListener('upgrade', traces.record);
   // WebSocket services share the HTTP server: /v2/iat and /v2/tts are upgrades.
   server.on('upgrade', signed.upgrade);
   await new Promise<void>((resolve, reject) => {
@@ -546,6 +557,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
     stats: () => ({ logins: stats.logins, usageReads: stats.usageReads, calls: { ...stats.calls } }),
     setSignedFaults: (service: string, faults: SignedServiceFaults) => signed.setFaults(service, faults),
     signedStats: () => signed.view().calls,
+    traces: traces.list,
     close,
   };
 }

@@ -192,7 +192,7 @@ export function addToDay(days: Map<string, DayRollup>, r: Omit<SlotRollup, 'late
 }
 
 /** A verdict the digest lists one by one: a metering mismatch, or usage between rounds. Few a day. */
-export type Notable = Pick<ServiceResult, 'serviceId' | 'name' | 'finishedAt' | 'meteringOk' | 'delta' | 'expectedDelta' | 'unexplained'>;
+export type Notable = Pick<ServiceResult, 'serviceId' | 'name' | 'finishedAt' | 'meteringOk' | 'delta' | 'expectedDelta' | 'unexplained' | 'traceId'>;
 
 export function isNotable(s: Notable): boolean {
   return (s.meteringOk === false && s.delta !== null) || findingOf(s) !== null;

@@ -151,6 +151,12 @@ export const MIGRATIONS: readonly ((db: DB) => void)[] = [
       END;
       INSERT OR IGNORE INTO rollup_pending (slot) SELECT DISTINCT started_at / 3600000 FROM rounds;
     `),
+  // The OpenTelemetry trace of each round (docs/tracing.md), which every verdict of the round shares
+  // (ServiceResult.traceId). Added only when missing: idempotent, whatever order the migrations
+  // of other features run in.
+  (db) => {
+    if (!db.prepare("SELECT 1 FROM pragma_table_info('rounds') WHERE name = 'trace_id'").get()) db.exec('ALTER TABLE rounds ADD COLUMN trace_id TEXT');
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -193,6 +199,9 @@ interface VerdictRow {
 }
 
 const flag = (v: number | null) => (v === null ? null : v === 1);
+
+/** A verdict rebuilt from the columns or a compact tuple takes its round's trace id (a whole one kept its own). */
+const withTrace = (s: ServiceResult, traceId: string | null): ServiceResult => (traceId && !s.traceId ? { ...s, traceId } : s);
 
 /** A stored verdict: whole when kept, else rebuilt from the columns (no excerpts, no auth check details). */
 function fromRow(r: VerdictRow): ServiceResult {
@@ -400,6 +409,8 @@ export class SqliteStore implements RoundStore {
         abortedServices: round.abortedServices?.length ? JSON.stringify(round.abortedServices) : null,
         timedOut: round.timedOut ? 1 : 0,
       });
+      const traceId = round.services.find((s) => s.traceId)?.traceId;
+      if (traceId) this.db.prepare('UPDATE rounds SET trace_id = ? WHERE id = ?').run(traceId, round.id);
       for (const { baseline, at } of baselinesOf(round)) this.upsertBaseline.run(baseline.counterKey, JSON.stringify(baseline), at);
       const oks: { position: number; shapeId: number; s: ServiceResult }[] = [];
       round.services.forEach((s, position) => {
@@ -606,7 +617,7 @@ export class SqliteStore implements RoundStore {
   private roundsWhere(where: string, params: unknown[], order: 'ASC' | 'DESC', limit?: number): RoundResult[] {
     const rows = this.db
       .prepare(
-        `SELECT id, trigger, started_at, finished_at, duration_seconds, aborted, aborted_services, timed_out FROM rounds ${where} ORDER BY started_at ${order}, id ${order}${limit !== undefined ? ' LIMIT ?' : ''}`,
+        `SELECT id, trigger, started_at, finished_at, duration_seconds, aborted, aborted_services, timed_out, trace_id FROM rounds ${where} ORDER BY started_at ${order}, id ${order}${limit !== undefined ? ' LIMIT ?' : ''}`,
       )
       .all(...params, ...(limit !== undefined ? [limit] : [])) as {
       id: string;
@@ -617,6 +628,7 @@ export class SqliteStore implements RoundStore {
       aborted: number;
       aborted_services: string | null;
       timed_out: number;
+      trace_id: string | null;
     }[];
     if (rows.length === 0) return [];
     // One query per 500 rounds for the rows, one for the compact ok verdicts; merged by position.
@@ -647,7 +659,7 @@ export class SqliteStore implements RoundStore {
             services: byRound
               .get(r.id)!
               .sort((a, b) => a.position - b.position)
-              .map((e) => e.result),
+              .map((e) => withTrace(e.result, r.trace_id)),
             ...(r.aborted_services !== null ? { abortedServices: JSON.parse(r.aborted_services) as AbortedService[] } : {}),
           },
     );
@@ -677,13 +689,13 @@ export class SqliteStore implements RoundStore {
   serviceHistory(serviceId: string, limit: number): ServiceHistoryEntry[] {
     const rows = this.db
       .prepare(
-        `SELECT v.*, r.started_at AS round_started_at FROM verdicts v JOIN rounds r ON r.id = v.round_id
+        `SELECT v.*, r.started_at AS round_started_at, r.trace_id AS round_trace_id FROM verdicts v JOIN rounds r ON r.id = v.round_id
          WHERE v.service_id = ? ORDER BY v.started_at DESC, r.started_at DESC LIMIT ?`,
       )
-      .all(serviceId, limit) as (VerdictRow & { round_started_at: number })[];
+      .all(serviceId, limit) as (VerdictRow & { round_started_at: number; round_trace_id: string | null })[];
     const out: ServiceHistoryEntry[] = rows.map((r) => {
       const whole = this.last?.id === r.round_id ? this.last.services.find((s) => s.serviceId === serviceId) : undefined;
-      return { roundId: r.round_id, roundStartedAt: r.round_started_at, result: whole ?? fromRow(r) };
+      return { roundId: r.round_id, roundStartedAt: r.round_started_at, result: whole ?? withTrace(fromRow(r), r.round_trace_id) };
     });
     // Older than the oldest of `limit` rows (with an hour for long rounds): cannot make the cut.
     const floor = rows.length === limit ? rows[rows.length - 1].started_at - 3_600_000 : -Infinity;
@@ -784,11 +796,11 @@ export class SqliteStore implements RoundStore {
     const notable = (
       this.db
         .prepare(
-          `SELECT v.service_id, v.name, v.finished_at, v.metering_ok, v.delta, v.expected_delta, v.unexplained FROM rounds r JOIN verdicts v ON v.round_id = r.id
+          `SELECT v.service_id, v.name, v.finished_at, v.metering_ok, v.delta, v.expected_delta, v.unexplained, r.trace_id FROM rounds r JOIN verdicts v ON v.round_id = r.id
            WHERE r.started_at >= @start AND r.started_at < @end AND ((v.metering_ok = 0 AND v.delta IS NOT NULL) OR v.unexplained IS NOT NULL)
            ORDER BY r.started_at, r.id, v.position`,
         )
-        .all(p) as { service_id: string; name: string; finished_at: number; metering_ok: number | null; delta: number | null; expected_delta: number; unexplained: string | null }[]
+        .all(p) as { service_id: string; name: string; finished_at: number; metering_ok: number | null; delta: number | null; expected_delta: number; unexplained: string | null; trace_id: string | null }[]
     ).map(
       (v): Notable => ({
         serviceId: v.service_id,
@@ -798,6 +810,7 @@ export class SqliteStore implements RoundStore {
         delta: v.delta,
         expectedDelta: v.expected_delta,
         ...(v.unexplained !== null ? { unexplained: JSON.parse(v.unexplained) as UnexplainedUsage } : {}),
+        ...(v.trace_id ? { traceId: v.trace_id } : {}),
       }),
     );
     return { rounds: totals.rounds ?? 0, failedRounds: failed, abortedRounds: totals.aborted ?? 0, latest, services: [...days.values()], notable };

@@ -64,7 +64,7 @@ ${s.unexplained && s.unexplained.units > 0 ? `<tr class="${s.unexplained.kind ==
 ${callRows(s.calls)}
 </tbody></table>
 ${s.authChecks.length ? `<table class="auth"><thead><tr>${[p.colAuthCheck, p.colOutcome, p.colStatus, p.colDuration, p.colReason].map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>\n${authRows(s.authChecks)}\n</tbody></table>` : ''}
-<p class="muted">${e(p.round)} <code>${e(roundId)}</code></p>
+<p class="muted">${e(p.round)} <code>${e(roundId)}</code>${s.traceId ? ` · ${e(l.trace)} <code class="trace-id">${e(s.traceId)}</code>` : ''}</p>
 </section>`;
   });
   const body = `<nav><a href="/">${e(l.page.backToStatus)}</a><a href="${esc(opts.telemetryPath ?? '/metrics')}">${esc(opts.telemetryPath ?? '/metrics')}</a><a href="/api/rounds/latest">/api/rounds/latest</a></nav>
