@@ -13,7 +13,8 @@ import { assertNoSecrets } from './helpers/secrets.js';
 
 const GOOD_SIGN = 'sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "{{params.api_secret}}" }';
 
-const IAT_CHECKS = `
+/** The iat service's checks; `staleStatus`: what the stale date's refusal is expected to be. */
+const iatChecks = (staleStatus = 403) => `
       - name: wrong_secret
         websocket: *iat
         sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "wrong-secret-0000" }
@@ -24,7 +25,7 @@ const IAT_CHECKS = `
       - name: stale_date
         websocket: *iat
         sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "{{params.api_secret}}", date_offset: -6m }
-        rejected_when: { status: 403 }
+        rejected_when: { status: ${staleStatus} }
       - name: unknown_app_id
         websocket: *iat
         app_id: "00000000"
@@ -70,7 +71,7 @@ const WEBOCR = `
         rejected_when: { status: 200, json: [{ path: code, equals: "10313" }] }
 `;
 
-const CONFIG = wsConfig({ iatChecks: IAT_CHECKS, services: WEBOCR });
+const CONFIG = wsConfig({ iatChecks: iatChecks(), services: WEBOCR });
 
 async function authMetric(r: RoundResult): Promise<Record<string, number>> {
   const registry = new Registry();
@@ -147,8 +148,7 @@ test('acceptBadCredentials: the unknown app id is accepted and charged to it: au
 
 test('a handshake refused otherwise than rejected_when says is "could not tell" (call_failed), not an acceptance', async () => {
   await withSim({}, async (sim) => {
-    const odd = IAT_CHECKS.replace('rejected_when: { status: 403 }', 'rejected_when: { status: 401 }');
-    const r = await round(sim, wsConfig({ iatChecks: odd }), ['iat']);
+    const r = await round(sim, wsConfig({ iatChecks: iatChecks(401) }), ['iat']);
     const iat = r.services[0];
     assert.equal(iat.verdict, 'call_failed');
     const stale = iat.authChecks.find((a) => a.name === 'stale_date')!;

@@ -101,3 +101,13 @@ test('the email does not import the pages, the history does not import the email
     assert.deepEqual(upward(low, ['web/', 'digest/', 'store/', 'worker/', 'exporter.ts', 'cli.ts']), [], low);
   }
 });
+
+test('the call kinds sit between the shared field schemas and the assembled config schema', () => {
+  const graph = importGraph();
+  // The kinds, and what they are built on, take their field schemas from config/parts.ts; only
+  // what runs a configured call (probes/index.ts) and what is above it see the assembled file.
+  const belowAssembly = (f: string) => f === 'config/parts.ts' || (f.startsWith('probes/') && f !== 'probes/index.ts') || f.startsWith('http/') || ['expect.ts', 'signers.ts', 'template.ts', 'redact.ts'].includes(f);
+  const wrong = [...graph].filter(([f]) => belowAssembly(f)).flatMap(([f, targets]) => targets.filter((t) => t === 'config/schema.ts' || t === 'config/load.ts').map((t) => `${f} -> ${t}`));
+  assert.deepEqual(wrong, []);
+  assert.ok(graph.get('config/schema.ts')?.includes('probes/registry.ts'), 'the assembled schema is built from the registry');
+});

@@ -18,7 +18,6 @@ import { scriptCall } from '../src/probes/script.js';
 import { websocketCall } from '../src/probes/websocket.js';
 import type { ProbeContext } from '../src/probes/types.js';
 import { excerpt, Redactor } from '../src/redact.js';
-import { startSimulator } from '../src/sim/platform.js';
 import { inspectorFor, ocrConfig } from './helpers/harness.js';
 
 // Upper case: the simulator's ocr service answers the text it was sent in upper case.
@@ -192,17 +191,17 @@ test('a whole round: the API key sent after 1,990 characters appears nowhere in 
   // The issue as reported: a request body of 1,990 characters, then the key (a config secret from
   // the environment); the simulator refuses the unknown key and the round result is searched.
   const key = 'KEY7QX2ZW9RTLM4VPN8H';
-  const sim = await startSimulator({ lagMs: 0 });
   const pad = 2000 - '{"text":"'.length - 10;
-  const text = ocrConfig({ apiKey: '${PATROL_TEST_KEY}', settleTimeoutMs: 300 }).replace('json: { text: "abc" }', `json: { text: "${'a'.repeat(pad)}{{params.api_key}}" }`);
-  const { inspector } = inspectorFor(text, sim, { PATROL_TEST_KEY: key });
-  try {
-    const round = await inspector.runRound({ trigger: 'cli' });
-    const call = round.services[0].calls[0];
-    assert.match(call.requestExcerpt ?? '', /a{100}/);
-    assert.ok(!JSON.stringify(round).includes(key.slice(0, 6)), JSON.stringify(call));
-  } finally {
-    await inspector.close();
-    await sim.close();
-  }
+  const text = ocrConfig({ apiKey: '${PATROL_TEST_KEY}', settleTimeoutMs: 300, callText: `${'a'.repeat(pad)}{{params.api_key}}` });
+  await withSim({}, async (sim) => {
+    const { inspector } = inspectorFor(text, sim, { PATROL_TEST_KEY: key });
+    try {
+      const round = await inspector.runRound({ trigger: 'cli' });
+      const call = round.services[0].calls[0];
+      assert.match(call.requestExcerpt ?? '', /a{100}/);
+      assert.ok(!JSON.stringify(round).includes(key.slice(0, 6)), JSON.stringify(call));
+    } finally {
+      await inspector.close();
+    }
+  });
 });

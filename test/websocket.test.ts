@@ -74,7 +74,7 @@ test('a stream the server closes mid-way is call_failed with that reason, and no
 
 test('a refused handshake is call_failed with the status and the body', async () => {
   await withSim({}, async (sim) => {
-    const bad = wsConfig().replaceAll('api_secret: "{{params.api_secret}}"', 'api_secret: "not-the-secret"');
+    const bad = wsConfig({ apiSecret: 'not-the-secret' });
     const r = await round(sim, bad, ['iat']);
     const s = r.services[0];
     assert.equal(s.verdict, 'call_failed');

@@ -51,6 +51,9 @@ function mergedShape(of: (k: AnyKind) => z.ZodObject, role: string): z.ZodRawSha
   const takers: Record<string, CallKind[]> = {};
   for (const [name, kind] of KIND_ENTRIES) {
     for (const [key, field] of Object.entries(of(kind).shape)) {
+      // Kinds that share a key share its schema (from config/parts.ts): the file is parsed by one.
+      // A programming error, caught by every test that loads the schema.
+      if (shape[key] !== undefined && shape[key] !== field) throw new Error(`${role}: kinds ${takers[key].join(', ')} and ${name} define ${key} differently; take it from config/parts.ts`);
       shape[key] ??= field as z.ZodType;
       (takers[key] ??= []).push(name);
     }

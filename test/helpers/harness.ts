@@ -28,6 +28,8 @@ export interface ConfigKnobs {
   callTimeout?: unknown;
   /** The service's params (default: api_key). */
   params?: Record<string, string>;
+  /** The text `recognise` sends (default abc; a template). */
+  callText?: string;
   /** Calls after `recognise`. */
   extraCalls?: object[];
   /** More services, as YAML list items (indented 2), appended after the ocr service. */
@@ -75,7 +77,7 @@ export function ocrConfigObject(k: ConfigKnobs = {}): Record<string, unknown> {
         calls: [
           {
             name: 'recognise',
-            http: { method: 'POST', url: url('/v1/ocr'), headers: { 'X-Appid': '{{app_id}}', 'X-Api-Key': '{{params.api_key}}' }, json: { text: 'abc' } },
+            http: { method: 'POST', url: url('/v1/ocr'), headers: { 'X-Appid': '{{app_id}}', 'X-Api-Key': '{{params.api_key}}' }, json: { text: k.callText ?? 'abc' } },
             expect: { status: 200, json: [{ path: 'code', equals: 0 }] },
           },
           ...(k.extraCalls ?? []),

@@ -14,9 +14,10 @@ export const ENV = { XF_API_KEY: DEMO_ACCOUNT.apiKey, XF_API_SECRET: DEMO_ACCOUN
 
 /**
  * A platform block and iat/tts services against the simulator. `iatChecks`/`ttsChecks` are YAML list
- * items (indented 6) for those services' auth_checks; `services` is appended to the services list.
+ * items (indented 6) for those services' auth_checks; `services` is appended to the services list;
+ * `apiSecret` replaces the secret the iat and tts calls are signed with.
  */
-export function wsConfig(opts: { iatChecks?: string; ttsChecks?: string; services?: string } = {}): string {
+export function wsConfig(opts: { iatChecks?: string; ttsChecks?: string; services?: string; apiSecret?: string } = {}): string {
   const checks = (items?: string) => (items ? `    auth_checks:\n${items}` : '');
   return `
 global:
@@ -55,7 +56,7 @@ services:
                 middle: { data: { status: 1, format: "audio/L16;rate=16000", encoding: raw, audio: "{{chunk}}" } }
                 last: { data: { status: 2, format: "audio/L16;rate=16000", encoding: raw, audio: "" } }
           until: [{ path: data.status, equals: 2 }]
-        sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "{{params.api_secret}}" }
+        sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "${opts.apiSecret ?? '{{params.api_secret}}'}" }
         expect:
           max_duration: 4s
           frames:
@@ -76,7 +77,7 @@ ${checks(opts.iatChecks)}
           send:
             - json: { common: { app_id: "{{app_id}}" }, business: { aue: raw, vcn: xiaoyan, tte: UTF8 }, data: { status: 2, text: "5beh5qOA" } }
           until: [{ path: data.status, equals: 2 }]
-        sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "{{params.api_secret}}" }
+        sign: { type: xfyun-hmac, api_key: "{{params.api_key}}", api_secret: "${opts.apiSecret ?? '{{params.api_secret}}'}" }
         expect:
           frames:
             each: [{ path: code, equals: 0 }, { path: data.audio, exists: true }]
