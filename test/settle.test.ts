@@ -220,8 +220,13 @@ test('the quiet period: quiet_period when set, else 1.5 times the longest settle
       const learnt = first.s.settleSeconds!;
       assert.ok((learnt + first.s.calls[0].durationSeconds) * 1000 >= 600 - 50, `settle ${learnt}`);
       assert.equal(inspector.learntLagSeconds('ocr'), learnt);
-
+      // A quicker ok round after it: the longest lag is what counts.
       sim.setLagMs(0);
+      const quick = await roundOf(sim, inspector);
+      assert.equal(quick.s.verdict, 'ok', quick.s.reason);
+      assert.ok(quick.s.settleSeconds! < learnt, `settle ${quick.s.settleSeconds} after ${learnt}`);
+      assert.equal(inspector.learntLagSeconds('ocr'), learnt);
+
       sim.setFaults('ocr', { error5xx: true });
       const quiet = learnt * 1500 + poll;
       const failed = await roundOf(sim, inspector);
@@ -240,14 +245,48 @@ test('the quiet period: quiet_period when set, else 1.5 times the longest settle
   });
 });
 
-test('the quiet period never outlasts the settle timeout', async () => {
+test('the quiet period never outlasts the settle timeout, and settling reads until that timeout', async () => {
   await withSim({ lagMs: 0 }, async (sim) => {
     sim.setFaults('ocr', { error5xx: true });
-    await withInspector(sim, config({ pollMs: 100, settleTimeoutMs: 600, confirmReads: 1 }, { quietMs: 60_000 }), async (inspector) => {
+    await withInspector(sim, config({ pollMs: 250, settleTimeoutMs: 1000, confirmReads: 1 }, { quietMs: 60_000 }), async (inspector) => {
       const { s, reads } = await roundOf(sim, inspector);
       assert.equal(s.verdict, 'call_failed', s.reason);
       assert.equal(s.meteringOk, true);
-      assert.ok(reads <= 1 + Math.ceil(600 / 100) + 1, `${reads} reads`);
+      assert.ok(reads <= 1 + Math.ceil(1000 / 250) + 1, `${reads} reads`);
+      const last = readOk(s.after, 'after').at - lastCallNoLaterThan(s);
+      assert.ok(last >= 1000 - 50, `last read ${last} ms after the calls, before the timeout`);
+    });
+  });
+});
+
+test('a failed read while confirming is skipped: the confirmation goes on with the next good read', async () => {
+  await withSim({ lagMs: 0 }, async (sim) => {
+    // Ten confirming reads 200 ms apart: at least 2 s to make one of them fail.
+    await withInspector(sim, config({ pollMs: 200, settleTimeoutMs: 30_000, confirmReads: 10 }), async (inspector) => {
+      const start = sim.stats().usageReads;
+      let failedAt = 0;
+      const { s, reads } = await roundOf(sim, inspector, async () => {
+        await until(() => sim.stats().usageReads >= start + 2, 'first settling read');
+        sim.setFaults('ocr', { usageDown: true });
+        const down = sim.stats().usageReads;
+        await until(() => sim.stats().usageReads > down, 'a failed read');
+        sim.clearFaults();
+        failedAt = sim.stats().usageReads - start;
+      });
+      assert.equal(s.verdict, 'ok', s.reason);
+      assert.equal(readOk(s.after, 'after').value - readOk(s.before, 'before').value, 1);
+      assert.ok(reads > failedAt, `settling went on after the failed read (${reads} reads, ${failedAt} at the failure)`);
+    });
+  });
+});
+
+test('at_least mode waits for the expected units too (a lag of 300 ms)', async () => {
+  await withSim({ lagMs: 300 }, async (sim) => {
+    await withInspector(sim, config({ pollMs: 20, settleTimeoutMs: 20_000, confirmReads: 1, mode: 'at_least' }), async (inspector) => {
+      const { s } = await roundOf(sim, inspector);
+      assert.equal(s.verdict, 'ok', s.reason);
+      assert.equal(s.delta, 1);
+      assert.ok((s.settleSeconds! + s.calls[0].durationSeconds) * 1000 >= 300 - 50, `settle ${s.settleSeconds}`);
     });
   });
 });
@@ -313,6 +352,33 @@ test('the lag memory: the longest of the last 10 ok rounds\' settle times; faile
       assert.equal((await roundOf(sim, inspector)).s.verdict, 'ok');
       const now = inspector.learntLagSeconds('ocr')!;
       assert.ok(now < slow, `learnt ${now}, the slow round's ${slow} should be forgotten`);
+    });
+  });
+});
+
+test('no reading before the calls: nothing to settle against, so no settling reads at all', async () => {
+  await withSim({ lagMs: 0 }, async (sim) => {
+    sim.setGlobalFaults({ malformedUsage: true });
+    await withInspector(sim, config({ pollMs: 20, settleTimeoutMs: 2000, confirmReads: 1 }), async (inspector) => {
+      const { s, reads } = await roundOf(sim, inspector);
+      assert.equal(s.verdict, 'count_query_failed', s.reason);
+      assert.equal(s.after, null);
+      assert.equal(reads, 1, 'only the read before the calls');
+    });
+  });
+});
+
+test('the settle timeout ends settling by the clock, before its reads run out', async () => {
+  // Reads at most every 2 ms for 300 ms: at most 151 reads are allowed, but each read takes time
+  // too, so the clock runs out first. (A busy machine only makes fewer reads.)
+  await withSim({ lagMs: 600_000 }, async (sim) => {
+    await withInspector(sim, config({ pollMs: 2, settleTimeoutMs: 300, confirmReads: 1 }), async (inspector) => {
+      const { s, reads } = await roundOf(sim, inspector);
+      assert.equal(s.verdict, 'metering_mismatch', s.reason);
+      assert.match(s.reason, /under by 1/);
+      const allowed = Math.ceil(300 / 2) + 1;
+      assert.ok(reads - 1 < allowed * 0.9, `${reads - 1} settling reads of the ${allowed} allowed`);
+      assert.ok(readOk(s.after, 'after').at - lastCallNoLaterThan(s) >= 300 - 50, 'gave up before the timeout');
     });
   });
 });
