@@ -111,7 +111,8 @@ async function main(): Promise<void> {
       let quietScrapes = 0;
       for (let i = 0; i < 600 && roundSpans.length < 2; i++) {
         if (i % 10 === 0) {
-          const res = await fetch(`${url}/metrics`, { headers: { 'accept-encoding': 'gzip' } });
+          // Prometheus's own Accept header: OpenMetrics first.
+          const res = await fetch(`${url}/metrics`, { headers: { 'accept-encoding': 'gzip', accept: 'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2' } });
           await res.arrayBuffer();
           quietScrapes++;
         }
