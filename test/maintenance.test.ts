@@ -5,7 +5,7 @@
 // digest make of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -29,7 +29,7 @@ import { createApp, listen } from '../src/web/server.js';
 import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
 import { ocrConfig, silentLogger } from './helpers/harness.js';
-import { parseMetrics, sample } from './helpers/process.js';
+import { parseMetrics, runPatrol, sample } from './helpers/process.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
 const SECRET = 'maint-secret-4b3a2c1d';
@@ -464,4 +464,22 @@ test('a history file that cannot be read: the config windows still apply, a scra
   assert.match(text, /patrol_service_maintenance\{service_id="ocr"\} 1/);
   assert.match(text, /patrol_service_maintenance\{service_id="nlp"\} 0/);
   assert.ok(lines.some((l) => /could not read the API maintenance windows/.test(l)), lines.join(''));
+});
+
+test('patrol run-once: a service in a window is shown as maintenance and does not fail the exit status', async (t) => {
+  const sim = await startSimulator({ lagMs: 0 });
+  t.after(() => sim.close());
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-maint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'patrol.yml');
+  writeFileSync(file, twoServices(ALWAYS('[nlp]')).replace('http://127.0.0.1:1', sim.url));
+  const r = await runPatrol(['run-once', `--config.file=${file}`, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const round = JSON.parse(r.stdout) as RoundResult;
+  assert.deepEqual(round.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'ok'], ['nlp', 'maintenance']]);
+  assert.equal(sim.stats().calls.nlp, 0);
+  // With nlp failing and no window, the same command exits 1: the exit status does look at verdicts.
+  writeFileSync(file, twoServices().replace('http://127.0.0.1:1', sim.url));
+  sim.setFaults('nlp', { error5xx: true });
+  assert.equal((await runPatrol(['run-once', `--config.file=${file}`, '--json'])).code, 1);
 });
