@@ -333,6 +333,7 @@ test('the API: admin creates and cancels, a viewer lists; bad input is a 400 nam
   // Validation: the first problem, named by its field.
   const cases: [unknown, RegExp][] = [
     ['not json', /^body: not valid JSON/],
+    [JSON.stringify({ ...good, reason: 'x'.repeat(20_000) }), /^body: larger than 16384 bytes/],
     [[1], /^body: expected a JSON object/],
     [{ ...good, services: ['nlp', 'nope'] }, /^services\[1\]: unknown service/],
     [{ ...good, services: [] }, /^services: expected "all" or a list/],
