@@ -255,6 +255,18 @@ test('after the window the service is inspected again; the last read before the 
   // Compared with the read of the first round: nothing moved meanwhile, so nothing is unexplained.
   assert.equal(nlp.unexplained?.units, 0);
   assert.equal(nlp.unexplained?.since.at, (first.services[1].after as { at: number }).at);
+
+  // Usage during a window is not hidden: a call someone else makes with the app id while nlp is in
+  // maintenance is reported by the first round after the window.
+  const w2 = r.exporter.maintenance.add({ services: ['nlp'], start: Date.now(), end: Date.now() + 3_600_000, reason: '' }, Date.now());
+  assert.equal((await r.exporter.runRound('api'))!.services[1].verdict, 'maintenance');
+  const other = await fetch(`${r.sim.url}/v1/nlp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: JSON.stringify({ text: 'someone else' }) });
+  assert.equal(other.status, 200);
+  r.exporter.maintenance.cancel(w2.id, Date.now());
+  const found = (await r.exporter.runRound('api'))!.services[1];
+  assert.equal(found.verdict, 'ok');
+  assert.equal(found.unexplained?.kind, 'unexplained');
+  assert.equal(found.unexplained?.units, 1);
   const m = parseMetrics(await r.metrics.exposition(false));
   assert.equal(sample(m, 'patrol_service_maintenance', { service_id: 'nlp' }), 0);
   assert.equal(sample(m, 'patrol_service_success', { service_id: 'nlp' }), 1);
