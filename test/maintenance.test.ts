@@ -398,6 +398,12 @@ test('the API: admin creates and cancels, a viewer lists; bad input is a 400 nam
   assert.match(page, /<b>维护中<\/b><br><code>maintenance<\/code>/);
   assert.ok(page.includes('db upgrade &lt;b&gt;now&lt;/b&gt; &lt;redacted&gt;'), 'the reason, escaped');
   assertNoSecrets(page, 'the status page', [SECRET]);
+  // The windows themselves: the open API window first (marked), the config window's next occurrence, the planned one.
+  const windowRows = [...page.matchAll(/<tr class="(\w*)" data-window="([^"]+)" data-active="(\w+)"><td>([^<]*)<\/td>/g)].map((m) => [m[3], m[4]]);
+  assert.equal(windowRows.length, 3);
+  assert.deepEqual(windowRows[0], ['true', 'nlp']);
+  assert.deepEqual(windowRows.slice(1).map((r) => r.join(' ')).sort(), ['false ocr', 'false 全部服务'].sort());
+  assert.match(page, /<h2>维护窗口 <small>\(Asia\/Shanghai\)<\/small><\/h2>/);
   const details = await (await fetch(`${api.url}/services/nlp`, { headers: viewer })).text();
   assert.match(details, /<section class="entry" data-verdict="maintenance">/);
 

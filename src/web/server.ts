@@ -148,7 +148,8 @@ export function routes(deps: ServerDeps): Route[] {
         const opts = pageOptions();
         const day = dayIn(opts.timezone);
         const services = store.overview(day, opts.timezone, RECENT_ROUNDS);
-        res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services }));
+        const maintenance = exporter.ready ? exporter.maintenance.list(Date.now()) : [];
+        res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services, maintenance }));
       },
     },
     {
