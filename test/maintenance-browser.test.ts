@@ -67,6 +67,8 @@ test('Chromium, JavaScript off: a service in maintenance is shown as such, not r
   const entry = page.locator('section.entry[data-verdict="maintenance"]');
   assert.equal(await entry.count(), 1);
   assert.match(await entry.locator('h2').innerText(), /维护中 maintenance/);
+  // No call was made: the call cell is empty there too.
+  assert.equal((await entry.locator('tr', { hasText: '调用是否成功' }).locator('td').nth(1).innerText()).trim(), '–');
   assert.equal(await page.locator('section.entry[data-verdict="call_failed"]').count(), 1, 'the failure before the window is still listed');
   assert.equal(dialogs, 0, 'no script ran');
 });
