@@ -26,6 +26,7 @@ test('Chromium, JavaScript off: a service in maintenance is shown as such, not r
   during.services.push(maintenanceResult(service, window, now - 60_000, () => `maintenance window until later: ${HOSTILE} ${SECRET}`));
   const web = await startWeb('', {}, [before, during]);
   t.after(() => web.close());
+  web.exporter.maintenance.add({ services: ['nlp'], start: now - 90_000, end: now + 3_600_000, reason: `db upgrade ${HOSTILE} ${SECRET}` }, now);
 
   const browser = await chromium.launch({ executablePath: executable, timeout: 120_000, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   t.after(() => browser.close());
@@ -52,12 +53,22 @@ test('Chromium, JavaScript off: a service in maintenance is shown as such, not r
   assert.ok(reason.includes(`<script>alert('x')</script>`), `the reason is text: ${reason}`);
   assert.ok(!reason.includes(SECRET), 'and redacted');
   assert.equal(await page.locator('table.round img').count(), 0);
+  // The open window is listed, marked as open now, its reason as text.
+  const listed = page.locator('table.maintenance tr[data-active="true"]');
+  assert.equal(await listed.count(), 1);
+  const cells = (await listed.locator('td').allInnerTexts()).map((c) => c.trim());
+  assert.equal(cells[0], 'nlp');
+  assert.match(cells[1], /\(进行中\)$/);
+  assert.ok(cells[3].startsWith(`db upgrade <script>alert('x')</script>`) && cells[3].endsWith('<redacted>'), cells[3]);
+  assert.equal(await page.locator('table.maintenance img').count(), 0);
   await page.screenshot({ path: path.join(OUT, 'status-maintenance.png'), fullPage: true });
 
   assert.equal((await page.goto(`${web.url}/services/nlp`))?.status(), 200);
   const entry = page.locator('section.entry[data-verdict="maintenance"]');
   assert.equal(await entry.count(), 1);
   assert.match(await entry.locator('h2').innerText(), /维护中 maintenance/);
+  // No call was made: the call cell is empty there too.
+  assert.equal((await entry.locator('tr', { hasText: '调用是否成功' }).locator('td').nth(1).innerText()).trim(), '–');
   assert.equal(await page.locator('section.entry[data-verdict="call_failed"]').count(), 1, 'the failure before the window is still listed');
   assert.equal(dialogs, 0, 'no script ran');
 });

@@ -5,7 +5,7 @@
 // digest make of it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -29,7 +29,7 @@ import { createApp, listen } from '../src/web/server.js';
 import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
 import { ocrConfig, silentLogger } from './helpers/harness.js';
-import { parseMetrics, sample } from './helpers/process.js';
+import { parseMetrics, runPatrol, sample } from './helpers/process.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
 const SECRET = 'maint-secret-4b3a2c1d';
@@ -255,6 +255,18 @@ test('after the window the service is inspected again; the last read before the 
   // Compared with the read of the first round: nothing moved meanwhile, so nothing is unexplained.
   assert.equal(nlp.unexplained?.units, 0);
   assert.equal(nlp.unexplained?.since.at, (first.services[1].after as { at: number }).at);
+
+  // Usage during a window is not hidden: a call someone else makes with the app id while nlp is in
+  // maintenance is reported by the first round after the window.
+  const w2 = r.exporter.maintenance.add({ services: ['nlp'], start: Date.now(), end: Date.now() + 3_600_000, reason: '' }, Date.now());
+  assert.equal((await r.exporter.runRound('api'))!.services[1].verdict, 'maintenance');
+  const other = await fetch(`${r.sim.url}/v1/nlp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-appid': '5f3a9c01', 'x-api-key': 'demo-api-key-0001' }, body: JSON.stringify({ text: 'someone else' }) });
+  assert.equal(other.status, 200);
+  r.exporter.maintenance.cancel(w2.id, Date.now());
+  const found = (await r.exporter.runRound('api'))!.services[1];
+  assert.equal(found.verdict, 'ok');
+  assert.equal(found.unexplained?.kind, 'unexplained');
+  assert.equal(found.unexplained?.units, 1);
   const m = parseMetrics(await r.metrics.exposition(false));
   assert.equal(sample(m, 'patrol_service_maintenance', { service_id: 'nlp' }), 0);
   assert.equal(sample(m, 'patrol_service_success', { service_id: 'nlp' }), 1);
@@ -333,6 +345,7 @@ test('the API: admin creates and cancels, a viewer lists; bad input is a 400 nam
   // Validation: the first problem, named by its field.
   const cases: [unknown, RegExp][] = [
     ['not json', /^body: not valid JSON/],
+    [JSON.stringify({ ...good, reason: 'x'.repeat(20_000) }), /^body: larger than 16384 bytes/],
     [[1], /^body: expected a JSON object/],
     [{ ...good, services: ['nlp', 'nope'] }, /^services\[1\]: unknown service/],
     [{ ...good, services: [] }, /^services: expected "all" or a list/],
@@ -385,6 +398,12 @@ test('the API: admin creates and cancels, a viewer lists; bad input is a 400 nam
   assert.match(page, /<b>维护中<\/b><br><code>maintenance<\/code>/);
   assert.ok(page.includes('db upgrade &lt;b&gt;now&lt;/b&gt; &lt;redacted&gt;'), 'the reason, escaped');
   assertNoSecrets(page, 'the status page', [SECRET]);
+  // The windows themselves: the open API window first (marked), the config window's next occurrence, the planned one.
+  const windowRows = [...page.matchAll(/<tr class="(\w*)" data-window="([^"]+)" data-active="(\w+)"><td>([^<]*)<\/td>/g)].map((m) => [m[3], m[4]]);
+  assert.equal(windowRows.length, 3);
+  assert.deepEqual(windowRows[0], ['true', 'nlp']);
+  assert.deepEqual(windowRows.slice(1).map((r) => r.join(' ')).sort(), ['false ocr', 'false 全部服务'].sort());
+  assert.match(page, /<h2>维护窗口 <small>\(Asia\/Shanghai\)<\/small><\/h2>/);
   const details = await (await fetch(`${api.url}/services/nlp`, { headers: viewer })).text();
   assert.match(details, /<section class="entry" data-verdict="maintenance">/);
 
@@ -464,4 +483,22 @@ test('a history file that cannot be read: the config windows still apply, a scra
   assert.match(text, /patrol_service_maintenance\{service_id="ocr"\} 1/);
   assert.match(text, /patrol_service_maintenance\{service_id="nlp"\} 0/);
   assert.ok(lines.some((l) => /could not read the API maintenance windows/.test(l)), lines.join(''));
+});
+
+test('patrol run-once: a service in a window is shown as maintenance and does not fail the exit status', async (t) => {
+  const sim = await startSimulator({ lagMs: 0 });
+  t.after(() => sim.close());
+  const dir = mkdtempSync(path.join(tmpdir(), 'patrol-maint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'patrol.yml');
+  writeFileSync(file, twoServices(ALWAYS('[nlp]')).replace('http://127.0.0.1:1', sim.url));
+  const r = await runPatrol(['run-once', `--config.file=${file}`, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const round = JSON.parse(r.stdout) as RoundResult;
+  assert.deepEqual(round.services.map((s) => [s.serviceId, s.verdict]), [['ocr', 'ok'], ['nlp', 'maintenance']]);
+  assert.equal(sim.stats().calls.nlp, 0);
+  // With nlp failing and no window, the same command exits 1: the exit status does look at verdicts.
+  writeFileSync(file, twoServices().replace('http://127.0.0.1:1', sim.url));
+  sim.setFaults('nlp', { error5xx: true });
+  assert.equal((await runPatrol(['run-once', `--config.file=${file}`, '--json'])).code, 1);
 });

@@ -90,11 +90,13 @@ export function activeWindows(windows: MaintenanceWindow[], serviceIds: string[]
   const open = windows.filter((w) => isOpen(w, now));
   const out = new Map<string, MaintenanceWindow>();
   if (open.length === 0) return out;
+  // Sets, not lists: thousands of services times many windows is evaluated at each change.
+  const sets = open.map((w) => (w.services === 'all' ? null : new Set(w.services)));
   for (const id of serviceIds) {
-    for (const w of open) {
-      if (!covers(w, id)) continue;
+    for (let i = 0; i < open.length; i++) {
+      if (sets[i] !== null && !sets[i]!.has(id)) continue;
       const kept = out.get(id);
-      if (!kept || w.end > kept.end) out.set(id, w);
+      if (!kept || open[i].end > kept.end) out.set(id, open[i]);
     }
   }
   return out;

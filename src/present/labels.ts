@@ -62,6 +62,8 @@ export interface Labels {
   unexplainedKind: string;
   /** The pages' own words (the status and details pages): one locale per page, as the digest. */
   page: PageLabels;
+  /** The status page's list of maintenance windows (docs/maintenance.md). */
+  windows: { title: string; colStart: string; colEnd: string; all: string; now: string; more: (n: number) => string };
 }
 
 export interface PageLabels {
@@ -193,6 +195,7 @@ const zh: Labels = {
     indeterminate: '无法判断',
     maintenance: '维护中',
   },
+  windows: { title: '维护窗口', colStart: '开始', colEnd: '结束', all: '全部服务', now: '进行中', more: (n) => `另有 ${n} 个维护窗口（GET /api/maintenance）` },
 };
 
 const en: Labels = {
@@ -287,6 +290,7 @@ const en: Labels = {
     indeterminate: 'indeterminate',
     maintenance: 'maintenance',
   },
+  windows: { title: 'Maintenance windows', colStart: 'Starts', colEnd: 'Ends', all: 'all services', now: 'now', more: (n) => `${n} more (GET /api/maintenance)` },
 };
 
 export function labelsFor(locale: Locale): Labels {

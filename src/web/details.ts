@@ -57,7 +57,7 @@ export function servicePage(serviceId: string, entries: ServiceEntry[], opts: De
 <table><tbody>
 <tr><th>${e(l.colBefore)}</th><td>${e(reading(s.before))}</td><th>${e(l.colAfter)}</th><td>${e(reading(s.after))}</td></tr>
 <tr><th>${e(p.delta)}</th><td>${e(s.delta ?? '–')}</td><th>${e(p.expected)}</th><td>${e(s.expectedDelta)} (<code>${e(s.meteringMode)}</code>)</td></tr>
-<tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(yesNo(s.callOk, l, 'html'))}</td></tr>
+<tr><th>${e(l.colMetering)}</th><td>${e(meteringCell(s, l))}</td><th>${e(l.colCall)}</th><td>${e(yesNo(s.verdict === 'maintenance' ? null : s.callOk, l, 'html'))}</td></tr>
 <tr><th>${e(p.settle)}</th><td>${e(s.settleSeconds === null ? '–' : `${s.settleSeconds.toFixed(2)} s`)}</td><th>${e(p.authOk)}</th><td>${e(yesNo(s.authOk, l, 'html'))}</td></tr>
 ${s.unexplained && s.unexplained.units > 0 ? `<tr class="${s.unexplained.kind === 'late_charge' ? 'other' : 'fail'}"><th>${e(l.colUnexplained)}</th><td>${e(s.unexplained.units)} (${e(s.unexplained.kind === 'late_charge' ? l.lateCharge : l.unexplainedKind)})</td><td colspan="2" class="long"><div>${e(s.unexplained.reason)}</div></td></tr>\n` : ''}</tbody></table>
 <table class="calls"><thead><tr>${[p.colCall, p.colKind, p.colStatus, p.colDuration, p.colResult, p.colCallDetails].map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>

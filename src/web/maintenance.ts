@@ -1,7 +1,9 @@
 // The maintenance API (docs/maintenance.md): list the windows (viewer), create one and cancel one
 // (admin). Bad input is a 400 naming the field; the reason is redacted before it is kept or shown.
 import type { Request, Response } from 'express';
-import type { Maintenance } from '../maintenance.js';
+import type { ListedWindow, Maintenance } from '../maintenance.js';
+import type { Labels } from '../present/labels.js';
+import { dateTime } from '../util/time.js';
 import type { Access } from './auth.js';
 import { MaintenanceLimitError } from '../store/maintenance.js';
 
@@ -141,4 +143,25 @@ export function maintenanceRoutes(deps: MaintenanceDeps): MaintenanceRoute[] {
       },
     },
   ];
+}
+
+/** Windows shown on the status page at most (the API lists them all). */
+const PAGE_WINDOWS = 20;
+
+/**
+ * The status page's list of maintenance windows, open ones first (empty when there are none).
+ * `e` escapes (and redacts) a value for HTML.
+ */
+export function windowsSection(windows: ListedWindow[], l: Labels, timezone: string, e: (v: unknown) => string): string {
+  if (windows.length === 0) return '';
+  const shown = [...windows].sort((a, b) => Number(b.active) - Number(a.active) || a.start - b.start).slice(0, PAGE_WINDOWS);
+  const rows = shown
+    .map((w) => {
+      const services = w.services === 'all' ? l.windows.all : w.services.join(', ');
+      return `<tr class="${w.active ? 'other' : ''}" data-window="${e(w.id)}" data-active="${w.active}"><td>${e(services)}</td><td>${e(dateTime(timezone, w.start))}${w.active ? ` <b>(${e(l.windows.now)})</b>` : ''}</td><td>${e(dateTime(timezone, w.end))}</td><td class="long"><div>${e(w.reason)}</div></td></tr>`;
+    })
+    .join('\n');
+  const head = [l.colName, l.windows.colStart, l.windows.colEnd, l.page.colReason].map((h) => `<th>${e(h)}</th>`).join('');
+  const more = windows.length > shown.length ? `<p class="muted">${e(l.windows.more(windows.length - shown.length))}</p>` : '';
+  return `<h2>${e(l.windows.title)} <small>(${e(timezone)})</small></h2>\n<table class="maintenance"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>${more}`;
 }

@@ -159,7 +159,8 @@ export function routes(deps: ServerDeps): Route[] {
         const now = (deps.now ?? Date.now)();
         const day = dayIn(opts.timezone, now);
         const services = store.overview(day, opts.timezone, RECENT_ROUNDS);
-        res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services, now }));
+        const maintenance = exporter.ready ? exporter.maintenance.list(now) : [];
+        res.type('html').send(statusPage(store.latest(), exporter.progress, { ...opts, services, now, maintenance }));
       },
     },
     {

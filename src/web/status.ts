@@ -12,6 +12,8 @@ import { summariseRound } from '../present/summary.js';
 import { dateTime, dayIn } from '../util/time.js';
 import { excerpt } from '../redact.js';
 import { layout } from './html.js';
+import { windowsSection } from './maintenance.js';
+import type { ListedWindow } from '../maintenance.js';
 
 export interface StatusExtras {
   timezone: string;
@@ -23,6 +25,8 @@ export interface StatusExtras {
   redact?: (text: string) => string;
   /** The instant whose day the page names (default: now); the server passes the one it queried. */
   now?: number;
+  /** Maintenance windows open now or planned (docs/maintenance.md). */
+  maintenance?: ListedWindow[];
 }
 
 const MAX_REASON = 300;
@@ -57,6 +61,9 @@ export function statusPage(round: RoundResult | null, progress: { done: number; 
       .join('\n');
     parts.push(`<table class="round"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table>`);
   }
+
+  const windows = windowsSection(extras.maintenance ?? [], l, tz, (v) => e(v));
+  if (windows) parts.push(windows);
 
   // The day per service, with a strip of the most recent verdicts (newest on the right).
   const services = extras.services ?? overviewFromRounds(round, [], round ? [round] : []);
