@@ -97,6 +97,10 @@ test('windows: stretched to four rounds of the schedule, never past the objectiv
   assert.deepEqual(info.tiers.map((t) => [t.long / M, t.short / M]), [[60, 60], [360, 60], [1440, 120], [4320, 360]]);
   const records = file.groups[0].rules.map((r) => r.record);
   assert.ok(records.includes('service_id:patrol_call_errors:ratio_rate1h') && !records.includes('service_id:patrol_call_errors:ratio_rate5m'), records.join());
+  // An objective over 12 hours: no tier looks further back than 12 hours, so no group of long windows.
+  const short = sloRules(parseConfig(configText('slo:\n  availability: { window: 12h }\n  metering: { window: 12h }', '* * * * *', { a: undefined }), 'slo.yml').config);
+  assert.deepEqual(short.info.tiers.map((t) => [t.long / M, t.short / M]), [[60, 5], [360, 30], [720, 120], [720, 360]]);
+  assert.deepEqual(short.file.groups.map((g) => g.name), ['patrol-slo-sli', 'patrol-slo-availability-99_5-12h', 'patrol-slo-metering-99_9-12h']);
 });
 
 // ---------------------------------------------------------------- promtool

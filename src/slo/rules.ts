@@ -165,7 +165,9 @@ export function sloRules(config: Config): { file: RuleFile; info: SloRulesInfo }
     }
   }
 
-  const out: RuleFile = { groups: [{ name: 'patrol-slo-sli', rules: recording }, { name: 'patrol-slo-sli-long', interval: LONG_WINDOW_EVALUATION, rules: longRecording }] };
+  const out: RuleFile = { groups: [{ name: 'patrol-slo-sli', rules: recording }] };
+  // Objective windows shorter than a day clamp every tier below a day: then there is no long group.
+  if (longRecording.length > 0) out.groups.push({ name: 'patrol-slo-sli-long', interval: LONG_WINDOW_EVALUATION, rules: longRecording });
   for (const g of [...groups.values()].sort((a, b) => a.sli.localeCompare(b.sli) || a.percent - b.percent || a.windowMs - b.windowMs)) {
     const budget = budgetRatio(g);
     const sel = selector(g.services);
