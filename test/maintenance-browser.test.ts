@@ -10,7 +10,7 @@ import { maintenanceResult } from '../src/engine/maintenance.js';
 import type { ServiceConfig } from '../src/config/schema.js';
 import { requireTool } from './helpers/tools.js';
 import { round } from './helpers/rounds.js';
-import { HOSTILE, SECRET, startWeb } from './helpers/web.js';
+import { HOSTILE, PAGE_NOW, SECRET, startWeb } from './helpers/web.js';
 
 const OUT = path.resolve('test-output');
 
@@ -18,7 +18,7 @@ test('Chromium, JavaScript off: a service in maintenance is shown as such, not r
   const executable = requireTool(t, 'chromium');
   if (!executable) return;
   mkdirSync(OUT, { recursive: true });
-  const now = Date.now();
+  const now = PAGE_NOW; // the page's clock (ServerDeps.now), which also decides which windows are open
   const before = round(now - 120_000, [{ id: 'ocr', name: '文字识别' }, { id: 'nlp', name: '自然语言处理', verdict: 'call_failed' }]);
   const during = round(now - 60_000, [{ id: 'ocr', name: '文字识别' }]);
   const service = { id: 'nlp', name: '自然语言处理', app_id: 'app0001', metering: { mode: 'exact' } } as unknown as ServiceConfig;
