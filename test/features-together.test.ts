@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
+import { stringify } from 'yaml';
 import { digestCommand } from '../src/digest/cli.js';
 import { queryDigest } from '../src/digest/query.js';
 import { Exporter } from '../src/exporter.js';
@@ -23,7 +24,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { VERDICT_OUTCOME, type RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
 import { createApp, listen } from '../src/web/server.js';
-import { ocrConfig, silentLogger } from './helpers/harness.js';
+import { nlpService, ocrConfigObject, silentLogger } from './helpers/harness.js';
 import { startOtlpReceiver } from './helpers/otlp.js';
 import { eventually } from './helpers/process.js';
 
@@ -31,23 +32,10 @@ const TOKEN = 'admin-token-features-together';
 const TZ = 'Asia/Shanghai';
 
 function configText(otlpUrl: string, db: string): string {
-  const base = ocrConfig({ schedule: '0 * * * *' }).replace('global:\n', `global:\n  timezone: ${TZ}\n  tracing:\n    otlp_endpoint: ${otlpUrl}\n`);
-  return `${base}
-  - id: nlp
-    name: 自然语言处理
-    app_id: 5f3a9c01
-    business_id: nlp
-    params: { api_key: "demo-api-key-0001" }
-    slo: { availability: { objective: 90, window: 7d } }
-    calls:
-      - name: analyse
-        http:
-          method: POST
-          url: "{{vars.platform_url}}/v1/nlp"
-          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
-          json: { text: "abc" }
-        expect: { status: 200, json: [{ path: code, equals: 0 }] }
-digest: { locale: en }
+  const o = ocrConfigObject({ schedule: '0 * * * *' });
+  Object.assign(o.global as Record<string, unknown>, { timezone: TZ, tracing: { otlp_endpoint: otlpUrl } });
+  // services stays the last key, so nlp's list item follows ocr's.
+  return `${stringify(o)}${nlpService('    slo: { availability: { objective: 90, window: 7d } }\n')}digest: { locale: en }
 storage: { path: ${JSON.stringify(db)} }
 web:
   auth:
