@@ -103,7 +103,9 @@ test('a service in a maintenance window: not a failure or a round in its budget,
     const s = receiver.spans().filter((x) => x.traceId === held);
     return s.some((x) => x.name === 'patrol.round') && s.some((x) => x.name === 'patrol.service') ? s : undefined;
   }, 30_000, 'the spans of the round with nlp held');
-  assert.equal(spans.filter((s) => s.name === 'patrol.round').length, 1);
+  const roundSpans = spans.filter((s) => s.name === 'patrol.round');
+  assert.equal(roundSpans.length, 1);
+  assert.equal(roundSpans[0].attributes['patrol.services'], 1, 'the round span counts the inspected service only');
   assert.deepEqual(spans.filter((s) => s.name === 'patrol.service').map((s) => s.attributes['patrol.service_id']), ['ocr']);
   assert.ok(!spans.some((s) => s.attributes['patrol.service_id'] === 'nlp'), 'no span for the held service');
   assert.equal(rounds[2].services[1].traceId, undefined, 'a held verdict has no trace of its own');
