@@ -638,6 +638,7 @@ test('dashboard: uid, variables, and every panel has PromQL targets on allowed m
     'patrol_rounds_aborted_total',
     'patrol_history_write_failures_total',
     'patrol_digest_outbox_messages',
+    'patrol_service_maintenance',
   ]) {
     assert.ok(used.has(name), `no panel shows ${name}`);
   }

@@ -111,3 +111,25 @@ test('the call kinds sit between the shared field schemas and the assembled conf
   assert.deepEqual(wrong, []);
   assert.ok(graph.get('config/schema.ts')?.includes('probes/registry.ts'), 'the assembled schema is built from the registry');
 });
+
+test('traces, SLO rules, maintenance windows and badges keep the places docs/architecture.md gives them', () => {
+  const graph = importGraph();
+  const outside = (files: (f: string) => boolean, allowed: (t: string) => boolean) =>
+    [...graph].filter(([f]) => files(f)).flatMap(([f, targets]) => targets.filter((t) => !allowed(t)).map((t) => `${f} -> ${t}`));
+  const base = (t: string) => t === 'types.ts' || t.startsWith('util/');
+  // The spans know the tracing config and the redactor, nothing of rounds, history or pages.
+  assert.deepEqual(outside((f) => f.startsWith('trace/'), (t) => base(t) || t.startsWith('trace/') || t === 'config/tracing.ts' || t === 'redact.ts'), []);
+  // The rules are written from the config alone.
+  assert.deepEqual(outside((f) => f.startsWith('slo/'), (t) => base(t) || t.startsWith('slo/') || t.startsWith('config/')), []);
+  // When a window is open and what a held service's result is: pure, below the history.
+  assert.deepEqual(outside((f) => f === 'engine/maintenance.ts', (t) => base(t) || t.startsWith('config/') || t.startsWith('engine/')), []);
+  // The badges read the history and draw with present/: no exporter, no config loading.
+  assert.deepEqual(outside((f) => f === 'web/badges.ts', (t) => base(t) || t.startsWith('present/') || t.startsWith('store/')), []);
+  // The exporter's windows (top level) sit above engine/ and store/: nothing down there imports them.
+  const low = ['engine/', 'store/', 'config/', 'trace/', 'slo/', 'present/', 'probes/', 'digest/'];
+  assert.deepEqual(
+    [...graph].filter(([f]) => low.some((p) => f.startsWith(p))).flatMap(([f, targets]) => targets.filter((t) => t === 'maintenance.ts').map((t) => `${f} -> ${t}`)),
+    [],
+  );
+  assert.ok(graph.get('maintenance.ts')?.includes('engine/maintenance.ts'), 'the graph sees the top-level maintenance module');
+});

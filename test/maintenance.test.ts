@@ -28,7 +28,7 @@ import { servicePage } from '../src/web/details.js';
 import { createApp, listen } from '../src/web/server.js';
 import type { RoundResult } from '../src/types.js';
 import { dayIn } from '../src/util/time.js';
-import { ocrConfig, silentLogger } from './helpers/harness.js';
+import { nlpService, ocrConfig, silentLogger } from './helpers/harness.js';
 import { parseMetrics, runPatrol, sample } from './helpers/process.js';
 import { assertNoSecrets } from './helpers/secrets.js';
 
@@ -37,21 +37,7 @@ const TOKEN = 'admin-token-for-maintenance-tests';
 
 /** ocr (from the harness) and nlp, both against the simulator; `tail` is appended at the top level. */
 function twoServices(tail = ''): string {
-  return `${ocrConfig()}
-  - id: nlp
-    name: 自然语言处理
-    app_id: 5f3a9c01
-    business_id: nlp
-    params: { api_key: "demo-api-key-0001" }
-    calls:
-      - name: analyse
-        http:
-          method: POST
-          url: "{{vars.platform_url}}/v1/nlp"
-          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
-          json: { text: "abc" }
-        expect: { status: 200, json: [{ path: code, equals: 0 }] }
-${tail}`;
+  return `${ocrConfig()}${nlpService()}${tail}`;
 }
 
 /** A window open at any time: starts every minute, lasts an hour. */

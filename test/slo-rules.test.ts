@@ -175,6 +175,24 @@ test('promtool: the generated rule file passes check rules and its unit tests (f
           ],
         },
         {
+          // Half of ocr's calls fail for 40 minutes; then a window holds it: no call (its counters
+          // stay), the gauge is 1 for an hour, then it is inspected again and still fails.
+          name: 'a maintenance window mutes both tiers while it lasts; still burning after it, it fires again',
+          interval: '1m',
+          input_series: [
+            { series: 'patrol_calls_total{job="patrol", instance="patrol:9798", service_id="ocr"}', values: '0+10x40 400x60 410+10x40' },
+            { series: 'patrol_call_failures_total{job="patrol", instance="patrol:9798", service_id="ocr"}', values: '0+5x40 200x60 205+5x40' },
+            { series: 'patrol_service_maintenance{job="patrol", instance="patrol:9798", service_id="ocr"}', values: '0x40 1x60 0x40' },
+          ],
+          alert_rule_test: [
+            { eval_time: '35m', alertname: A, exp_alerts: [alert('ocr', 'page', 'availability', '99.5', '50%'), alert('ocr', 'ticket', 'availability', '99.5', '50%')] },
+            // Inside the window the 1d and 3d windows still hold the failures: silent all the same.
+            { eval_time: '50m', alertname: A, exp_alerts: [] },
+            { eval_time: '95m', alertname: A, exp_alerts: [] },
+            { eval_time: '135m', alertname: A, exp_alerts: [alert('ocr', 'page', 'availability', '99.5', '50%'), alert('ocr', 'ticket', 'availability', '99.5', '50%')] },
+          ],
+        },
+        {
           name: 'slow burn: 2 % of the calls fail against a 0.5 % budget (4x); a ticket, no page',
           interval: '1m',
           input_series: series('nlp', 100, 2, 300),

@@ -1,39 +1,21 @@
 // Maintenance windows declared in the config (docs/maintenance.md): a cron expression that says
 // when each window starts (in global.timezone), how long it lasts, which services it covers and why.
 // Windows created through the API (POST /api/maintenance) are kept in the history file instead.
-// This module does not import schema.ts (schema.ts imports it): the cron check is node-cron's
-// validate, the same one the schedule uses, and durations go through the same parseDuration.
+// The cron check and the duration field are the shared ones of config/parts.ts (the schedule's).
 import { z } from 'zod';
-import { validate as validateCron } from 'node-cron';
-import { parseDuration } from '../util/duration.js';
+import { cronExpression, duration } from './parts.js';
 
-/** A window lasts at least a minute and at most a week (longer: disable the service instead). */
-export const WINDOW_MIN_MS = 60_000;
-export const WINDOW_MAX_MS = 7 * 86_400_000;
 /** A reason is a line for people, not a document. */
 export const REASON_MAX = 500;
 /** Windows in the config: enough for any schedule, bounded so evaluating them stays cheap. */
 const WINDOWS_MAX = 100;
 
-const windowDuration = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    const shown = typeof value === 'string' ? `"${value}"` : `${value} (seconds)`;
-    if (typeof ms === 'string') ctx.addIssue({ code: 'custom', message: ms });
-    else if (ms < WINDOW_MIN_MS) ctx.addIssue({ code: 'custom', message: `${shown} is too short: at least 1m` });
-    else if (ms > WINDOW_MAX_MS) ctx.addIssue({ code: 'custom', message: `${shown} is too long: at most 7d` });
-    else return ms;
-    return z.NEVER;
-  })
-  .meta({ 'x-duration': { min: '1m', max: '7d' }, description: 'How long each window lasts from its start (1m to 7d).', examples: ['2h'] });
+// A window lasts at least a minute and at most a week (longer: disable the service instead).
+const windowDuration = duration({ min: '1m', max: '7d' }).meta({ description: 'How long each window lasts from its start (1m to 7d).', examples: ['2h'] });
 
 export const maintenanceWindowSchema = z
   .strictObject({
-    cron: z
-      .string()
-      .refine((c) => validateCron(c), { error: (i) => `invalid cron expression "${String(i.input)}" (5 fields, or 6 with seconds first)` })
-      .meta({ description: 'When each window starts: cron (5 fields, or 6 with seconds first) in global.timezone.', examples: ['0 2 * * 0'] }),
+    cron: cronExpression.meta({ description: 'When each window starts: cron (5 fields, or 6 with seconds first) in global.timezone.', examples: ['0 2 * * 0'] }),
     duration: windowDuration,
     services: z
       .union([z.literal('all'), z.array(z.string().min(1)).min(1, 'list at least one service id, or write "all"')])

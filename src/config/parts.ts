@@ -3,6 +3,7 @@
 // (src/probes/KIND.ts build their schemas from these) and below the assembled file (schema.ts), so
 // neither imports the other to get them.
 import { z } from 'zod';
+import { validate as validateCron } from 'node-cron';
 import { parsePath } from '../jsonpath.js';
 import { MAX_TIMER_MS, parseDuration } from '../util/duration.js';
 
@@ -39,6 +40,9 @@ export const urlTemplate = z.string().min(1).superRefine((url, ctx) => {
     ctx.addIssue({ code: 'custom', message: `invalid URL "${url}"` });
   }
 });
+
+/** A cron expression (5 fields, or 6 with seconds first), checked by node-cron, the library that runs it. */
+export const cronExpression = z.string().refine((c) => validateCron(c), { error: (i) => `invalid cron expression "${String(i.input)}" (5 fields, or 6 with seconds first)` });
 
 // What an editor checks a duration against (the schema's own check is parseDuration's).
 const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d))+\\s*$';

@@ -4,8 +4,7 @@
 // every problem with its path in the file. The descriptions here are the reference:
 // `npm run gen:config-docs` turns them into schema/patrol.schema.json and docs/config.md.
 import { z } from 'zod';
-import { validate as validateCron } from 'node-cron';
-import { CALL_MAX, doc, duration, httpExpectation, httpRequest, jsonAssertion, jsonPath, regex, signSchema, statusList, stringMap } from './parts.js';
+import { CALL_MAX, cronExpression, doc, duration, httpExpectation, httpRequest, jsonAssertion, jsonPath, regex, signSchema, statusList, stringMap } from './parts.js';
 import { CALL_KINDS, KINDS, kindNamed, kindOf, type CallKind } from '../probes/registry.js';
 import type { AnyKind } from '../probes/types.js';
 import { maintenanceSchema } from './maintenance.js';
@@ -30,7 +29,6 @@ function validTimezone(tz: string): boolean {
 }
 
 const timezone = z.string().refine(validTimezone, { error: (i) => `unknown timezone "${String(i.input)}" (use an IANA name such as Asia/Shanghai)` });
-const cronExpression = z.string().refine((c) => validateCron(c), { error: (i) => `invalid cron expression "${String(i.input)}" (5 fields, or 6 with seconds first)` });
 
 type Kinds = typeof KINDS;
 /** A call as its kind reads it: its request under the kind's key, and that kind's `expect` keys only. */
@@ -279,13 +277,12 @@ export type GlobalConfig = z.infer<typeof globalSchema>;
 
 // History, the daily digest, mail delivery and the protection of the web endpoints
 // (docs/history-and-digest.md). Defaults are written once, in the schemas (prefault parses `{}`).
-const cronExpr = z.string().refine((s) => validateCron(s), { message: 'invalid cron expression (5 fields, or 6 with seconds first)' });
 
 export const storageSchema = z
   .strictObject({
     path: z.string().min(1).default('patrol.db').meta(doc('The SQLite file; a relative path starts in the working directory. ":memory:" keeps nothing (tests only).', '/var/lib/patrol/patrol.db')),
     retention: duration({ min: '1h', max: '36500d', notATimer: true }).prefault('30d').meta(doc('Rounds that started longer ago than this are deleted.', '90d')),
-    maintenance_schedule: cronExpr.default('17 * * * *').meta(doc('When history is pruned and undelivered digests are retried (cron, in global.timezone).')),
+    maintenance_schedule: cronExpression.default('17 * * * *').meta(doc('When history is pruned and undelivered digests are retried (cron, in global.timezone).')),
   })
   .meta({ id: 'Storage', ...doc('Round history.') });
 export type StorageConfig = z.infer<typeof storageSchema>;
@@ -293,7 +290,7 @@ export type StorageConfig = z.infer<typeof storageSchema>;
 export const digestSchema = z
   .strictObject({
     enabled: z.boolean().default(true).meta(doc('Send the digest on schedule (needs the smtp section).')),
-    schedule: cronExpr.default('0 9 * * *').meta(doc('When the digest is sent (cron, in global.timezone).', '30 8 * * 1-5')),
+    schedule: cronExpression.default('0 9 * * *').meta(doc('When the digest is sent (cron, in global.timezone).', '30 8 * * 1-5')),
     day: z.enum(['previous', 'current']).default('previous').meta(doc('Which day a scheduled digest reports: the day before the schedule fired, or the same day.')),
     locale: z.enum(['zh', 'en']).default('zh').meta(doc('The language of the digest.')),
     subject: z

@@ -4,7 +4,7 @@
 // Prometheus rules; the dashboard and the digest show the error budget left.
 import { z } from 'zod';
 import { createTask } from 'node-cron';
-import { parseDuration } from '../util/duration.js';
+import { duration } from './parts.js';
 
 /** The window of an objective that does not give one. */
 export const DEFAULT_WINDOW_MS = 28 * 86_400_000;
@@ -18,27 +18,12 @@ const objectivePercent = z
   .lt(100, 'an objective below 100 (a 100 % objective leaves no error budget: every failure would page)')
   .meta({ description: 'The percentage of good events aimed for, below 100 (99.9 leaves 0.1 % of the events as the error budget).', examples: [99.9] });
 
-const WINDOW_MIN_MS = 3_600_000;
-const WINDOW_MAX_MS = 90 * 86_400_000;
-
-// Parsed here rather than with schema.ts's duration() (schema.ts imports this module): the same
-// parser and the same messages, for a window that is never a timer.
-const sloWindow = z
-  .union([z.string().meta({ pattern: '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d))+\\s*$' }), z.number().meta({ minimum: 0 })])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    const shown = typeof value === 'string' ? `"${value}"` : `${value} (seconds)`;
-    if (typeof ms === 'string') ctx.addIssue({ code: 'custom', message: ms });
-    else if (ms > WINDOW_MAX_MS) ctx.addIssue({ code: 'custom', message: `${shown} is too long: at most 90d` });
-    else if (ms < WINDOW_MIN_MS) ctx.addIssue({ code: 'custom', message: `${shown} is too short: at least 1h` });
-    else return ms;
-    return z.NEVER;
-  })
-  .meta({
-    'x-duration': { min: '1h', max: '90d' },
-    description: `The period the objective is measured over (a rolling window ending now); default 28d. It must hold at least ${MIN_ROUNDS_PER_WINDOW} rounds of global.schedule.`,
-    examples: ['28d'],
-  });
+// The shared duration field (config/parts.ts): its parser, its messages, its editor hints. Not a
+// timer, so longer than a timer may wait.
+const sloWindow = duration({ min: '1h', max: '90d', notATimer: true }).meta({
+  description: `The period the objective is measured over (a rolling window ending now); default 28d. It must hold at least ${MIN_ROUNDS_PER_WINDOW} rounds of global.schedule.`,
+  examples: ['28d'],
+});
 
 const objectiveFields = (defaultPercent: number) =>
   z

@@ -200,8 +200,9 @@ interface VerdictRow {
 
 const flag = (v: number | null) => (v === null ? null : v === 1);
 
-/** A verdict rebuilt from the columns or a compact tuple takes its round's trace id (a whole one kept its own). */
-const withTrace = (s: ServiceResult, traceId: string | null): ServiceResult => (traceId && !s.traceId ? { ...s, traceId } : s);
+/** A verdict rebuilt from the columns or a compact tuple takes its round's trace id (a whole one kept its own);
+ *  a service held by a maintenance window was not inspected, has no span in that trace, and takes none. */
+const withTrace = (s: ServiceResult, traceId: string | null): ServiceResult => (traceId && !s.traceId && s.verdict !== 'maintenance' ? { ...s, traceId } : s);
 
 /** A stored verdict: whole when kept, else rebuilt from the columns (no excerpts, no auth check details). */
 function fromRow(r: VerdictRow): ServiceResult {

@@ -96,6 +96,29 @@ export function ocrConfig(k: ConfigKnobs = {}): string {
 }
 
 /**
+ * The simulator's nlp service as a list item for ocrConfig's services (its `serviceExtra`, or text
+ * after it): one call, expected to answer code 0. `extra` is more of its keys, each line indented
+ * by four spaces (e.g. its `slo:`).
+ */
+export function nlpService(extra = ''): string {
+  return `
+  - id: nlp
+    name: 自然语言处理
+    app_id: 5f3a9c01
+    business_id: nlp
+    params: { api_key: "demo-api-key-0001" }
+${extra}    calls:
+      - name: analyse
+        http:
+          method: POST
+          url: "{{vars.platform_url}}/v1/nlp"
+          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
+          json: { text: "abc" }
+        expect: { status: 200, json: [{ path: code, equals: 0 }] }
+`;
+}
+
+/**
  * The one way a test gets a simulated platform: started on port 0 (metering lag 0 unless asked),
  * with a real HTTP client for probes run by hand, both closed however the test ends.
  */
