@@ -32,7 +32,7 @@ export const modules = {
   redact: { mutate: ['src/redact.ts'], tests: ['test/redact-unit.test.ts'] },
   // The duration bounds only: the rest of the schema is declarations that the config tests load.
   schema: {
-    mutate: [part('src/config/schema.ts', /^export function duration\(/, /^}$/), part('src/config/schema.ts', /^function boundMs\(/, /^}$/), part('src/config/schema.ts', /^const OFFSET_MAX_MS/, /x-duration.*signed/)],
+    mutate: [part('src/config/parts.ts', /^export function duration\(/, /^}$/), part('src/config/parts.ts', /^function boundMs\(/, /^}$/), part('src/config/parts.ts', /^const OFFSET_MAX_MS/, /x-duration.*signed/)],
     tests: ['test/duration-bounds.test.ts'],
   },
   // The rendering and the counting behind it; the HELP texts of the families table are prose.
