@@ -21,7 +21,7 @@ import { sliCountsOf } from '../src/store/sli.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { RoundResult } from '../src/types.js';
 import { dayRange } from '../src/util/time.js';
-import { silentLogger } from './helpers/harness.js';
+import { silentLogger, STUB_PLATFORMS } from './helpers/harness.js';
 import { parseMetrics, sample } from './helpers/process.js';
 import { call, round, type ServiceSpec } from './helpers/rounds.js';
 
@@ -63,15 +63,7 @@ global:
     availability: { objective: 99, window: 28d }
 digest: { locale: en }
 storage: { path: ${JSON.stringify(db)} }
-platforms:
-  console:
-    login:
-      http: { method: POST, url: "http://127.0.0.1:9/login" }
-      extract: { sso: data.sid }
-    counter:
-      http: { url: "http://127.0.0.1:9/usage?app={{app_id}}" }
-      value: data.usedCount
-services:
+${STUB_PLATFORMS}services:
 ${['ocr', 'nlp', 'tts']
   .map((id) => `  - id: ${id}\n    name: ${id === 'ocr' ? '文字识别' : id}\n    calls: [{ name: a, http: { url: "http://127.0.0.1:9/${id}" } }]\n${id === 'nlp' ? '    slo: { metering: { objective: 99.5, window: 7d } }\n' : ''}`)
   .join('')}`;

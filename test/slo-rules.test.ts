@@ -14,6 +14,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { durationText, roundIntervalMs, roundsSpanMs, serviceSlo } from '../src/config/slo.js';
 import { sloRules, sloRulesYaml, stretch, type RuleFile } from '../src/slo/rules.js';
+import { STUB_PLATFORMS } from './helpers/harness.js';
 import { runPatrol } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 
@@ -28,15 +29,7 @@ function configText(global: string, schedule: string, services: Record<string, s
   schedule: "${schedule}"
   timezone: UTC
 ${global.replace(/^/gm, '  ')}
-platforms:
-  console:
-    login:
-      http: { method: POST, url: "http://127.0.0.1:9/login" }
-      extract: { sso: data.sid }
-    counter:
-      http: { url: "http://127.0.0.1:9/usage?app={{app_id}}" }
-      value: data.usedCount
-services:
+${STUB_PLATFORMS}services:
 ${svc}`;
 }
 

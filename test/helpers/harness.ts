@@ -8,6 +8,20 @@ import { startSimulator, type SimOptions, type Simulator } from '../../src/sim/p
 
 export const silentLogger = pino({ level: 'silent' });
 
+/**
+ * A `platforms:` block for configs that are loaded but never run (nothing listens on port 9): a
+ * login and a counter read, the least a valid config has. YAML text, at the top level.
+ */
+export const STUB_PLATFORMS = `platforms:
+  console:
+    login:
+      http: { method: POST, url: "http://127.0.0.1:9/login" }
+      extract: { sso: data.sid }
+    counter:
+      http: { url: "http://127.0.0.1:9/usage?app={{app_id}}" }
+      value: data.usedCount
+`;
+
 export interface ConfigKnobs {
   pollMs?: number;
   settleTimeoutMs?: number;
