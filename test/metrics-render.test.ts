@@ -462,3 +462,33 @@ test('a failed render is not kept, and only drops its own entry', async () => {
   await new Promise((r) => setImmediate(r));
   assert.match((await o.body(false, false)).toString('utf8'), /^patrol_digest_outbox_messages 2$/m);
 });
+
+test('a maintenance verdict: no per-round sample for the held service, not a failed round, its streak kept', async () => {
+  const m = fresh();
+  m.setServices([config('ok1'), config('held')]);
+  const failed = { verdict: 'call_failed' as const, callOk: false, before: null, after: null, delta: null, meteringOk: null, countQueryOk: false };
+  m.recordRound(round([result('ok1'), result('held', failed)]));
+  // Held by a window: nothing was called, as the engine's maintenance result says.
+  const held = result('held', { verdict: 'maintenance', reason: 'window', before: null, after: null, delta: null, expectedDelta: 0, meteringOk: null, authOk: null, settleSeconds: null, calls: [], authChecks: [] });
+  m.recordRound(round([result('ok1'), held]));
+  const s = samples(await m.exposition(false));
+  assert.equal(s.get('patrol_rounds_total'), '2');
+  assert.equal(s.get('patrol_round_failures_total'), '1', 'only the first round failed');
+  for (const family of ['patrol_service_success', 'patrol_call_success', 'patrol_count_query_success', 'patrol_metering_expected_delta']) {
+    assert.equal(s.has(`${family}{service_id="held"}`), false, `${family} has no sample while held`);
+    assert.equal(s.has(`${family}{service_id="ok1"}`), true, `${family} of ok1`);
+  }
+  assert.equal(s.get('patrol_service_consecutive_failures{service_id="held"}'), '1');
+  assert.equal(s.get('patrol_calls_total{service_id="held"}'), '2', 'the held round made no call');
+});
+
+test('registryChanged: a metric registered by someone else is rendered again at once, not after the second', async () => {
+  const m = fresh();
+  const c = collections(m);
+  await m.body(false, false);
+  await m.body(false, false);
+  assert.equal(c.count(), 1, 'kept within the second');
+  m.registryChanged();
+  await m.body(false, false);
+  assert.equal(c.count(), 2);
+});
