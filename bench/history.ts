@@ -86,6 +86,14 @@ try {
     for (const c of copies) c.run(used(c.source));
   });
   for (let c = 1; c * saved < days; c++) copy(c * saved * 86_400_000, `-c${c}`);
+  // The SLI sums per UTC day (where the history has them) follow from the copied hours, summed
+  // as the store's migration does (copies shifted by days would overlap on the cut first day).
+  if (store.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sli_days'").get()) {
+    store.db.exec(`DELETE FROM sli_days;
+      INSERT INTO sli_days (day, service_id, name, name_at, calls, failed_calls, checks, mismatches)
+        SELECT slot / 24, service_id, name, max(name_at), sum(calls), sum(failed_calls), sum(checks), sum(mismatches)
+        FROM rollups WHERE calls IS NOT NULL GROUP BY slot / 24, service_id`);
+  }
   n = (store.db.prepare('SELECT count(*) FROM rounds').pluck().get() as number);
   const size = statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
 
