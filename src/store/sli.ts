@@ -90,10 +90,11 @@ export function sliCountsFromDb(db: Database.Database, start: number, end: numbe
   legacyCounts(db, hours, add);
   for (const r of edges) add(r.serviceId, r.name, r.nameAt, r.calls, r.failedCalls, r.checks, r.mismatches);
   // Rollups go with their rounds when the history is pruned: the oldest one is where it starts.
-  const first = db.prepare('SELECT service_id AS id, min(slot) AS slot FROM rollups GROUP BY service_id').all() as { id: string; slot: number }[];
-  for (const f of first) {
-    const c = out.get(f.id);
-    if (c) c.firstAt = f.slot * SLOT_MS;
+  // One seek per service in the index on (service_id, slot), not a pass over every rollup.
+  const first = db.prepare('SELECT min(slot) FROM rollups WHERE service_id = ?').pluck();
+  for (const c of out.values()) {
+    const slot = first.get(c.serviceId) as number | null;
+    if (slot !== null) c.firstAt = slot * SLOT_MS;
   }
   return [...out.values()].map(({ nameAt: _, ...c }) => c);
 }
