@@ -1,10 +1,13 @@
 // History and digest: 30 days of one-minute rounds for 100 services in SQLite. Insert cost per
-// round, file size (goal: 300 MB), time to build one day's digest (goal: 100 ms), the status
-// page's day table, pruning in steps (goal: no step over 50 ms).
+// round, file size (goal: 300 MB), time to build one day's digest (goal: 100 ms) as the digest
+// schedule builds it (the day's figures, each service's SLO budget over its 28-day window, the
+// message), the status page's day table, pruning in steps (goal: no step over 50 ms).
 //   npx tsx bench/history.ts [--days=30] [--services=100] [--interval-s=60] [--saved-days=3]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { sloDefaultsSchema } from '../src/config/slo.js';
+import { withBudgets } from '../src/digest/budget.js';
 import { digestMessageOf } from '../src/digest/mailer.js';
 import { queryDigest } from '../src/digest/query.js';
 import { SLOT_MS } from '../src/store/rollup.js';
@@ -63,49 +66,72 @@ try {
     store.save(round);
     insertMs += performance.now() - t;
   }
-  const copy = store.db.transaction((shift: number, tag: string) => {
-    store.db
-      .prepare(`INSERT INTO rounds SELECT id || @tag, trigger, started_at - @shift, finished_at - @shift, duration_seconds, aborted, service_count, failed_count, aborted_services, timed_out FROM rounds WHERE id NOT LIKE '%-c%'`)
-      .run({ shift, tag });
+  // Each table's columns as the file has them (they grow with migrations), the shifted ones rewritten.
+  const copyOf = (table: string, rewrite: Record<string, string>, where: string) => {
+    const columns = (store.db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[]);
+    return store.db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) SELECT ${columns.map((c) => rewrite[c] ?? c).join(', ')} FROM ${table} WHERE ${where}`);
+  };
+  const copies = [
+    copyOf('rounds', { id: 'id || @tag', started_at: 'started_at - @shift', finished_at: 'finished_at - @shift' }, "id NOT LIKE '%-c%'"),
     // Compact ok verdicts keep times relative to their round's start: copied as they are.
-    store.db.prepare(`INSERT INTO round_oks SELECT round_id || @tag, data FROM round_oks WHERE round_id NOT LIKE '%-c%'`).run({ tag });
+    copyOf('round_oks', { round_id: 'round_id || @tag' }, "round_id NOT LIKE '%-c%'"),
     // Shifted by whole days, so by whole hours.
-    store.db
-      .prepare(
-        `INSERT INTO rollups SELECT slot - @slots, service_id, name, name_at - @shift, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle
-         FROM rollups WHERE slot >= @first`,
-      )
-      .run({ shift, slots: shift / SLOT_MS, first: Math.floor(start / SLOT_MS) });
-    store.db
-      .prepare(
-        `INSERT INTO verdicts SELECT round_id || @tag, position, service_id, name, app_id, verdict, reason, started_at - @shift, finished_at - @shift,
-           before_value, before_error, after_value, after_error, delta, expected_delta, metering_mode, metering_ok, call_ok, auth_ok, count_query_ok,
-           settle_seconds, call_seconds, call_reasons, result, unexplained_units, unexplained FROM verdicts WHERE round_id NOT LIKE '%-c%'`,
-      )
-      .run({ shift, tag });
+    copyOf('rollups', { slot: 'slot - @slots', name_at: 'name_at - @shift' }, 'slot >= @first'),
+    copyOf('verdicts', { round_id: 'round_id || @tag', started_at: 'started_at - @shift', finished_at: 'finished_at - @shift' }, "round_id NOT LIKE '%-c%'"),
+  ];
+  const first = Math.floor(start / SLOT_MS);
+  const copy = store.db.transaction((shift: number, tag: string) => {
+    const all = { shift, tag, slots: shift / SLOT_MS, first };
+    const used = (sql: string) => Object.fromEntries(Object.entries(all).filter(([k]) => sql.includes(`@${k}`)));
+    for (const c of copies) c.run(used(c.source));
   });
   for (let c = 1; c * saved < days; c++) copy(c * saved * 86_400_000, `-c${c}`);
+  // The SLI sums per UTC day (where the history has them) follow from the copied hours, summed
+  // as the store's migration does (copies shifted by days would overlap on the cut first day).
+  if (store.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sli_days'").get()) {
+    store.db.exec(`DELETE FROM sli_days;
+      INSERT INTO sli_days (day, service_id, name, name_at, calls, failed_calls, checks, mismatches)
+        SELECT slot / 24, service_id, name, max(name_at), sum(calls), sum(failed_calls), sum(checks), sum(mismatches)
+        FROM rollups WHERE calls IS NOT NULL GROUP BY slot / 24, service_id`);
+  }
   n = (store.db.prepare('SELECT count(*) FROM rounds').pluck().get() as number);
   const size = statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
 
   const day = dayIn(TZ, Date.now() - 2 * 86_400_000);
-  const digestTimes: number[] = [];
-  // CPU time too: on a shared machine the wall time mostly measures the other processes.
-  const digestCpu: number[] = [];
+  // The services as a config names them, with the default objectives (28-day windows).
+  const config = { global: { slo: sloDefaultsSchema.parse({}) }, services: Array.from({ length: services }, (_, i) => ({ id: `svc-${i}`, name: `服务 ${i}` })) };
+  // Wall and CPU time of each part, per run: on a shared machine the wall time mostly measures
+  // the other processes, the CPU time what the digest costs.
+  const parts = ['whole digest', 'figures', 'budgets', 'message'] as const;
+  const wall: Record<(typeof parts)[number], number[]> = { figures: [], budgets: [], message: [], 'whole digest': [] };
+  const cpu: Record<(typeof parts)[number], number[]> = { figures: [], budgets: [], message: [], 'whole digest': [] };
+  const part = <T>(name: (typeof parts)[number], fn: () => T): T => {
+    const t = performance.now();
+    const c = process.cpuUsage();
+    const out = fn();
+    const used = process.cpuUsage(c);
+    wall[name].push(performance.now() - t);
+    cpu[name].push((used.user + used.system) / 1000);
+    return out;
+  };
   let dayRounds = 0;
   let htmlBytes = 0;
+  let budgetRows = 0;
+  const loadBefore = loadavg()[0];
   for (let i = 0; i < 3; i++) {
-    // What the digest schedule and `patrol digest` do: figures in SQL, then the message.
-    const t = performance.now();
-    const cpu = process.cpuUsage();
-    const data = queryDigest(store, day, TZ);
-    const message = digestMessageOf(data, day, { timezone: TZ, locale: 'zh', subjectTemplate: '开放平台服务调用巡检报告 {{date}}', redact: (x) => x });
-    digestTimes.push(performance.now() - t);
-    const used = process.cpuUsage(cpu);
-    digestCpu.push((used.user + used.system) / 1000);
-    dayRounds = data.rounds;
+    // What the digest schedule and `patrol digest` do (digest/scheduler.ts): figures from the
+    // rollups, the budgets over each objective's window ending with the day, then the message.
+    const message = part('whole digest', () => {
+      const figures = part('figures', () => queryDigest(store, day, TZ));
+      const data = part('budgets', () => withBudgets(figures, store, config as unknown as Parameters<typeof withBudgets>[2], Date.now()));
+      dayRounds = data.rounds;
+      budgetRows = data.budgets.filter((b) => b.total > 0).length;
+      return part('message', () => digestMessageOf(data, day, { timezone: TZ, locale: 'zh', subjectTemplate: '开放平台服务调用巡检报告 {{date}}', redact: (x) => x }));
+    });
     htmlBytes = message.html.length;
   }
+  const loadAfter = loadavg()[0];
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   // The maintenance schedule prunes every hour, so a run deletes about an hour of rounds; a first
   // run after lowering the retention deletes days at once.
   const timed = <T>(fn: () => T): [T, number] => {
@@ -143,9 +169,12 @@ try {
     [`insert per round (ms, mean of ${saved * perDay} saves)`, insertMs / (saved * perDay)],
     ['file size (MB, with WAL)', size / 1024 / 1024],
     ['file size goal (MB)', 300],
-    [`digest of one day (${dayRounds} rounds), ms: best of 3`, Math.min(...digestTimes)],
-    ['digest of one day, CPU ms: best of 3', Math.min(...digestCpu)],
+    ...parts.flatMap((name) => [
+      [`${name === 'whole digest' ? `whole digest of one day (${dayRounds} rounds, ${budgetRows} budgets)` : `  ${name}`}: wall ms, median of 3`, median(wall[name])],
+      [`${name === 'whole digest' ? '  ' : '    '}CPU ms, median of 3`, median(cpu[name])],
+    ]),
     ['digest goal (ms)', 100],
+    ['  load average (1 min) before / after the digest runs', `${loadBefore.toFixed(1)} / ${loadAfter.toFixed(1)}`],
     ['digest HTML size (KB)', htmlBytes / 1024],
     ['status page day table, ms: best of 3', Math.min(...overviewTimes)],
     [`prune one hour (${hour.rounds} rounds), ms in all`, hourMs],

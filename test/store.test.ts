@@ -511,7 +511,7 @@ test('rounds cut short by shutdown, counter baselines and failure streaks surviv
   store.close();
   store = new SqliteStore(file);
   t.after(() => store.close());
-  assert.equal(SCHEMA_VERSION, 4);
+  assert.equal(SCHEMA_VERSION, 5);
 
   for (const s of [store, memory] as RoundStore[]) {
     // ocr: two failures, then an abort that changes nothing; nlp: ok, a midnight reset (neither), a failure.

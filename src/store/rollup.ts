@@ -9,6 +9,8 @@
 import { VERDICT_OUTCOME, type RoundResult, type ServiceResult, type UnexplainedUsage, type Verdict } from '../types.js';
 
 export const SLOT_MS = 3_600_000;
+/** Hours in a UTC day: the SLI counts are also summed per UTC day (sli_days, store/sli.ts). */
+export const DAY_SLOTS = 24;
 
 /** The hour (in UTC, since the epoch) a round that started at `at` belongs to. */
 export function slotOf(at: number): number {
@@ -97,6 +99,13 @@ export interface SlotRollup {
   authFailures: number;
   /** Units of usage between rounds that were findings (late charges, unexplained). */
   unexplainedUnits: number;
+  /** The counts behind the SLIs (store/sli.ts): calls made, calls that failed, metering checks
+   *  judged and those that mismatched. Kept as integers so a 28-day budget adds up rows, not
+   *  histograms. */
+  calls: number;
+  failedCalls: number;
+  checks: number;
+  mismatches: number;
   /** Every call's duration, in ms. */
   latency: Histogram;
   /** Settle times of the rounds that settled, in ms. */
@@ -104,7 +113,7 @@ export interface SlotRollup {
 }
 
 export function emptyRollup(slot: number, serviceId: string, name: string, nameAt: number): SlotRollup {
-  return { slot, serviceId, name, nameAt, rounds: 0, verdicts: {}, callFailures: 0, countQueryFailures: 0, authFailures: 0, unexplainedUnits: 0, latency: new Map(), settle: new Map() };
+  return { slot, serviceId, name, nameAt, rounds: 0, verdicts: {}, callFailures: 0, countQueryFailures: 0, authFailures: 0, unexplainedUnits: 0, calls: 0, failedCalls: 0, checks: 0, mismatches: 0, latency: new Map(), settle: new Map() };
 }
 
 /** A finding of usage between rounds (units that appeared and count), or null. */
@@ -114,7 +123,17 @@ export function findingOf(s: Pick<ServiceResult, 'unexplained'>): UnexplainedUsa
 }
 
 /** What a rollup counts of a verdict (the store rebuilds rollups from its columns, not whole results). */
-export type Counted = Pick<ServiceResult, 'name' | 'verdict' | 'callOk' | 'countQueryOk' | 'authOk' | 'settleSeconds' | 'unexplained'> & { calls: { durationSeconds: number }[] };
+export type Counted = Pick<ServiceResult, 'name' | 'verdict' | 'callOk' | 'countQueryOk' | 'authOk' | 'settleSeconds' | 'unexplained' | 'meteringOk'> & {
+  calls: { durationSeconds: number; ok: boolean }[];
+};
+
+/** What one verdict adds to the SLI counts, as the exporter's counters count it: every call made,
+ *  the failed ones, and the judged metering checks only (a maintenance verdict has none of them). */
+export function sliOf(s: Pick<Counted, 'calls' | 'meteringOk'>): { calls: number; failedCalls: number; checks: number; mismatches: number } {
+  let failedCalls = 0;
+  for (const c of s.calls) if (!c.ok) failedCalls++;
+  return { calls: s.calls.length, failedCalls, checks: s.meteringOk === null ? 0 : 1, mismatches: s.meteringOk === false ? 1 : 0 };
+}
 
 /** Adds one finished verdict of a round that started at `roundStartedAt`. */
 export function addVerdict(r: SlotRollup, s: Counted, roundStartedAt: number): void {
@@ -127,6 +146,11 @@ export function addVerdict(r: SlotRollup, s: Counted, roundStartedAt: number): v
   if (s.authOk === false) r.authFailures++;
   r.unexplainedUnits += findingOf(s)?.units ?? 0;
   for (const c of s.calls) addTo(r.latency, toMs(c.durationSeconds));
+  const sli = sliOf(s);
+  r.calls += sli.calls;
+  r.failedCalls += sli.failedCalls;
+  r.checks += sli.checks;
+  r.mismatches += sli.mismatches;
   if (s.settleSeconds !== null) addTo(r.settle, toMs(s.settleSeconds));
   if (roundStartedAt >= r.nameAt) {
     r.name = s.name;
@@ -142,6 +166,10 @@ export function mergeCounts(into: SlotRollup, r: Omit<SlotRollup, 'latency' | 's
   into.countQueryFailures += r.countQueryFailures;
   into.authFailures += r.authFailures;
   into.unexplainedUnits += r.unexplainedUnits;
+  into.calls += r.calls;
+  into.failedCalls += r.failedCalls;
+  into.checks += r.checks;
+  into.mismatches += r.mismatches;
   if (r.nameAt >= into.nameAt) {
     into.name = r.name;
     into.nameAt = r.nameAt;

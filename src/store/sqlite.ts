@@ -12,7 +12,7 @@ import { baselinesOf } from '../engine/baselines.js';
 import { failureStreak } from '../engine/verdict.js';
 import { compactable, packOks, shapeOf, unpackOks, type Shape } from './compact.js';
 import { overviewCollector } from './overview.js';
-import { addToDay, addVerdict, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, type Counted, SLOT_MS, slotOf, type DayRollup, type DayRows, type Notable, type SlotRollup } from './rollup.js';
+import { addToDay, addVerdict, DAY_SLOTS, sliOf, decodeHistogram, emptyRollup, encodeHistogram, rollupRounds, type Counted, SLOT_MS, slotOf, type DayRollup, type DayRows, type Notable, type SlotRollup } from './rollup.js';
 import type { RoundStore, ServiceHistoryEntry, ServiceOverview } from './types.js';
 import { sliCountsFromDb, type SliCounts } from './sli.js';
 
@@ -157,6 +157,34 @@ export const MIGRATIONS: readonly ((db: DB) => void)[] = [
   (db) => {
     if (!db.prepare("SELECT 1 FROM pragma_table_info('rounds') WHERE name = 'trace_id'").get()) db.exec('ALTER TABLE rounds ADD COLUMN trace_id TEXT');
   },
+  // The counts behind the SLIs (store/sli.ts: calls, failed calls, judged metering checks,
+  // mismatches) in each hourly rollup, and summed per UTC day in sli_days, so a 28-day budget reads
+  // 28 rows of integers per service instead of decoding 672 histograms. Rollups written before
+  // have them null: read the old way (sli.ts) until the maintenance schedule rebuilds their hours,
+  // listed in rollup_sli_pending (store.rollupStep). Idempotent, like the one above.
+  (db) => {
+    const has = new Set(db.prepare("SELECT name FROM pragma_table_info('rollups')").pluck().all() as string[]);
+    for (const column of ['calls', 'failed_calls', 'checks', 'mismatches']) if (!has.has(column)) db.exec(`ALTER TABLE rollups ADD COLUMN ${column} INTEGER`);
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS rollup_sli_pending (slot INTEGER PRIMARY KEY);
+      INSERT OR IGNORE INTO rollup_sli_pending (slot) SELECT DISTINCT slot FROM rollups WHERE calls IS NULL;
+      -- The sums of one service's hourly rollups that have the counts, over a UTC day (slot / 24).
+      CREATE TABLE IF NOT EXISTS sli_days (
+        day          INTEGER NOT NULL,
+        service_id   TEXT NOT NULL,
+        name         TEXT NOT NULL,     -- its name in the latest of those rounds
+        name_at      INTEGER NOT NULL,
+        calls        INTEGER NOT NULL,
+        failed_calls INTEGER NOT NULL,
+        checks       INTEGER NOT NULL,
+        mismatches   INTEGER NOT NULL,
+        PRIMARY KEY (day, service_id)
+      ) WITHOUT ROWID;
+      INSERT OR REPLACE INTO sli_days (day, service_id, name, name_at, calls, failed_calls, checks, mismatches)
+        SELECT slot / 24, service_id, name, max(name_at), sum(calls), sum(failed_calls), sum(checks), sum(mismatches)
+        FROM rollups WHERE calls IS NOT NULL GROUP BY slot / 24, service_id;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -261,6 +289,11 @@ interface RollupRow {
   unexplained_units: number;
   latency: Buffer | null;
   settle: Buffer | null;
+  /** Null in rollups written before these columns (see the migration). */
+  calls: number | null;
+  failed_calls: number | null;
+  checks: number | null;
+  mismatches: number | null;
 }
 
 function rollupOfRow(r: RollupRow): SlotRollup {
@@ -277,6 +310,10 @@ function rollupOfRow(r: RollupRow): SlotRollup {
     countQueryFailures: r.count_failures,
     authFailures: r.auth_failures,
     unexplainedUnits: r.unexplained_units,
+    calls: r.calls ?? 0,
+    failedCalls: r.failed_calls ?? 0,
+    checks: r.checks ?? 0,
+    mismatches: r.mismatches ?? 0,
     latency: decodeHistogram(r.latency),
     settle: decodeHistogram(r.settle),
   };
@@ -298,6 +335,10 @@ function rowOfRollup(r: SlotRollup): RollupRow {
     unexplained_units: r.unexplainedUnits,
     latency: encodeHistogram(r.latency),
     settle: encodeHistogram(r.settle),
+    calls: r.calls,
+    failed_calls: r.failedCalls,
+    checks: r.checks,
+    mismatches: r.mismatches,
   };
 }
 
@@ -338,6 +379,7 @@ export class SqliteStore implements RoundStore {
   private readonly insertOks: Database.Statement;
   private readonly upsertBaseline: Database.Statement;
   private readonly upsertRollup: Database.Statement;
+  private readonly addToSliDay: Database.Statement;
   private readonly saveTx: (round: RoundResult) => void;
   /** The last round saved by this process, whole (ok verdicts keep their excerpts here only). */
   private last: RoundResult | null = null;
@@ -388,8 +430,19 @@ export class SqliteStore implements RoundStore {
        ON CONFLICT (counter_key) DO UPDATE SET baseline = excluded.baseline, left_at = excluded.left_at WHERE excluded.left_at >= counter_baselines.left_at`,
     );
     this.upsertRollup = this.db.prepare(
-      `INSERT OR REPLACE INTO rollups (slot, service_id, name, name_at, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle)
-       VALUES (@slot, @service_id, @name, @name_at, @rounds, @ok, @verdicts, @call_failures, @count_failures, @auth_failures, @unexplained_units, @latency, @settle)`,
+      `INSERT OR REPLACE INTO rollups (slot, service_id, name, name_at, rounds, ok, verdicts, call_failures, count_failures, auth_failures, unexplained_units, latency, settle,
+         calls, failed_calls, checks, mismatches)
+       VALUES (@slot, @service_id, @name, @name_at, @rounds, @ok, @verdicts, @call_failures, @count_failures, @auth_failures, @unexplained_units, @latency, @settle,
+         @calls, @failed_calls, @checks, @mismatches)`,
+    );
+    // SQLite evaluates every SET expression against the row as it was.
+    this.addToSliDay = this.db.prepare(
+      `INSERT INTO sli_days (day, service_id, name, name_at, calls, failed_calls, checks, mismatches)
+       VALUES (@day, @serviceId, @name, @nameAt, @calls, @failedCalls, @checks, @mismatches)
+       ON CONFLICT (day, service_id) DO UPDATE SET
+         calls = calls + excluded.calls, failed_calls = failed_calls + excluded.failed_calls,
+         checks = checks + excluded.checks, mismatches = mismatches + excluded.mismatches,
+         name = CASE WHEN excluded.name_at >= name_at THEN excluded.name ELSE name END, name_at = max(name_at, excluded.name_at)`,
     );
     const saveTx = this.db.transaction((round: RoundResult) => {
       // Until it is committed, reads (the rebuild of rollups below) see the file, not a stale whole round.
@@ -455,14 +508,31 @@ export class SqliteStore implements RoundStore {
 
   private addToRollups(round: RoundResult, slot: number): void {
     if (round.services.length === 0) return;
-    const existing = new Map(
-      (this.db.prepare('SELECT * FROM rollups WHERE slot = ?').all(slot) as RollupRow[]).map((r) => [r.service_id, rollupOfRow(r)]),
-    );
+    const rows = this.db.prepare('SELECT * FROM rollups WHERE slot = ?').all(slot) as RollupRow[];
+    // An hour written before the SLI columns has no counts to add to: rebuilt whole (this round included).
+    if (rows.some((r) => r.calls === null)) return this.rebuildSlots([slot]);
+    const existing = new Map(rows.map((r) => [r.service_id, rollupOfRow(r)]));
     for (const s of round.services) {
       let r = existing.get(s.serviceId);
       if (!r) existing.set(s.serviceId, (r = emptyRollup(slot, s.serviceId, s.name, round.startedAt)));
       addVerdict(r, s, round.startedAt);
       this.upsertRollup.run(rowOfRollup(r));
+      // The day's sums gain what the hour gained.
+      this.addToSliDay.run({ day: Math.floor(slot / DAY_SLOTS), serviceId: s.serviceId, name: s.name, nameAt: round.startedAt, ...sliOf(s) });
+    }
+  }
+
+  /** The SLI sums of UTC days made again from their hourly rollups (after those were rebuilt or deleted). */
+  private refreshSliDays(days: Iterable<number>): void {
+    for (const day of new Set(days)) {
+      this.db.prepare('DELETE FROM sli_days WHERE day = ?').run(day);
+      this.db
+        .prepare(
+          `INSERT INTO sli_days (day, service_id, name, name_at, calls, failed_calls, checks, mismatches)
+           SELECT @day, service_id, name, max(name_at), sum(calls), sum(failed_calls), sum(checks), sum(mismatches)
+           FROM rollups WHERE slot >= @from AND slot < @to AND calls IS NOT NULL GROUP BY service_id`,
+        )
+        .run({ day, from: day * DAY_SLOTS, to: (day + 1) * DAY_SLOTS });
     }
   }
 
@@ -472,7 +542,9 @@ export class SqliteStore implements RoundStore {
       this.db.prepare('DELETE FROM rollups WHERE slot = ?').run(slot);
       for (const r of this.rollupsFromRows(slot)) this.upsertRollup.run(rowOfRollup(r));
       this.db.prepare('DELETE FROM rollup_pending WHERE slot = ?').run(slot);
+      this.db.prepare('DELETE FROM rollup_sli_pending WHERE slot = ?').run(slot);
     }
+    this.refreshSliDays(slots.map((slot) => Math.floor(slot / DAY_SLOTS)));
   }
 
   /**
@@ -490,12 +562,13 @@ export class SqliteStore implements RoundStore {
     const range = [slot * SLOT_MS, (slot + 1) * SLOT_MS];
     const rows = this.db
       .prepare(
-        `SELECT r.started_at, v.service_id, v.name, v.verdict, v.call_ok, v.count_query_ok, v.auth_ok, v.settle_seconds, v.call_seconds, v.unexplained
+        `SELECT r.started_at, v.service_id, v.name, v.verdict, v.call_ok, v.count_query_ok, v.auth_ok, v.settle_seconds, v.call_seconds, v.unexplained,
+                v.metering_ok, json_array_length(v.call_reasons)
          FROM rounds r JOIN verdicts v ON v.round_id = r.id WHERE r.started_at >= ? AND r.started_at < ?`,
       )
       .raw()
-      .all(...range) as [number, string, string, Verdict, number, number, number | null, number | null, string, string | null][];
-    for (const [at, serviceId, name, verdict, callOk, countOk, authOk, settle, calls, unexplained] of rows) {
+      .all(...range) as [number, string, string, Verdict, number, number, number | null, number | null, string, string | null, number | null, number][];
+    for (const [at, serviceId, name, verdict, callOk, countOk, authOk, settle, calls, unexplained, meteringOk, failedCalls] of rows) {
       add(
         serviceId,
         {
@@ -505,8 +578,10 @@ export class SqliteStore implements RoundStore {
           countQueryOk: countOk === 1,
           authOk: flag(authOk),
           settleSeconds: settle,
+          meteringOk: flag(meteringOk),
           ...(unexplained !== null ? { unexplained: JSON.parse(unexplained) as UnexplainedUsage } : {}),
-          calls: [...calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)].map((m) => ({ durationSeconds: Number(m[1]) })),
+          // call_reasons lists the failed calls: a rollup keeps only how many failed, not which.
+          calls: [...calls.matchAll(/"seconds":(-?[\d.]+(?:e[-+]?\d+)?)/g)].map((m, i) => ({ durationSeconds: Number(m[1]), ok: callOk === 1 || i >= failedCalls })),
         },
         at,
       );
@@ -533,7 +608,11 @@ export class SqliteStore implements RoundStore {
     return this.rollupBatch.timed((n) =>
       this.db
         .transaction(() => {
-          const slots = this.db.prepare('SELECT slot FROM rollup_pending ORDER BY slot DESC LIMIT ?').pluck().all(n + 1) as number[];
+          // Hours with no rollups yet, and hours whose rollups lack the SLI counts (both rebuilt the same way).
+          const slots = this.db
+            .prepare('SELECT slot FROM rollup_pending UNION SELECT slot FROM rollup_sli_pending ORDER BY slot DESC LIMIT ?')
+            .pluck()
+            .all(n + 1) as number[];
           this.rebuildSlots(slots.slice(0, n));
           return { done: Math.min(n, slots.length), more: slots.length > n };
         })
@@ -785,7 +864,13 @@ export class SqliteStore implements RoundStore {
     for (const [slot, serviceId, name, nameAt, rounds, ok, verdicts, callFailures, countFailures, authFailures, units, latency, settle] of rows) {
       const counts = verdicts ? (JSON.parse(verdicts) as SlotRollup['verdicts']) : {};
       if (ok > 0) counts.ok = ok;
-      const day = addToDay(days, { slot, serviceId, name, nameAt, rounds, verdicts: counts, callFailures, countQueryFailures: countFailures, authFailures, unexplainedUnits: units }, start, end);
+      // The day's figures do not use the SLI counts (sliCounts reads them on its own): left at 0.
+      const day = addToDay(
+        days,
+        { slot, serviceId, name, nameAt, rounds, verdicts: counts, callFailures, countQueryFailures: countFailures, authFailures, unexplainedUnits: units, calls: 0, failedCalls: 0, checks: 0, mismatches: 0 },
+        start,
+        end,
+      );
       decodeHistogram(latency, day.latency);
       decodeHistogram(settle, day.settle);
     }
@@ -839,7 +924,8 @@ export class SqliteStore implements RoundStore {
 
   /** The counts behind the SLIs for the rounds that started in [start, end) (store/sli.ts). */
   sliCounts(start: number, end: number): SliCounts[] {
-    return sliCountsFromDb(this.db, this.dayRows(start, end), start, end);
+    this.ensureRollups(start, end);
+    return sliCountsFromDb(this.db, start, end, this.edgeRollups(start, end));
   }
 
   /**
@@ -863,6 +949,10 @@ export class SqliteStore implements RoundStore {
           const whole = Math.ceil(cutoff / SLOT_MS);
           this.db.prepare('DELETE FROM rollups WHERE slot < ?').run(whole);
           this.db.prepare('DELETE FROM rollup_pending WHERE slot < ?').run(whole);
+          this.db.prepare('DELETE FROM rollup_sli_pending WHERE slot < ?').run(whole);
+          // Days wholly before it go; the day it cuts is summed again from the hours left.
+          this.db.prepare('DELETE FROM sli_days WHERE day < ?').run(Math.floor(whole / DAY_SLOTS));
+          if (whole % DAY_SLOTS !== 0) this.refreshSliDays([Math.floor(whole / DAY_SLOTS)]);
           // A cutoff inside an hour (only ever `before`): what is left of it is rebuilt.
           if (cutoff % SLOT_MS !== 0) this.rebuildSlots([slotOf(cutoff)]);
           const more = this.db.prepare('SELECT 1 FROM rounds WHERE started_at < ? LIMIT 1').pluck().get(before) !== undefined;
