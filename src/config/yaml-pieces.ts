@@ -24,7 +24,7 @@ function readPiece(text: string, shape: 'one-key map' | 'one-item list'): unknow
 }
 
 /** The items of `services:` one by one; undefined if the list is not a plain block list. */
-function readList(lines: string[]): unknown[] | undefined {
+function readList(lines: string[], cut: (from: number, to: number) => string): unknown[] | undefined {
   const first = lines.findIndex((l) => !isBlankOrComment(l));
   if (first < 0) return undefined;
   const indent = /^( *)-(?:[ \t]|\r?$)/.exec(lines[first])?.[1].length;
@@ -42,7 +42,7 @@ function readList(lines: string[]): unknown[] | undefined {
   }
   const items: unknown[] = [];
   for (let k = 0; k < starts.length; k++) {
-    const piece = readPiece(lines.slice(starts[k], starts[k + 1] ?? lines.length).join('\n'), 'one-item list');
+    const piece = readPiece(cut(starts[k], starts[k + 1] ?? lines.length), 'one-item list');
     if (piece === undefined) return undefined;
     items.push((piece as unknown[])[0]);
   }
@@ -56,6 +56,10 @@ function readList(lines: string[]): unknown[] | undefined {
  */
 export function readInPieces(text: string): Record<string, unknown> | undefined {
   const lines = text.split('\n');
+  // Pieces are cut from the text itself, so that each ends exactly as it did in the file.
+  const offsets: number[] = [0];
+  for (const line of lines) offsets.push(offsets[offsets.length - 1] + line.length + 1);
+  const cut = (from: number, to: number) => text.slice(offsets[from], offsets[to]);
   const starts: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
@@ -70,13 +74,14 @@ export function readInPieces(text: string): Record<string, unknown> | undefined 
   if (lines.slice(0, starts[0]).some((l) => !isBlankOrComment(l))) return undefined;
   const out: Record<string, unknown> = {};
   for (let k = 0; k < starts.length; k++) {
-    const piece = lines.slice(starts[k], starts[k + 1] ?? lines.length);
+    const [from, to] = [starts[k], starts[k + 1] ?? lines.length];
     let value: Record<string, unknown> | undefined;
-    if (LIST_HEADER.test(piece[0])) {
-      const items = readList(piece.slice(1));
+    if (LIST_HEADER.test(lines[from])) {
+      // The list's lines, numbered from the line after the header.
+      const items = readList(lines.slice(from + 1, to), (a, b) => cut(from + 1 + a, from + 1 + b));
       value = items === undefined ? undefined : { services: items };
     } else {
-      value = readPiece(piece.join('\n'), 'one-key map') as Record<string, unknown> | undefined;
+      value = readPiece(cut(from, to), 'one-key map') as Record<string, unknown> | undefined;
     }
     if (value === undefined) return undefined;
     const [key] = Object.keys(value);
