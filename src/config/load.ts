@@ -99,15 +99,20 @@ function substitute(value: unknown, steps: (string | number)[], opts: Required<P
       return '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => substitute(v, [...steps, i], opts, secrets, problems));
+  // The tree is the reader's own, fresh from the YAML: filled in place rather than copied, so the
+  // load holds one copy of a large config, not two.
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = substitute(value[i], [...steps, i], opts, secrets, problems);
+    return value;
+  }
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
+    const out = value as Record<string, unknown>;
+    for (const k of Object.keys(out)) {
       // Keys are names (a header, a query parameter, a JSON field): neither ${...} nor {{...}} is
       // filled in them, so one written there would be sent as it stands.
       if (/\$\{[^}]*\}/.test(k)) problems.push({ path: formatPath([...steps, k]), message: `"${k}": \${...} is replaced in values only, not in names; write the name itself` });
       else if (k.includes('{{')) problems.push({ path: formatPath([...steps, k]), message: `"${k}": {{...}} templates are filled in values only, not in names; write the name itself` });
-      out[k] = substitute(v, [...steps, k], opts, secrets, problems);
+      out[k] = substitute(out[k], [...steps, k], opts, secrets, problems);
     }
     return out;
   }
