@@ -10,7 +10,7 @@ import pino from 'pino';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const { parseConfig } = await import('../dist/config/load.js');
-const { WorkerHost } = await import('../dist/engine/worker-host.js');
+const { WorkerHost } = await import('../dist/worker/host.js');
 const mb = (bytes) => Math.round(bytes / 1024 / 1024);
 const startRss = process.memoryUsage.rss();
 const loaded = parseConfig(readFileSync(arg('config'), 'utf8'), 'bench', { env: {}, vars: { target: arg('target') } });

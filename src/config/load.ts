@@ -2,7 +2,7 @@
 // Every problem is collected and reported at once, each with its path (and line) in the file.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lexer, LineCounter, parseDocument } from 'yaml';
+import { Lexer, LineCounter, parseDocument, type Document } from 'yaml';
 import { kindNamed, kindOf, type CallKind } from '../probes/registry.js';
 import type { Add, Steps } from '../probes/types.js';
 import { configSchema, kindProblems, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
@@ -11,6 +11,7 @@ import { checkSlo } from './slo.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
 import { checkMaintenance } from './maintenance.js';
+import { readInPieces } from './yaml-pieces.js';
 
 export interface ConfigProblem {
   path: string;
@@ -98,15 +99,20 @@ function substitute(value: unknown, steps: (string | number)[], opts: Required<P
       return '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => substitute(v, [...steps, i], opts, secrets, problems));
+  // The tree is the reader's own, fresh from the YAML: filled in place rather than copied, so the
+  // load holds one copy of a large config, not two.
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = substitute(value[i], [...steps, i], opts, secrets, problems);
+    return value;
+  }
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
+    const out = value as Record<string, unknown>;
+    for (const k of Object.keys(out)) {
       // Keys are names (a header, a query parameter, a JSON field): neither ${...} nor {{...}} is
       // filled in them, so one written there would be sent as it stands.
       if (/\$\{[^}]*\}/.test(k)) problems.push({ path: formatPath([...steps, k]), message: `"${k}": \${...} is replaced in values only, not in names; write the name itself` });
       else if (k.includes('{{')) problems.push({ path: formatPath([...steps, k]), message: `"${k}": {{...}} templates are filled in values only, not in names; write the name itself` });
-      out[k] = substitute(v, [...steps, k], opts, secrets, problems);
+      out[k] = substitute(out[k], [...steps, k], opts, secrets, problems);
     }
     return out;
   }
@@ -356,36 +362,48 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
   if (scan.tooDeep !== undefined) {
     throw new ConfigError(source, [{ path: '', message: `YAML: nested more than ${MAX_YAML_DEPTH} levels deep`, line: scan.tooDeep }]);
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // The Document (and its line counter) is what finds a line for a path. A large file is read in
+  // pieces instead, to plain values only (./yaml-pieces.ts), and the Document is made again only
+  // if a problem needs its line; a file read whole drops its Document before the schema runs. A
+  // whole reading is the same each time, so the lines are too.
+  let located: { doc: Document; lineCounter: LineCounter } | undefined;
+  const readWhole = () => {
+    const lineCounter = new LineCounter();
+    return { doc: parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true }), lineCounter };
+  };
   const lineOf = (steps: (string | number)[]): number | undefined => {
+    located ??= readWhole();
     for (let n = steps.length; n >= 0; n--) {
-      const node = doc.getIn(steps.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && node.range) return lineCounter.linePos(node.range[0]).line;
+      const node = located.doc.getIn(steps.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && node.range) return located.lineCounter.linePos(node.range[0]).line;
     }
     return undefined;
   };
-  if (doc.errors.length > 0) {
-    // One problem per distinct message and line: a broken construct can be reported again for
-    // every level it is nested in.
-    const seen = new Set<string>();
-    const yamlProblems: ConfigProblem[] = [];
-    for (const e of doc.errors) {
-      const p = { path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, line: e.linePos?.[0]?.line };
-      if (seen.has(`${p.line}:${p.message}`)) continue;
-      seen.add(`${p.line}:${p.message}`);
-      yamlProblems.push(p);
+  let raw: unknown = scan.firstAlias === undefined ? readInPieces(text) : undefined;
+  if (raw === undefined) {
+    const whole = readWhole();
+    const doc = whole.doc;
+    if (doc.errors.length > 0) {
+      // One problem per distinct message and line: a broken construct can be reported again for
+      // every level it is nested in.
+      const seen = new Set<string>();
+      const yamlProblems: ConfigProblem[] = [];
+      for (const e of doc.errors) {
+        const p = { path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, line: e.linePos?.[0]?.line };
+        if (seen.has(`${p.line}:${p.message}`)) continue;
+        seen.add(`${p.line}:${p.message}`);
+        yamlProblems.push(p);
+      }
+      throw new ConfigError(source, yamlProblems);
     }
-    throw new ConfigError(source, yamlProblems);
-  }
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
-  } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
-    throw new ConfigError(source, [
-      { path: '', message: `YAML: aliases expand to too many copies (more than ${MAX_YAML_ALIASES}); write the values out or use fewer nested aliases`, line: scan.firstAlias },
-    ]);
+    try {
+      raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (err) {
+      if (!(err instanceof ReferenceError)) throw err;
+      throw new ConfigError(source, [
+        { path: '', message: `YAML: aliases expand to too many copies (more than ${MAX_YAML_ALIASES}); write the values out or use fewer nested aliases`, line: scan.firstAlias },
+      ]);
+    }
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(source, [{ path: '', message: 'the file must be a YAML mapping with platforms and services' }]);
