@@ -383,3 +383,18 @@ test('digestOf: a metering verdict without a delta is no mismatch, even when lis
   assert.deepEqual(d.mismatches, []);
   assert.deepEqual(d.unexplained.map((u) => [u.serviceId, u.units]), [['q', 1]]);
 });
+
+test('rollups: the SLI counts (calls, failed calls, judged checks, mismatches); a maintenance verdict is no round', () => {
+  const r = emptyRollup(slotOf(D0), 's', 'S', D0);
+  // Two calls, one failed; a judged check that matched.
+  addVerdict(r, svc('s', D0, { calls: [callOf('c', 0.1), callOf('d', 0.1, false)], verdict: 'call_failed', callOk: false }), D0);
+  // A mismatch: one judged check, one mismatch; three good calls.
+  addVerdict(r, svc('s', D0 + 1, { verdict: 'metering_mismatch', meteringOk: false, calls: [callOf('c', 0.1), callOf('d', 0.1), callOf('e', 0.1)] }), D0 + 1);
+  // A maintenance verdict: not judged (no check), no calls, no round.
+  addVerdict(r, svc('s', D0 + 3, { verdict: 'maintenance', meteringOk: null, calls: [] }), D0 + 3);
+  assert.deepEqual([r.rounds, r.verdicts, r.calls, r.failedCalls, r.checks, r.mismatches], [2, { call_failed: 1, metering_mismatch: 1, maintenance: 1 }, 5, 1, 2, 1]);
+  // Merged into another rollup, the counts add.
+  const into = { ...emptyRollup(slotOf(D0), 's', 'S', D0), calls: 10, failedCalls: 20, checks: 30, mismatches: 40 };
+  mergeCounts(into, r);
+  assert.deepEqual([into.rounds, into.calls, into.failedCalls, into.checks, into.mismatches], [2, 15, 21, 32, 41]);
+});

@@ -153,9 +153,12 @@ test('a failed call or a failed read outranks the day boundary', () => {
   assert.equal(judge({ before: read(5, 'd1'), after: read(0, 'd2'), calls, authChecks: [], mode: 'exact' }).verdict, 'call_failed');
 });
 
-test('failureStreak: ok resets, indeterminate keeps, every other verdict adds one', () => {
+test('failureStreak: ok resets, indeterminate and maintenance keep, every other verdict adds one', () => {
   assert.equal(failureStreak(4, 'ok'), 0);
   assert.equal(failureStreak(4, 'indeterminate'), 4);
+  // A maintenance window is no inspection: the streak neither grows nor resets.
+  assert.equal(failureStreak(4, 'maintenance'), 4);
+  assert.equal(failureStreak(0, 'maintenance'), 0);
   for (const v of ['call_failed', 'count_query_failed', 'metering_mismatch', 'auth_failed'] as const) assert.equal(failureStreak(4, v), 5, v);
   assert.equal(failureStreak(0, 'call_failed'), 1);
 });
