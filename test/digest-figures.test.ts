@@ -249,6 +249,8 @@ test('digestOf: figures from rows as a store gives them (no rounds counted, a fi
     notable: [
       { serviceId: 'q', name: 'Quiet', finishedAt: D0 + 5, meteringOk: true, delta: 1, expectedDelta: 1, unexplained: usage(2, D0 + 9, 'late_charge', { min: 30, max: 90 }) },
       { serviceId: 'q', name: 'Quiet', finishedAt: D0 + 6, meteringOk: false, delta: 1, expectedDelta: 1, unexplained: usage(1, D0 + 8) },
+      // A mismatch of a traced round carries its trace id.
+      { serviceId: 'q', name: 'Quiet', finishedAt: D0 + 7, meteringOk: false, delta: 3, expectedDelta: 1, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
     ],
   };
   const d = digestOf(rows, DAY, TZ);
@@ -258,7 +260,10 @@ test('digestOf: figures from rows as a store gives them (no rounds counted, a fi
     { serviceId: 'q', name: 'Quiet', at: D0 + 9, units: 2, kind: 'late_charge', lagSeconds: { min: 30, max: 90 }, reason: 'late_charge 2' },
   ]);
   // A mismatch of size 0 is still listed as one (the verdict judged it), under the expected.
-  assert.deepEqual(d.mismatches, [{ serviceId: 'q', name: 'Quiet', at: D0 + 6, direction: 'under', size: 0, expected: 1, delta: 1 }]);
+  assert.deepEqual(d.mismatches, [
+    { serviceId: 'q', name: 'Quiet', at: D0 + 6, direction: 'under', size: 0, expected: 1, delta: 1 },
+    { serviceId: 'q', name: 'Quiet', at: D0 + 7, direction: 'over', size: 2, expected: 1, delta: 3, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
+  ]);
   assert.deepEqual(d.services[0].mismatches, d.mismatches);
   assert.equal(d.latest, null);
 });
@@ -390,11 +395,13 @@ test('rollups: the SLI counts (calls, failed calls, judged checks, mismatches); 
   addVerdict(r, svc('s', D0, { calls: [callOf('c', 0.1), callOf('d', 0.1, false)], verdict: 'call_failed', callOk: false }), D0);
   // A mismatch: one judged check, one mismatch; three good calls.
   addVerdict(r, svc('s', D0 + 1, { verdict: 'metering_mismatch', meteringOk: false, calls: [callOf('c', 0.1), callOf('d', 0.1), callOf('e', 0.1)] }), D0 + 1);
+  // An ok verdict without calls: a judged check, no mismatch.
+  addVerdict(r, svc('s', D0 + 2, { calls: [] }), D0 + 2);
   // A maintenance verdict: not judged (no check), no calls, no round.
   addVerdict(r, svc('s', D0 + 3, { verdict: 'maintenance', meteringOk: null, calls: [] }), D0 + 3);
-  assert.deepEqual([r.rounds, r.verdicts, r.calls, r.failedCalls, r.checks, r.mismatches], [2, { call_failed: 1, metering_mismatch: 1, maintenance: 1 }, 5, 1, 2, 1]);
+  assert.deepEqual([r.rounds, r.verdicts, r.calls, r.failedCalls, r.checks, r.mismatches], [3, { call_failed: 1, metering_mismatch: 1, ok: 1, maintenance: 1 }, 5, 1, 3, 1]);
   // Merged into another rollup, the counts add.
   const into = { ...emptyRollup(slotOf(D0), 's', 'S', D0), calls: 10, failedCalls: 20, checks: 30, mismatches: 40 };
   mergeCounts(into, r);
-  assert.deepEqual([into.rounds, into.calls, into.failedCalls, into.checks, into.mismatches], [2, 15, 21, 32, 41]);
+  assert.deepEqual([into.rounds, into.calls, into.failedCalls, into.checks, into.mismatches], [3, 15, 21, 33, 41]);
 });
