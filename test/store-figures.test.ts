@@ -541,3 +541,45 @@ test("the day's figures: the part hours of a half-hour day add to the whole hour
     store.close();
   }
 });
+
+test("the SLI counts of the hour's rollups and the UTC day's sums; a maintenance verdict is no failure; the round's trace id", () => {
+  const store = new SqliteStore(newFile());
+  const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const at = D0 + 3 * H;
+  const counts = (table: 'rollups' | 'sli_days') =>
+    store.db.prepare(`SELECT ${table === 'rollups' ? 'slot' : 'day'} AS at, service_id, calls, failed_calls, checks, mismatches FROM ${table} ORDER BY service_id`).raw().all();
+  try {
+    store.save(
+      round('m1', at, [
+        svc('ok', at, { calls: [callOf('c', 0.5), callOf('d', 0.5)], traceId: TRACE }),
+        svc('bad', at, { verdict: 'metering_mismatch', meteringOk: false, delta: 3, expectedDelta: 1, reason: 'over by 2', calls: [callOf('c', 0.5), callOf('d', 0.5, false)], callOk: false, traceId: TRACE }),
+        svc('held', at, { verdict: 'maintenance', reason: 'in a maintenance window', meteringOk: null, delta: null, before: null, after: null, settleSeconds: null, calls: [], authChecks: [], authOk: null }),
+      ]),
+    );
+    // The maintenance verdict is not a failure of the round; the round keeps its services' trace id.
+    assert.deepEqual(store.db.prepare('SELECT failed_count, trace_id FROM rounds').raw().get(), [1, TRACE]);
+    // A second round of the same hour adds to the counts read back from the rollups.
+    store.save(round('m2', at + 60_000, [svc('ok', at + 60_000, { calls: [callOf('c', 0.5)] }), svc('bad', at + 60_000, { verdict: 'call_failed', callOk: false, meteringOk: null, delta: null, calls: [callOf('c', 0.5, false)] })]));
+    assert.deepEqual(store.db.prepare("SELECT trace_id FROM rounds WHERE id = 'm2'").pluck().get(), null);
+    const slot = slotOf(at);
+    const expected = (key: number) => [
+      [key, 'bad', 3, 2, 1, 1],
+      [key, 'held', 0, 0, 0, 0],
+      [key, 'ok', 3, 0, 2, 0],
+    ];
+    assert.deepEqual(counts('rollups'), expected(slot));
+    assert.deepEqual(counts('sli_days'), expected(Math.floor(slot / 24)));
+    // The day's mismatch carries its round's trace id.
+    assert.deepEqual(store.dayRows(D0, D0 + 24 * H).notable.map((n) => [n.serviceId, n.traceId]), [['bad', TRACE]]);
+    // An hour written before the SLI columns (null counts) is rebuilt whole when a round is added to it.
+    store.db.prepare('UPDATE rollups SET calls = NULL, failed_calls = NULL, checks = NULL, mismatches = NULL').run();
+    store.save(round('m3', at + 120_000, [svc('ok', at + 120_000, { calls: [callOf('c', 0.5)] })]));
+    assert.deepEqual(counts('rollups'), [
+      [slot, 'bad', 3, 2, 1, 1],
+      [slot, 'held', 0, 0, 0, 0],
+      [slot, 'ok', 4, 0, 3, 0],
+    ]);
+  } finally {
+    store.close();
+  }
+});
