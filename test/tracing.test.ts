@@ -131,6 +131,9 @@ test('a round is exported over OTLP/HTTP: its spans, their parents, attributes r
         const mine = (name: string) => spans.filter((s) => s.name === name && s.attributes['patrol.service_id'] === id);
         const settle = one(mine('patrol.settle'), 'patrol.settle');
         assert.equal(settle.parentSpanId, sv.spanId, `${id}: settle under the service`);
+        const r = result.services.find((x) => x.serviceId === id)!;
+        assert.equal(settle.attributes['patrol.metering.expected_delta'], r.expectedDelta, `${id}: the settle span's expected delta`);
+        assert.equal(typeof settle.attributes['patrol.settle.matched'], 'boolean', `${id}: the settle span says whether it matched`);
         for (const c of [...mine('patrol.call'), ...mine('patrol.auth_check')]) assert.equal(c.parentSpanId, sv.spanId, `${id}: ${c.name} under the service`);
         const reads = mine('patrol.counter_read');
         const before = reads.filter((r) => r.attributes['patrol.read'] === 'before');
@@ -146,6 +149,10 @@ test('a round is exported over OTLP/HTTP: its spans, their parents, attributes r
 
       // Attributes: verdicts, reasons (redacted), statuses.
       assert.equal(service('ocr').attributes['patrol.verdict'], 'ok');
+      // ocr's delta matched: its settle span says so, with the settle time the result reports.
+      const ocrSettle = one(spans, 'patrol.settle', (s) => s.attributes['patrol.service_id'] === 'ocr');
+      assert.equal(ocrSettle.attributes['patrol.settle.matched'], true);
+      assert.equal(ocrSettle.attributes['patrol.metering.settle_seconds'], ocr.settleSeconds);
       assert.equal(service('ocr').status.code, 0);
       assert.equal(service('echo').attributes['patrol.verdict'], 'call_failed');
       assert.equal(service('echo').status.code, 2);
