@@ -45,7 +45,10 @@ export interface FaultRun {
   maxRoundSeconds: number;
 }
 
-export async function runFaults(target: Target, services: number, rounds: number, callTimeout: string, concurrency = 64): Promise<FaultRun> {
+/** `settleMs`: after the last round, wait up to this long for descriptors to fall back to the first
+ *  sample before taking the last one: sockets still closing (a reset being torn down, an idle
+ *  keep-alive socket at its timeout) are not a leak, and a leaked socket never closes by itself. */
+export async function runFaults(target: Target, services: number, rounds: number, callTimeout: string, concurrency = 64, settleMs = 0): Promise<FaultRun> {
   const inspector = inspectorFor(faultConfig(services, callTimeout, concurrency), target.url);
   const durations: number[] = [];
   let aborted = 0;
@@ -71,6 +74,8 @@ export async function runFaults(target: Target, services: number, rounds: number
       // The first rounds warm the connection pools; measure from after them.
       if (r === Math.min(1, rounds - 1)) first = sample();
     }
+    const until = Date.now() + settleMs;
+    while (Date.now() < until && openFds() > first.fds) await new Promise((r) => setTimeout(r, 100));
     return { durations, aborted, wrong, first, last: sample(), maxRoundSeconds: Math.max(...durations) };
   } finally {
     await inspector.close();
