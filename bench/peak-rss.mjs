@@ -4,11 +4,14 @@
 //   npm run build && npx tsx bench/throughput.ts --print-config=fresh:5000 > /tmp/c.yml
 //   node --expose-gc bench/peak-rss.mjs --config=/tmp/c.yml --target=http://127.0.0.1:PORT
 // Prints one JSON line: the peak while loading the config, the RSS once V8 has given the load's
-// garbage back, the peak during the round, the round's figures.
+// garbage back, the peak during the round, the round's figures. The heap's growth is limited as
+// `serve` limits it (src/heap.ts); `node --heap-growing-percent=0 ...` measures V8's own default.
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const { limitHeapGrowth } = await import('../dist/heap.js');
+const heapGrowingPercent = limitHeapGrowth();
 const { parseConfig } = await import('../dist/config/load.js');
 const { WorkerHost } = await import('../dist/worker/host.js');
 const mb = (bytes) => Math.round(bytes / 1024 / 1024);
@@ -37,6 +40,7 @@ const used = process.cpuUsage(cpu);
 peak = Math.max(peak, process.memoryUsage.rss());
 await host.close();
 process.stdout.write(`${JSON.stringify({
+  heapGrowingPercent,
   services: round.services.length,
   ok: round.services.filter((s) => s.verdict === 'ok').length,
   roundSeconds: round.durationSeconds,

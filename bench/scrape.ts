@@ -18,12 +18,15 @@ import { gzipSync } from 'node:zlib';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { Exporter } from '../src/exporter.js';
+import { limitHeapGrowth } from '../src/heap.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createApp, listen } from '../src/web/server.js';
 import { generateConfig, silent, startTarget, table } from './common.js';
 
+// As `serve` runs: the heap's growth limited (src/heap.ts).
+limitHeapGrowth();
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const sizes = arg('sizes', '1000,5000').split(',').map(Number);
 const seconds = Number(arg('seconds', '10'));

@@ -1,0 +1,13 @@
+import { readFileSync, createWriteStream } from 'node:fs';
+import pino from 'pino';
+import { pipeline } from 'node:stream/promises';
+const { parseConfig } = await import('../dist/config/load.js');
+const { WorkerHost } = await import('../dist/worker/host.js');
+const loaded = parseConfig(readFileSync('/tmp/c.yml', 'utf8'), 'bench', { env: {}, vars: { target: 'http://127.0.0.1:18555' } });
+const host = new WorkerHost(pino({ level: 'silent' }));
+host.configure(loaded);
+await host.runRound({ trigger: 'cli', only: () => false });
+let n = 0;
+const p = host.runRound({ trigger: 'cli', onProgress: (d, t) => { if (d > t * Number(process.argv[2]) && n++ === 0) { host.worker.getHeapSnapshot().then((s) => pipeline(s, createWriteStream('/tmp/w.heapsnapshot'))).then(() => console.log('snap at', d)); } } });
+await p; await new Promise(r=>setTimeout(r,3000));
+await host.close();
