@@ -211,6 +211,10 @@ test('export off: no export request even with OTEL_EXPORTER_OTLP_ENDPOINT set, a
       const received = sim.traces();
       assert.ok(received.length > 0);
       for (const r of received) assert.equal(TRACEPARENT.exec(r.traceparent ?? '')?.[1], traceId, `${r.method} ${r.path} carried the round's trace`);
+      // Each request its own span (ids only when nothing is exported, but ids all the same).
+      const spanIds = received.map((r) => TRACEPARENT.exec(r.traceparent ?? '')?.[2]);
+      assert.equal(new Set(spanIds).size, received.length, `distinct span ids: ${spanIds.join(' ')}`);
+      assert.ok(!spanIds.includes('0'.repeat(16)));
     });
     assert.deepEqual(receiver.requests, [], 'nothing was sent anywhere');
   } finally {

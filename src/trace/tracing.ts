@@ -1,13 +1,15 @@
-// The spans of a round (docs/tracing.md), made with the OpenTelemetry SDK. Every round gets real
-// trace and span ids whether or not anything is exported: the pages show the trace id, and every
-// request we make carries its span as a W3C traceparent header, so the platform's own traces of our
-// calls can be found. Spans go over OTLP/HTTP (JSON) only when the config names an endpoint.
+// The spans of a round (docs/tracing.md). Every round gets real trace and span ids whether or not
+// anything is exported: the pages show the trace id, and every request we make carries its span as
+// a W3C traceparent header, so the platform's own traces of our calls can be found. When the config
+// names an endpoint, spans are made with the OpenTelemetry SDK and go over OTLP/HTTP (JSON);
+// otherwise a span is only its ids.
 //
 // No global state: no registered provider, no context manager. A span's parent is passed by hand
 // (TraceSpan.child), which is all a round needs, and keeps two inspectors (a reload) apart.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TracingConfig } from '../config/tracing.js';
 import type { Redactor } from '../redact.js';
@@ -161,31 +163,22 @@ class SdkTracing implements Tracing {
   private readonly tracer: Tracer;
   private readonly timeoutMs: number;
   private stopped = false;
-  readonly hasExporter: boolean;
 
-  constructor(cfg: TracingConfig, private readonly deps: TracingDeps) {
+  /** `exporter`: the caller's own or OTLP/HTTP to the config's endpoint. */
+  constructor(cfg: TracingConfig, exporter: SpanExporter, private readonly deps: TracingDeps) {
     this.timeoutMs = cfg.export_timeout;
-    // The collector's headers are credentials, whether or not they came from ${VAR}.
-    for (const v of Object.values(cfg.headers)) deps.redactor.add(v);
-    let exporter = deps.exporter;
-    if (!exporter && cfg.otlp_endpoint) {
-      exporter = new LazyOtlpExporter({ url: tracesUrl(cfg.otlp_endpoint), headers: { ...cfg.headers }, timeoutMillis: cfg.export_timeout });
-    }
-    this.hasExporter = exporter !== undefined;
     this.provider = new BasicTracerProvider({
-      // Always on: the ids must exist for every round (pages, traceparent), exported or not.
+      // Every span of every round is exported.
       sampler: new AlwaysOnSampler(),
       resource: resourceFromAttributes({ ...cfg.resource_attributes, 'service.name': cfg.service_name }),
       spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE },
-      spanProcessors: exporter
-        ? [new BatchSpanProcessor(new LoggedExporter(exporter, deps.logger, (t) => this.redact(t)), { exportTimeoutMillis: cfg.export_timeout, maxQueueSize: 65_536, maxExportBatchSize: 1024 })]
-        : [],
+      spanProcessors: [new BatchSpanProcessor(new LoggedExporter(exporter, deps.logger, (t) => this.redact(t)), { exportTimeoutMillis: cfg.export_timeout, maxQueueSize: 65_536, maxExportBatchSize: 1024 })],
     });
     this.tracer = this.provider.getTracer('patrol_exporter');
   }
 
   get exporting(): boolean {
-    return this.hasExporter && !this.stopped;
+    return !this.stopped;
   }
 
   redact(text: string): string {
@@ -242,7 +235,58 @@ class SdkTracing implements Tracing {
   }
 }
 
-/** Spans for every round; exported when `cfg.otlp_endpoint` (or `deps.exporter`) is given. */
+/** `bytes` random bytes as hex, never all zeros (an invalid W3C id). */
+function randomId(bytes: number): string {
+  for (;;) {
+    const id = randomBytes(bytes).toString('hex');
+    if (/[^0]/.test(id)) return id;
+  }
+}
+
+/**
+ * A span that is only its ids: what a round needs when nothing is exported (the trace id on the
+ * pages and in the history, the traceparent on every request). The SDK's recording spans keep
+ * attributes, times and links that nothing would read; at 5,000 services they were ~6 % of a
+ * round's allocations (BENCHMARKS.md, "The heap's growth").
+ */
+class IdSpan implements TraceSpan {
+  readonly spanId = randomId(8);
+
+  constructor(readonly traceId: string) {}
+
+  get traceparent(): string {
+    // Sampled (01), as the SDK's always-on spans are: the platform may trace our calls.
+    return traceparentOf(this.traceId, this.spanId, 1);
+  }
+
+  child(): TraceSpan {
+    return new IdSpan(this.traceId);
+  }
+
+  set(): void {}
+
+  fail(): void {}
+
+  end(): void {}
+}
+
+class IdTracing implements Tracing {
+  readonly exporting = false;
+
+  round(): TraceSpan {
+    return new IdSpan(randomId(16));
+  }
+
+  async flush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {}
+}
+
+/** Spans for every round; made with the SDK and exported when `cfg.otlp_endpoint` (or
+ *  `deps.exporter`) is given, ids only otherwise. */
 export function createTracing(cfg: TracingConfig, deps: TracingDeps): Tracing {
-  return new SdkTracing(cfg, deps);
+  // The collector's headers are credentials, whether or not they came from ${VAR} (and with no endpoint).
+  for (const v of Object.values(cfg.headers)) deps.redactor.add(v);
+  const exporter = deps.exporter ?? (cfg.otlp_endpoint ? new LazyOtlpExporter({ url: tracesUrl(cfg.otlp_endpoint), headers: { ...cfg.headers }, timeoutMillis: cfg.export_timeout }) : null);
+  return exporter ? new SdkTracing(cfg, exporter, deps) : new IdTracing();
 }
