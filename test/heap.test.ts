@@ -1,11 +1,14 @@
 // The heap's growth limit (src/heap.ts): set for the whole process, so the round worker's heap
 // stays near what is alive in it instead of growing to several times that before collecting; kept
 // when node was started with its own `--heap-growing-percent`. The serve log line reports it
-// (test/cli.test.ts).
+// (test/cli.test.ts). The round worker's young generation is smaller than V8's default.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import type { Worker } from 'node:worker_threads';
 import { HEAP_GROWING_PERCENT, limitHeapGrowth } from '../src/heap.js';
+import { WORKER_RESOURCE_LIMITS, WorkerHost } from '../src/worker/host.js';
+import { silentLogger } from './helpers/harness.js';
 
 // A child process that limits the heap's growth as `serve` does, then starts a worker thread that
 // holds ~40 MB alive and churns short-lived objects that live long enough to reach the old
@@ -46,4 +49,17 @@ test('the limit reaches the worker thread: its heap peaks well below V8 default 
 test('a percent given on the node command line stays (dashes or underscores)', () => {
   assert.equal(limitHeapGrowth(['--heap-growing-percent=35']), 35);
   assert.equal(limitHeapGrowth(['--heap_growing_percent=50']), 50);
+});
+
+test("the round worker runs with the smaller young generation", async () => {
+  const host = new WorkerHost(silentLogger);
+  try {
+    // The thread itself (private to the host): what V8 was given for it, as the worker reports it.
+    const worker = (host as unknown as { ensure(): Worker }).ensure();
+    await new Promise((resolve) => worker.once('online', resolve));
+    assert.equal(worker.resourceLimits?.maxYoungGenerationSizeMb, WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb);
+    assert.ok(WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb < 48, "below V8's default of 48 MB");
+  } finally {
+    await host.close();
+  }
 });
