@@ -142,11 +142,30 @@ export class PatrolMetrics {
   // At 5,000 services the text is ~5 MB: rendered in one go and deflated in this thread it blocked
   // the event loop (and every scrape) for ~100-200 ms per round. So it is rendered in slices with a
   // yield between them, from a snapshot taken at once, and deflated on libuv's thread pool.
+  //
+  // A scrape that arrives while another scrape's render of a newer state is under way is served the
+  // newest finished render at once instead of waiting for the whole render: under many scrapers that
+  // wait was the p99 of /metrics (BENCHMARKS.md). The scrape that starts a render waits for it, so a
+  // lone scraper (Prometheus, and every scrape made after a round ends) always sees the latest state;
+  // a second scraper at the same instant may see the previous round's, as if it had come a moment
+  // earlier. Never a mix of two: each text is rendered from one snapshot.
   private cache: Promise<Rendered> | null = null;
+  /** Whether `cache` is still being rendered. */
+  private rendering = false;
+  /** The newest finished render, and the number of the render it came from. */
+  private finished: { rendered: Rendered; seq: number } | null = null;
+  private renders = 0;
 
   private changed(): void {
     this.cache = null;
+    // A render under way is of a state that is gone: the next scrape starts one and waits for it.
+    this.rendering = false;
     this.bodies.clear();
+  }
+
+  /** Serving the newest finished render while the current state's is being made. */
+  private servingStale(): boolean {
+    return this.rendering && this.finished !== null;
   }
 
   /**
@@ -156,10 +175,13 @@ export class PatrolMetrics {
    * (process_*, nodejs_*) can be up to BODY_TTL_MS old.
    */
   private readonly bodies = new Map<string, { at: number; body: Promise<Buffer> }>();
+  /** The same, made from the newest finished render while a newer one is being made. */
+  private readonly staleBodies = new Map<string, { at: number; body: Promise<Buffer> }>();
 
   /** A registry metric changed: the next scrape renders the registry's part again. */
   private touched(): void {
     this.bodies.clear();
+    this.staleBodies.clear();
   }
 
   /** A metric registered by someone else changed at once (a maintenance window created or cancelled): not served up to BODY_TTL_MS late. */
@@ -168,8 +190,23 @@ export class PatrolMetrics {
   }
 
   private services(): Promise<Rendered> {
-    this.cache ??= this.renderServices();
-    return this.cache;
+    if (this.servingStale()) return Promise.resolve(this.finished!.rendered);
+    if (this.cache) return this.cache;
+    const seq = ++this.renders;
+    const render = this.renderServices();
+    this.cache = render;
+    this.rendering = true;
+    const settled = () => {
+      if (this.cache !== render) return;
+      this.rendering = false;
+      // Bodies made from the previous render while this one was under way are not served again.
+      this.staleBodies.clear();
+    };
+    render.then((rendered) => {
+      if (seq > (this.finished?.seq ?? 0)) this.finished = { rendered, seq };
+      settled();
+    }, settled);
+    return render;
   }
 
   /** The exposition's two parts: the cached per-service families, then the registry's metrics. */
@@ -199,12 +236,13 @@ export class PatrolMetrics {
   body(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
     const key = `${openMetrics}|${gzip}`;
     const now = performance.now();
-    const kept = this.bodies.get(key);
+    const bodies = this.servingStale() ? this.staleBodies : this.bodies;
+    const kept = bodies.get(key);
     if (kept && now - kept.at < BODY_TTL_MS) return kept.body;
     const body = this.freshBody(openMetrics, gzip);
-    this.bodies.set(key, { at: now, body });
+    bodies.set(key, { at: now, body });
     // A failed render is not kept.
-    body.catch(() => this.bodies.get(key)?.body === body && this.bodies.delete(key));
+    body.catch(() => bodies.get(key)?.body === body && bodies.delete(key));
     return body;
   }
 

@@ -492,3 +492,40 @@ test('registryChanged: a metric registered by someone else is rendered again at 
   await m.body(false, false);
   assert.equal(c.count(), 2);
 });
+
+test('a scrape during another scrape\'s render is served the newest finished text at once; the scrape that started it, and every one after, the new state', async () => {
+  const m = fresh();
+  // Enough services for the render to take several turns of the event loop.
+  const ids = Array.from({ length: 1200 }, (_, i) => `svc${i}`);
+  m.setServices(ids.map((id) => config(id)));
+  const roundWith = (delta: number) => round(ids.map((id) => result(id, { delta })));
+  const deltas = (body: Buffer) => new Set(body.toString('utf8').match(/^patrol_metering_delta\{[^}]*\} \d+$/gm)!.map((l) => l.split(' ')[1]));
+  m.recordRound(roundWith(1));
+  await m.body(false, false);
+
+  m.recordRound(roundWith(2));
+  const starter = m.body(false, false);
+  // Asked while that render is under way: the previous round's text, whole, plain and gzip.
+  const during = m.body(false, false);
+  const duringGzip = m.body(false, true);
+  const first = await Promise.race([starter.then(() => 'starter'), during.then(() => 'during')]);
+  assert.equal(first, 'during', 'the scrape during the render did not wait for it');
+  assert.deepEqual(deltas(await during), new Set(['1']));
+  assert.deepEqual(deltas(gunzipSync(await duringGzip)), new Set(['1']));
+  assert.deepEqual(deltas(await starter), new Set(['2']), 'the scrape that started the render waits for the new state');
+  assert.deepEqual(deltas(await m.body(false, false)), new Set(['2']));
+  assert.deepEqual(deltas(gunzipSync(await m.body(false, true))), new Set(['2']), 'nothing made during the render is served after it');
+
+  // The next render: a scrape during it gets the text just finished (2), not one made during the last render (1).
+  m.recordRound(roundWith(3));
+  const starter3 = m.body(false, false);
+  assert.deepEqual(deltas(gunzipSync(await m.body(false, true))), new Set(['2']));
+  await starter3;
+
+  // A round that ends during a render: the next scrape starts a render of it and waits, never the older text.
+  m.recordRound(roundWith(3));
+  const old = m.body(false, false);
+  m.recordRound(roundWith(4));
+  assert.deepEqual(deltas(await m.body(false, false)), new Set(['4']));
+  assert.deepEqual(deltas(await old), new Set(['3']));
+});
