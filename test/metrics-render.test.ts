@@ -529,3 +529,27 @@ test('a scrape during another scrape\'s render is served the newest finished tex
   assert.deepEqual(deltas(await m.body(false, false)), new Set(['4']));
   assert.deepEqual(deltas(await old), new Set(['3']));
 });
+
+test('one render per state: scrapes in every format after it share it, and a change starts one more', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  m.recordRound(round([result('ocr')]));
+  // Counted on the instance itself: the text of a second render would be byte for byte the same.
+  const target = m as unknown as { renderServices: () => Promise<unknown> };
+  const render = target.renderServices.bind(m);
+  let renders = 0;
+  target.renderServices = () => {
+    renders++;
+    return render();
+  };
+  await m.body(false, false);
+  await m.body(true, false);
+  await m.body(false, true);
+  await m.body(true, true);
+  await m.exposition(false);
+  assert.equal(renders, 1);
+  m.recordRound(round([result('ocr', { delta: 5 })]));
+  await m.body(false, false);
+  await m.body(false, true);
+  assert.equal(renders, 2);
+});
