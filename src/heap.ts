@@ -3,8 +3,9 @@
 // a round of 5,000 services makes about 80 MB of short-lived garbage in the round worker
 // (requests, answers, JSON) while only ~40 MB stays alive, so the worker's heap went from 35 to
 // 120 MB before V8 collected it, and the process's peak RSS to ~320 MB. Growing by 20 % instead
-// keeps the peak at ~247 MB for ~5-10 % more CPU in the round (BENCHMARKS.md, "The heap's
-// growth"). The flag is process-wide: it applies to the serving thread and the round worker.
+// (with the worker's smaller young generation, worker/host.ts) keeps the peak at ~230 MB for ~13 %
+// more CPU in the round (BENCHMARKS.md, "The heap's growth"). The flag is process-wide: it applies
+// to the serving thread and the round worker.
 import v8 from 'node:v8';
 
 export const HEAP_GROWING_PERCENT = 20;
