@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ServiceFaults, GlobalFaults, Simulator } from '../src/sim/platform.js';
 import { applyBaselines } from '../src/engine/baselines.js';
 import type { CounterBaseline, RoundResult, ServiceResult, Verdict } from '../src/types.js';
-import { inspectorFor, ocrConfig, withSim, type ConfigKnobs } from './helpers/harness.js';
+import { inspectorFor, nlpService, ocrConfig, withSim, type ConfigKnobs } from './helpers/harness.js';
 
 interface Case {
   name: string;
@@ -243,21 +243,8 @@ function carried(): { baselines: () => CounterBaseline[]; keep: (r: RoundResult)
 
 test('shutdown mid-round: finished services keep their verdicts, the rest are aborted, not failed', async () => {
   await withSim({ lagMs: 100 }, async (sim) => {
-    const slow = `
-  - id: nlp
-    app_id: 5f3a9c01
-    business_id: nlp
-    params: { api_key: demo-api-key-0001 }
-    calls:
-      - name: analyse
-        http:
-          method: POST
-          url: "{{vars.platform_url}}/v1/nlp"
-          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
-          json: { text: "abc" }
-`;
     sim.setFaults('nlp', { slowMs: 20_000 });
-    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: slow }), sim);
+    const { inspector } = inspectorFor(ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: nlpService() }), sim);
     const shutdown = new AbortController();
     try {
       const done: string[] = [];

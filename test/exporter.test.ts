@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSimulator } from '../src/sim/platform.js';
-import { ocrConfig } from './helpers/harness.js';
+import { nlpService, ocrConfig } from './helpers/harness.js';
 import { eventually, parseMetrics, runPatrol, sample, startPatrol, tempDb } from './helpers/process.js';
 import { requireTool } from './helpers/tools.js';
 import { buildDigest, queryDigest } from '../src/digest/query.js';
@@ -261,22 +261,6 @@ test('run-once prints the table, and exits 1 when a verdict is not ok; --json fo
   }
 });
 
-/** A second service on its own counter, next to ocrConfig's. */
-const NLP_SERVICE = `
-  - id: nlp
-    name: 自然语言处理
-    app_id: 5f3a9c01
-    business_id: nlp
-    params: { api_key: demo-api-key-0001 }
-    calls:
-      - name: analyse
-        http:
-          method: POST
-          url: "{{vars.platform_url}}/v1/nlp"
-          headers: { X-Appid: "{{app_id}}", X-Api-Key: "{{params.api_key}}" }
-          json: { text: "abc" }
-`;
-
 interface ApiRound { id: string; startedAt: number; aborted: boolean; services: { serviceId: string; verdict: string; reason: string }[]; abortedServices?: { serviceId: string; reason: string }[] }
 
 async function latestRound(url: string): Promise<ApiRound | undefined> {
@@ -289,7 +273,7 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
   const db = tempDb();
-  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE, platformUrl: sim.url }));
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: nlpService(), platformUrl: sim.url }));
   const args = ['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${db}`];
   let p = await startPatrol(args);
   try {
@@ -368,7 +352,7 @@ test('SIGTERM mid-round: what it finished is kept, the rest is aborted, not fail
 
 test('metrics: a service a round did not finish keeps its previous values and counts; failure streaks count completed rounds', async () => {
   const metrics = new PatrolMetrics(new Registry(), 'test');
-  metrics.setServices(parseConfig(ocrConfig({ serviceExtra: NLP_SERVICE }), 'test.yml').config.services);
+  metrics.setServices(parseConfig(ocrConfig({ serviceExtra: nlpService() }), 'test.yml').config.services);
   const at = Date.parse('2024-05-01T08:00:00+08:00');
   const read = async () => parseMetrics(await metrics.exposition(false));
   metrics.recordRound(round(at, [{ id: 'ocr', unexplained: { units: 0 } }, { id: 'nlp', verdict: 'call_failed' }]));
@@ -405,7 +389,7 @@ test('kill -9 mid-round: what that round may have charged is not reported as une
   const sim = await startSimulator({ lagMs: 200 });
   const dir = mkdtempSync(path.join(tmpdir(), 'patrol-'));
   const file = path.join(dir, 'patrol.yml');
-  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: NLP_SERVICE, platformUrl: sim.url }));
+  writeFileSync(file, ocrConfig({ callTimeoutMs: 30_000, roundTimeoutMs: 60_000, serviceExtra: nlpService(), platformUrl: sim.url }));
   const args = ['serve', `--config.file=${file}`, '--web.listen-address=127.0.0.1:0', `--storage.path=${tempDb()}`];
   let p = await startPatrol(args);
   const round = async (after?: string) => {
