@@ -73,7 +73,8 @@ export class Exporter {
   readonly maintenance: Maintenance;
 
   constructor(private readonly opts: ExporterOptions) {
-    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store, opts.logger), opts.redactor, opts.metrics.registry, opts.logger, () => opts.metrics.registryChanged());
+    this.maintenance = new Maintenance(maintenanceStoreOf(opts.store, opts.logger), opts.redactor, opts.logger, () => opts.metrics.registryChanged());
+    opts.metrics.setLiveFamily(() => this.maintenance.exposition(Date.now()));
   }
 
   get ready(): boolean {

@@ -2,16 +2,17 @@
 // API's one-off windows (kept in the history file), which services they cover now, the results of
 // those services in a round, and the gauge patrol_service_maintenance{service_id}.
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
 import type { Config, ServiceConfig } from './config/schema.js';
 import type { MaintenanceWindowConfig } from './config/maintenance.js';
 import { activeWindows, configWindows, maintenanceResult, nextChange, type MaintenanceWindow } from './engine/maintenance.js';
 import type { Redactor } from './redact.js';
+import { esc } from './metrics.js';
 import type { MaintenanceStore, NewWindow } from './store/maintenance.js';
 import type { ServiceResult } from './types.js';
 import { dateTime } from './util/time.js';
 
 const GAUGE = 'patrol_service_maintenance';
+const HEAD = `# HELP ${GAUGE} Whether the service is inside a maintenance window now (1) or not (0): it is then not inspected, and its last round's verdict is maintenance. Evaluated at every scrape, so a window's start and end show up between rounds.\n# TYPE ${GAUGE} gauge\n`;
 
 /** A window as the API lists it: its times as ISO text too, and whether it is open now. */
 export interface ListedWindow extends MaintenanceWindow {
@@ -32,25 +33,27 @@ export class Maintenance {
   constructor(
     private readonly store: MaintenanceStore,
     private readonly redactor: Redactor,
-    registry: Registry,
     private readonly logger: Logger,
     /** Called when a window is created or cancelled: the gauge changed now, not at a window's edge. */
     private readonly changed: () => void = () => undefined,
-  ) {
-    // One owner per registry: an exporter made again on the same registry (a test) takes it over.
-    if (registry.getSingleMetric(GAUGE)) registry.removeSingleMetric(GAUGE);
-    const self = this;
-    new Gauge({
-      name: GAUGE,
-      help: "Whether the service is inside a maintenance window now (1) or not (0): it is then not inspected, and its last round's verdict is maintenance. Evaluated at every scrape, so a window's start and end show up between rounds.",
-      labelNames: ['service_id'],
-      registers: [registry],
-      collect() {
-        const active = self.activeAt(Date.now());
-        this.reset();
-        for (const id of self.serviceIds) this.set({ service_id: id }, active.has(id) ? 1 : 0);
-      },
-    });
+  ) {}
+
+  /** The text of the gauge as last made, and the state it was made from. */
+  private text: { active: Map<string, MaintenanceWindow>; serviceIds: string[]; body: Buffer } | null = null;
+
+  /**
+   * patrol_service_maintenance in the text format, for every inspected service at `now`. The same
+   * Buffer while the covered services and the config stay as they were (the covered set is kept
+   * until the next start or end of a window), so it is made once per change, not per scrape.
+   */
+  exposition(now: number): Buffer {
+    const active = this.activeAt(now);
+    const t = this.text;
+    if (t && t.active === active && t.serviceIds === this.serviceIds) return t.body;
+    const lines = [HEAD];
+    for (const id of this.serviceIds) lines.push(`${GAUGE}{service_id="${esc(id)}"} ${active.has(id) ? 1 : 0}\n`);
+    this.text = { active, serviceIds: this.serviceIds, body: Buffer.from(lines.join('')) };
+    return this.text.body;
   }
 
   /** Follow the config (and the services this exporter inspects). */

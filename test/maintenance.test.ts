@@ -452,12 +452,39 @@ test('the digest and the email show maintenance apart from failures', () => {
   assert.match(details, /maintenance <code>maintenance<\/code>/);
 });
 
+test('the gauge\'s text: one line per inspected service, made once per change (a window added or cancelled, another config), not per scrape', () => {
+  const store = new SqliteStore(':memory:');
+  const m = new Maintenance(new SqliteMaintenance(store.db), new Redactor([SECRET]), silentLogger);
+  const config = parseConfig(twoServices(), 'test.yml').config;
+  m.configure(config, ['ocr', 'nlp']);
+  const now = Date.now();
+  const first = m.exposition(now);
+  assert.equal(first.toString(), [
+    "# HELP patrol_service_maintenance Whether the service is inside a maintenance window now (1) or not (0): it is then not inspected, and its last round's verdict is maintenance. Evaluated at every scrape, so a window's start and end show up between rounds.",
+    '# TYPE patrol_service_maintenance gauge',
+    'patrol_service_maintenance{service_id="ocr"} 0',
+    'patrol_service_maintenance{service_id="nlp"} 0',
+    '',
+  ].join('\n'));
+  assert.equal(m.exposition(now + 1000), first, 'nothing changed: the same text');
+  const w = m.add({ services: ['nlp'], start: now, end: now + 60_000, reason: '' }, now);
+  const held = m.exposition(now + 1000);
+  assert.match(held.toString(), /^patrol_service_maintenance\{service_id="nlp"\} 1$/m);
+  assert.match(held.toString(), /^patrol_service_maintenance\{service_id="ocr"\} 0$/m);
+  // The window's end is a change of its own, seen without anyone calling.
+  assert.match(m.exposition(now + 60_000).toString(), /^patrol_service_maintenance\{service_id="nlp"\} 0$/m);
+  m.cancel(w.id, now + 2000);
+  assert.match(m.exposition(now + 2000).toString(), /^patrol_service_maintenance\{service_id="nlp"\} 0$/m);
+  m.configure(config, ['ocr']);
+  assert.doesNotMatch(m.exposition(now + 3000).toString(), /nlp/, 'a service no longer inspected has no line');
+  store.close();
+});
+
 test('a history file that cannot be read: the config windows still apply, a scrape still works, the error is logged', async () => {
   const store = new SqliteStore(':memory:');
-  const registry = new Registry();
   const lines: string[] = [];
   const logger = pino({ level: 'error' }, { write: (l: string) => void lines.push(l) });
-  const m = new Maintenance(new SqliteMaintenance(store.db), new Redactor([SECRET]), registry, logger);
+  const m = new Maintenance(new SqliteMaintenance(store.db), new Redactor([SECRET]), logger);
   const config = parseConfig(twoServices(ALWAYS('[ocr]')), 'test.yml').config;
   m.configure(config, ['ocr', 'nlp']);
   m.add({ services: ['nlp'], start: Date.now(), end: Date.now() + 60_000, reason: '' }, Date.now());
@@ -465,7 +492,7 @@ test('a history file that cannot be read: the config windows still apply, a scra
   store.close();
   m.configure(config, ['ocr', 'nlp']);
   assert.deepEqual([...m.activeAt(Date.now()).keys()], ['ocr'], 'the config window still applies');
-  const text = await registry.metrics();
+  const text = m.exposition(Date.now()).toString();
   assert.match(text, /patrol_service_maintenance\{service_id="ocr"\} 1/);
   assert.match(text, /patrol_service_maintenance\{service_id="nlp"\} 0/);
   assert.ok(lines.some((l) => /could not read the API maintenance windows/.test(l)), lines.join(''));

@@ -377,11 +377,41 @@ test('gzip: the body decompresses to the exposition, classic (cached head) and O
     const zipped = await m.body(open, true);
     assert.deepEqual(zipped.subarray(0, 2), Buffer.from([0x1f, 0x8b]));
     assert.equal(gunzipSync(zipped).toString('utf8'), plain.toString('utf8'), `openMetrics ${open}`);
-    // The second time the compressed head comes from the cache: still one valid stream.
+    // The second time (the kept body dropped) the compressed head comes from the cache: still one valid stream.
+    m.registryChanged();
     assert.equal(gunzipSync(await m.body(open, true)).toString('utf8'), plain.toString('utf8'));
   }
   m.recordRound(round([result('ocr', { delta: 7 })]));
   assert.match(gunzipSync(await m.body(false, true)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 7$/m);
+});
+
+test('the live family: between the per-service families and the registry\'s part, in every format and in gzip; a new text served at once when its owner says so', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  m.recordRound(round([result('ocr')]));
+  let live = Buffer.from('# HELP test_live A family kept elsewhere.\n# TYPE test_live gauge\ntest_live{service_id="ocr"} 1\n');
+  let asked = 0;
+  m.setLiveFamily(() => {
+    asked++;
+    return live;
+  });
+  for (const open of [false, true]) {
+    const text = await m.exposition(open);
+    const at = text.indexOf('# HELP test_live');
+    assert.ok(at > text.indexOf('patrol_metering_mismatches_total{'), 'after the per-service families');
+    assert.ok(at < text.indexOf('# HELP patrol_build_info'), "before the registry's part");
+    assert.equal(gunzipSync(await m.body(open, true)).toString('utf8'), text, `gzip, openMetrics ${open}`);
+    assert.equal((await m.body(open, false)).toString('utf8'), text);
+  }
+  assert.ok(asked >= 4, 'asked at each render of a body');
+  // Another text (a window started or ended): served at once when the owner says it changed.
+  live = Buffer.from('# HELP test_live A family kept elsewhere.\n# TYPE test_live gauge\ntest_live{service_id="ocr"} 0\n');
+  m.registryChanged();
+  const plain = await m.body(false, false);
+  assert.match(plain.toString('utf8'), /^test_live\{service_id="ocr"\} 0$/m);
+  assert.equal(gunzipSync(await m.body(false, true)).toString('utf8'), plain.toString('utf8'), 'the new text deflated, not the old one');
+  m.setLiveFamily(null);
+  assert.doesNotMatch(await m.exposition(false), /test_live/);
 });
 
 /** A gauge on the metrics' own registry that counts how often the registry's part was rendered. */
