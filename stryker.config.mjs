@@ -36,7 +36,7 @@ export const modules = {
     tests: ['test/duration-bounds.test.ts'],
   },
   // The rendering and the counting behind it; the HELP texts of the families table are prose.
-  metrics: { mutate: [part('src/metrics.ts', /^function esc\(/, /^}$/), part('src/metrics.ts', /^function num\(/, /^}$/), part('src/metrics.ts', /^export class PatrolMetrics/, /^}$/), part('src/metrics.ts', /^export function toOpenMetrics/, /^}$/)], tests: ['test/metrics-render.test.ts', 'test/metrics-open.test.ts'] },
+  metrics: { mutate: [part('src/metrics.ts', /^export function esc\(/, /^}$/), part('src/metrics.ts', /^function num\(/, /^}$/), part('src/metrics.ts', /^export class PatrolMetrics/, /^}$/), part('src/metrics.ts', /^export function toOpenMetrics/, /^}$/)], tests: ['test/metrics-render.test.ts', 'test/metrics-open.test.ts'] },
   // What is written when a round is saved (rows, compact ok verdicts, the hour's rollups) and how it
   // is read back: rounds, and the rows the day's figures are computed from (dayRows).
   store: {

@@ -4,20 +4,20 @@
 //   npm run build && npx tsx bench/throughput.ts --print-config=fresh:5000 > /tmp/c.yml
 //   node --expose-gc bench/peak-rss.mjs --config=/tmp/c.yml --target=http://127.0.0.1:PORT
 // Prints one JSON line: the peak while loading the config, the RSS once V8 has given the load's
-// garbage back, the peak during the round, the round's figures. The heap's growth is limited as
-// `serve` limits it (src/heap.ts); `node --heap-growing-percent=0 ...` measures V8's own default.
+// garbage back, the peak during the round, the round's figures. The round thread's heap limits are
+// serve's (WORKER_RESOURCE_LIMITS in src/worker/host.ts); `--worker-old-mb=N` sets another maximum
+// for its old generation (0: V8's default) to compare.
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-const { limitHeapGrowth } = await import('../dist/heap.js');
-const heapGrowingPercent = limitHeapGrowth();
 const { parseConfig } = await import('../dist/config/load.js');
-const { WorkerHost } = await import('../dist/worker/host.js');
+const { WORKER_RESOURCE_LIMITS, WorkerHost } = await import('../dist/worker/host.js');
 const mb = (bytes) => Math.round(bytes / 1024 / 1024);
 const startRss = process.memoryUsage.rss();
 const loaded = parseConfig(readFileSync(arg('config'), 'utf8'), 'bench', { env: {}, vars: { target: arg('target') } });
-const host = new WorkerHost(pino({ level: 'silent' }));
+const workerOldMb = arg('worker-old-mb') === undefined ? WORKER_RESOURCE_LIMITS.maxOldGenerationSizeMb : Number(arg('worker-old-mb'));
+const host = new WorkerHost(pino({ level: 'silent' }), { ...WORKER_RESOURCE_LIMITS, maxOldGenerationSizeMb: workerOldMb || undefined });
 host.configure(loaded);
 // The worker booted and configured before the clock starts: a round of no service.
 await host.runRound({ trigger: 'cli', only: () => false });
@@ -40,7 +40,7 @@ const used = process.cpuUsage(cpu);
 peak = Math.max(peak, process.memoryUsage.rss());
 await host.close();
 process.stdout.write(`${JSON.stringify({
-  heapGrowingPercent,
+  workerOldMb,
   services: round.services.length,
   ok: round.services.filter((s) => s.verdict === 'ok').length,
   roundSeconds: round.durationSeconds,

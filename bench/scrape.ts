@@ -2,8 +2,8 @@
 // own process), with 1,000 and 5,000 services, against serving a static body of the same size from
 // the same thread (the practical limit). Also how much later the rounds finished under that load,
 // and the serving thread's event-loop delay, under that load and in the quiet rounds before it
-// (scraped once a second, as Prometheus would). As `serve` runs: rounds in the worker thread, saved to
-// a SQLite history file.
+// (scraped once a second, as Prometheus would); and what one scrape costs on its own. As `serve`
+// runs: rounds in the worker thread, saved to a SQLite history file.
 //   npx tsx bench/scrape.ts [--sizes=1000,5000] [--seconds=10] [--connections=50]
 // --seconds is the least each endpoint is loaded: longer when a round takes longer (1.5 rounds each,
 // so 3 rounds under load in all).
@@ -18,15 +18,12 @@ import { gzipSync } from 'node:zlib';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { Exporter } from '../src/exporter.js';
-import { limitHeapGrowth } from '../src/heap.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createApp, listen } from '../src/web/server.js';
 import { generateConfig, silent, startTarget, table } from './common.js';
 
-// As `serve` runs: the heap's growth limited (src/heap.ts).
-limitHeapGrowth();
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const sizes = arg('sizes', '1000,5000').split(',').map(Number);
 const seconds = Number(arg('seconds', '10'));
@@ -74,6 +71,7 @@ async function main(): Promise<void> {
   const target = await startTarget({ LAG_MS: '0' });
   const rows: (string | number)[][] = [];
   const lateness: (string | number)[][] = [];
+  const single: (string | number)[][] = [];
   try {
     for (const services of sizes) {
       const text = generateConfig({ services, concurrency: 64 });
@@ -83,6 +81,21 @@ async function main(): Promise<void> {
       const exporter = new Exporter({ configText: () => text, loadOptions: { env: {}, vars: { target: target.url } }, logger: silent, metrics, store, redactor: new Redactor(), roundsInWorker: true });
       await exporter.start(false);
       await exporter.runRound('cli');
+      // One scrape alone, as Prometheus makes it every 15-60 s: the kept body dropped each time (no
+      // change of round), so this is what the serving thread does per scrape. The first of each
+      // format also renders and deflates the per-service text; the median is the scrape after it.
+      for (const open of [true, false]) {
+        const times: number[] = [];
+        for (let i = 0; i < 41; i++) {
+          metrics.registryChanged();
+          const t = performance.now();
+          await metrics.body(open, true);
+          times.push(performance.now() - t);
+        }
+        const first = times.shift()!;
+        times.sort((a, b) => a - b);
+        single.push([services, open ? 'OpenMetrics, gzip (Prometheus)' : 'text, gzip', first, times[20], times[36]]);
+      }
       // /metrics as serve answers it: the exporter's app, on a server of its own.
       const { server, url } = await listen(createApp({ exporter, metrics, store, logger: silent }), '127.0.0.1:0');
       // The practical limit: the same bytes, prepared once, from a bare express app in the same
@@ -182,6 +195,7 @@ async function main(): Promise<void> {
       lateness.push([services, quiet.length, avg(quiet), loaded.length, avg(loaded), `${((avg(loaded) / avg(quiet) - 1) * 100).toFixed(0)}%`, delays.metrics.p99, delays.metrics.max, delays.static.p99, delays.static.max, quietDelay.percentile(99) / 1e6, quietDelay.max / 1e6, quietScrapes]);
     }
     table(`Scrapes: ${connections} concurrent scrapers while rounds run back to back (alternating 2 s windows, each endpoint at least ${seconds} s and 1.5 rounds)`, ['services', 'endpoint', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'body bytes', 'gzip bytes', 'ratio to static', 'p99 / static p99'], rows);
+    table('One scrape at a time, after a round (the kept body dropped before each): ms until the body is ready', ['services', 'format', 'first (renders)', 'median', 'p90'], single);
     table('Round wall time without and with the scrape load; event-loop delay of the serving thread (monitorEventLoopDelay) while each endpoint is loaded', ['services', 'quiet rounds', 'round s', 'scraped rounds', 'round s', 'later by', '/metrics: delay p99 ms (worst window)', 'max ms', 'static: delay p99 ms (worst window)', 'max ms', 'quiet, 1 scrape/s: delay p99 ms', 'max ms', 'scrapes'], lateness);
   } finally {
     await target.stop();

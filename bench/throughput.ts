@@ -16,11 +16,8 @@ import { findBinary } from '../test/helpers/tools.js';
 import { parseConfig } from '../src/config/load.js';
 import type { RoundRunner } from '../src/engine/runner.js';
 import { WorkerHost } from '../src/worker/host.js';
-import { limitHeapGrowth } from '../src/heap.js';
 import { cpuMs, generateConfig, inspectorFor, silent, startTarget, table, withPeakRss } from './common.js';
 
-// As `serve` runs: the heap's growth limited (src/heap.ts); a row's child process does the same.
-limitHeapGrowth();
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const concurrency = Number(arg('concurrency', '64'));
 const sizes = arg('sizes', '100,1000,5000').split(',').map(Number);

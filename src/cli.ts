@@ -18,7 +18,6 @@ import { buildInfo, VERSION, versionText } from './version.js';
 import { renderTable } from './table.js';
 import { ProgressLine } from './progress.js';
 import { inShard, parseShard } from './shard.js';
-import { limitHeapGrowth } from './heap.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_LISTEN = ':9798';
@@ -81,7 +80,6 @@ async function serve(opts: ServeOptions): Promise<void> {
   const [{ collectDefaultMetrics, Registry }, { createLogger }, { PatrolMetrics }, { DigestJobs }, { Exporter }, { checkTelemetryPath, createApp, listen }, { WebConfigFile }] = await Promise.all([
     import('prom-client'), import('./log.js'), import('./metrics.js'), import('./digest/scheduler.js'), import('./exporter.js'), import('./web/server.js'), import('./web/webconfig.js'),
   ]);
-  const heapGrowingPercent = limitHeapGrowth();
   const redactor = new Redactor();
   const logger = createLogger(redactor, opts.logLevel, process.stderr, opts.logFormat);
   // One registry: the exporter's metrics and prom-client's process_* and nodejs_* metrics, as every exporter has.
@@ -108,7 +106,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     await exporter.stop();
     fail(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
-  logger.info({ url: listening.url, config: opts.configFile, version: build.version, revision: build.revision, shard: opts.shard, heapGrowingPercent }, 'patrol_exporter listening');
+  logger.info({ url: listening.url, config: opts.configFile, version: build.version, revision: build.revision, shard: opts.shard }, 'patrol_exporter listening');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,24 +1,19 @@
-// The heap's growth limit (src/heap.ts): set for the whole process, so the round worker's heap
-// stays near what is alive in it instead of growing to several times that before collecting; kept
-// when node was started with its own `--heap-growing-percent`. The serve log line reports it
-// (test/cli.test.ts). The round worker's young generation is smaller than V8's default.
+// The round thread's heap limits (WORKER_RESOURCE_LIMITS in src/worker/host.ts): a maximum for its
+// old generation, which makes V8 grow that heap by a smaller factor between full collections (so it
+// stays near what is alive instead of several times that), and which, when reached, stops the thread
+// with a log line that says what to do; a smaller young generation. Only that thread: the serving
+// thread keeps V8's defaults.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import type { Worker } from 'node:worker_threads';
-import { HEAP_GROWING_PERCENT, limitHeapGrowth } from '../src/heap.js';
+import { Worker } from 'node:worker_threads';
+import pino from 'pino';
 import { WORKER_RESOURCE_LIMITS, WorkerHost } from '../src/worker/host.js';
 import { silentLogger } from './helpers/harness.js';
 
-// A child process that limits the heap's growth as `serve` does, then starts a worker thread that
-// holds ~40 MB alive and churns short-lived objects that live long enough to reach the old
-// generation (as a round's requests and answers do); prints the percent and the worker's peak heap.
+// A thread that holds ~40 MB alive and churns short-lived objects that live long enough to reach
+// the old generation (as a round's requests and answers do); it reports its heap's peak.
 const CHURN = `
-import { Worker } from 'node:worker_threads';
-import { limitHeapGrowth } from './src/heap.ts';
-const percent = limitHeapGrowth();
-const worker = new Worker(\`
-  const { parentPort } = await import('node:worker_threads');
+  const { parentPort } = require('node:worker_threads');
   const live = Array.from({ length: 200000 }, (_, i) => ({ i, s: 'live-' + i, a: [i, i + 1] }));
   const ring = new Array(400000);
   let max = 0;
@@ -27,38 +22,52 @@ const worker = new Worker(\`
     if (k % 10000 === 0) max = Math.max(max, process.memoryUsage().heapTotal);
   }
   parentPort.postMessage({ peakMb: Math.round(max / 1048576), live: live.length });
-\`, { eval: true });
-worker.once('message', (m) => { console.log(JSON.stringify({ percent, ...m })); process.exit(0); });
 `;
 
-function churn(nodeFlags: string[]): { percent: number; peakMb: number } {
-  const out = execFileSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', CHURN], { encoding: 'utf8', timeout: 120_000 });
-  return JSON.parse(out.trim().split('\n').pop()!) as { percent: number; peakMb: number };
+async function churnPeakMb(resourceLimits?: typeof WORKER_RESOURCE_LIMITS): Promise<number> {
+  const worker = new Worker(CHURN, { eval: true, resourceLimits });
+  const [m] = (await Promise.race([
+    new Promise((resolve, reject) => {
+      worker.once('message', (x) => resolve([x]));
+      worker.once('error', reject);
+    }),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('the churn did not finish in 120 s')), 120_000)),
+  ])) as [{ peakMb: number }];
+  await worker.terminate();
+  return m.peakMb;
 }
 
-test('the limit reaches the worker thread: its heap peaks well below V8 default growth on the same work', () => {
-  const limited = churn([]);
-  // --heap-growing-percent=0 is V8's default (a factor it chooses); limitHeapGrowth keeps a given flag.
-  const unlimited = churn(['--heap-growing-percent=0']);
-  assert.equal(limited.percent, HEAP_GROWING_PERCENT);
-  assert.equal(unlimited.percent, 0);
-  // Measured here: ~170 MB limited against ~440 MB (a memory figure, not a timing one).
-  assert.ok(limited.peakMb < unlimited.peakMb * 0.7, `limited ${limited.peakMb} MB, default ${unlimited.peakMb} MB`);
+test("the round thread's limits keep its heap near what is alive: the same work peaks well below V8's default", async () => {
+  const limited = await churnPeakMb(WORKER_RESOURCE_LIMITS);
+  const unlimited = await churnPeakMb();
+  // A memory figure, not a timing one. Measured here: 213 MB limited against 340 MB.
+  assert.ok(limited < unlimited * 0.75, `limited ${limited} MB, V8's default ${unlimited} MB`);
 });
 
-test('a percent given on the node command line stays (dashes or underscores)', () => {
-  assert.equal(limitHeapGrowth(['--heap-growing-percent=35']), 35);
-  assert.equal(limitHeapGrowth(['--heap_growing_percent=50']), 50);
-});
-
-test("the round worker runs with the smaller young generation", async () => {
+test('the round worker runs with those limits', async () => {
   const host = new WorkerHost(silentLogger);
   try {
     // The thread itself (private to the host): what V8 was given for it, as the worker reports it.
     const worker = (host as unknown as { ensure(): Worker }).ensure();
     await new Promise((resolve) => worker.once('online', resolve));
+    assert.equal(worker.resourceLimits?.maxOldGenerationSizeMb, WORKER_RESOURCE_LIMITS.maxOldGenerationSizeMb);
     assert.equal(worker.resourceLimits?.maxYoungGenerationSizeMb, WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb);
     assert.ok(WORKER_RESOURCE_LIMITS.maxYoungGenerationSizeMb < 48, "below V8's default of 48 MB");
+  } finally {
+    await host.close();
+  }
+});
+
+test('a round thread out of memory: the round fails, and the log says the cap and what to do', async () => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (l: string) => void lines.push(l) });
+  // So small that the thread cannot even load its code.
+  const host = new WorkerHost(logger, { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 1 });
+  try {
+    await assert.rejects(host.runRound({ trigger: 'cli' }), /the round worker stopped/);
+    const line = lines.find((l) => /round worker failed/.test(l));
+    assert.ok(line, lines.join(''));
+    assert.match(line, /capped at 4 MB; split the services across exporters with --shard/);
   } finally {
     await host.close();
   }

@@ -583,3 +583,46 @@ test('one render per state: scrapes in every format after it share it, and a cha
   await m.body(false, true);
   assert.equal(renders, 2);
 });
+
+test('a change is rendered before any scrape asks: the first scrape after a round is served without a render of its own, with that round', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  const target = m as unknown as { renderServices: () => Promise<unknown> };
+  const render = target.renderServices.bind(m);
+  let renders = 0;
+  let done = 0;
+  target.renderServices = () => {
+    renders++;
+    return render().finally(() => done++);
+  };
+  m.recordRound(round([result('ocr', { delta: 3 })]));
+  // Bounded: the render of one service takes a few turns of the event loop.
+  for (let i = 0; i < 1000 && done < 1; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(renders, 1, 'rendered once, with nobody scraping (the config and the round in one render)');
+  assert.match((await m.body(false, false)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 3$/m);
+  assert.equal(renders, 1, 'the scrape used it');
+  // And every later change too.
+  m.recordRound(round([result('ocr', { delta: 4 })]));
+  for (let i = 0; i < 1000 && done < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(renders, 2, 'the next round rendered with nobody scraping');
+  assert.match((await m.body(false, false)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 4$/m);
+  assert.equal(renders, 2);
+});
+
+test('during a render nobody asked for, the first scrape waits for it (the new round) and the next one is served the previous text', async () => {
+  const m = fresh();
+  const ids = Array.from({ length: 1200 }, (_, i) => `svc${i}`);
+  m.setServices(ids.map((id) => config(id)));
+  const roundWith = (delta: number) => round(ids.map((id) => result(id, { delta })));
+  const deltas = (body: Buffer) => new Set(body.toString('utf8').match(/^patrol_metering_delta\{[^}]*\} \d+$/gm)!.map((l) => l.split(' ')[1]));
+  m.recordRound(roundWith(1));
+  await m.body(false, false);
+  m.recordRound(roundWith(2));
+  // One turn: the render of round 2 has started on its own, and is not finished (1,200 services).
+  await new Promise((resolve) => setImmediate(resolve));
+  const first = m.body(false, false);
+  const second = m.body(false, false);
+  assert.deepEqual(deltas(await second), new Set(['1']), 'the previous round, whole');
+  assert.deepEqual(deltas(await first), new Set(['2']), 'the new round');
+  assert.deepEqual(deltas(await m.body(false, false)), new Set(['2']));
+});

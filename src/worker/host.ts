@@ -44,10 +44,19 @@ interface Pending {
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_FILE = new URL(FROM_SOURCE ? './boot.mjs' : './main.js', import.meta.url);
 const WORKER_DATA = { entry: new URL('./main.ts', import.meta.url).href };
-/** The worker's young generation: half of V8's 48 MB. A round's garbage grew it to the full size and
- *  it stayed committed between rounds; at 24 MB a 5,000-service round's peak RSS is ~15 MB lower with
- *  no measurable CPU cost (BENCHMARKS.md, "The heap's growth"). */
-export const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 24 };
+/**
+ * The round thread's heap (BENCHMARKS.md, "The heap's growth"). A round of 5,000 services makes
+ * ~900 MB of short-lived garbage in this thread while ~40 MB stays alive. V8 chooses how far an old
+ * generation may grow past what survived its last full collection from the heap's maximum: up to
+ * 4 times for a large maximum (the default, sized from the machine's memory), less, down to ~1.3
+ * times, for a small one. With 512 MB this thread's heap stays near what is alive and the process's
+ * peak RSS at ~240 MB instead of ~310 MB, without a flag for the whole process (the serving thread
+ * keeps V8's defaults and collects less often). 512 MB is also this thread's ceiling: ~12 times what
+ * 5,000 services keep alive; a config that needs more stops the thread (logged with the way out:
+ * --shard). The young generation is half of V8's 48 MB: at the full size it stayed committed
+ * between rounds (~15 MB of RSS, no CPU measured).
+ */
+export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 24 };
 
 export class WorkerHost implements RoundRunner {
   private worker: Worker | null = null;
@@ -56,14 +65,22 @@ export class WorkerHost implements RoundRunner {
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The thread's heap limits (other values only in tests). */
+    private readonly limits: typeof WORKER_RESOURCE_LIMITS = WORKER_RESOURCE_LIMITS,
+  ) {}
 
   /** The worker, started (again, after a crash) on demand with the current config. */
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_FILE, { workerData: WORKER_DATA, resourceLimits: WORKER_RESOURCE_LIMITS });
+    const worker = new Worker(WORKER_FILE, { workerData: WORKER_DATA, resourceLimits: this.limits });
     worker.on('message', (m: FromWorker) => this.onMessage(m));
-    worker.on('error', (err) => this.logger.error({ err: err.message }, 'round worker failed'));
+    worker.on('error', (err) => {
+      const outOfMemory = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      const hint = outOfMemory ? `: its heap is capped at ${this.limits.maxOldGenerationSizeMb} MB; split the services across exporters with --shard` : '';
+      this.logger.error({ err: err.message }, `round worker failed${hint}`);
+    });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = null;
       for (const [id, p] of this.pending) {
