@@ -94,6 +94,10 @@ interface Rendered {
   deflated: { text: Deflated | null; open: Deflated | null };
 }
 
+/** A format's text of the per-service families, deflated once. */
+function deflatedForm(r: Rendered, format: 'open' | 'text'): Deflated {
+  return (r.deflated[format] ??= deflatedOf(format === 'open' ? (r.open ??= r.openOf()) : r.text));
+}
 
 const noCounts = (): ServiceCounters => ({ calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0, unexplainedUnits: 0 });
 
@@ -155,8 +159,9 @@ export class PatrolMetrics {
   // the event loop (and every scrape) for ~100-200 ms per round. So it is rendered in slices with a
   // yield between them, from a snapshot taken at once, and deflated on libuv's thread pool.
   //
-  // The render starts as soon as the state changes, not at the next scrape: Prometheus's first
-  // scrape after a round then finds it done (~0.4 ms instead of ~80 ms at 5,000 services).
+  // The render starts as soon as the state changes, not at the next scrape (and the formats scraped
+  // with gzip are deflated after it): Prometheus's first scrape after a round then finds both done
+  // (~1 ms instead of 150-200 ms at 5,000 services).
   //
   // A scrape that arrives while a render of a newer state is under way and another scrape already
   // waits for it is served the newest finished render at once instead of waiting for the whole
@@ -173,6 +178,8 @@ export class PatrolMetrics {
   private finished: { rendered: Rendered; seq: number } | null = null;
   private renders = 0;
   private renderScheduled = false;
+  /** The formats asked for with gzip since the start. */
+  private readonly gzipFormats = new Set<'open' | 'text'>();
 
   private changed(): void {
     this.cache = null;
@@ -256,6 +263,9 @@ export class PatrolMetrics {
     render.then((rendered) => {
       if (seq > (this.finished?.seq ?? 0)) this.finished = { rendered, seq };
       settled();
+      // The formats scraped with gzip so far are deflated ahead (on libuv's thread pool), so the
+      // first such scrape after a round does not wait for it (~30 ms at 5,000 services).
+      for (const format of this.gzipFormats) deflatedForm(rendered, format).bytes.catch(() => undefined);
     }, settled);
     return render;
   }
@@ -304,7 +314,8 @@ export class PatrolMetrics {
     if (!gzip) return Buffer.concat([headText, live, tail]);
     // OpenMetrics too: Prometheus asks for it first, so most real scrapes are in that format.
     const format = openMetrics ? 'open' : 'text';
-    const headDeflated = (head.deflated[format] ??= deflatedOf(headText));
+    this.gzipFormats.add(format);
+    const headDeflated = deflatedForm(head, format);
     let liveDeflated = this.liveDeflated.get(live);
     if (!liveDeflated) this.liveDeflated.set(live, (liveDeflated = deflatedOf(live)));
     const deflated = await Promise.all([headDeflated.bytes, liveDeflated.bytes]);

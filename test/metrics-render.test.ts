@@ -626,3 +626,21 @@ test('during a render nobody asked for, the first scrape waits for it (the new r
   assert.deepEqual(deltas(await first), new Set(['2']), 'the new round');
   assert.deepEqual(deltas(await m.body(false, false)), new Set(['2']));
 });
+
+test('the formats asked for with gzip are deflated ahead when a change is rendered, and only those', async () => {
+  const m = fresh();
+  m.setServices([config('ocr')]);
+  m.recordRound(round([result('ocr')]));
+  await m.body(true, true);
+  const state = m as unknown as { rendering: boolean; finished: { seq: number; rendered: { deflated: { open: unknown; text: unknown } } } | null };
+  const seq = state.finished!.seq;
+  m.recordRound(round([result('ocr', { delta: 6 })]));
+  // Bounded: the render of one service takes a few turns of the event loop.
+  for (let i = 0; i < 1000 && (state.finished!.seq === seq || state.rendering); i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.notEqual(state.finished!.seq, seq, 'the new round rendered with nobody scraping');
+  assert.notEqual(state.finished!.rendered.deflated.open, null, 'OpenMetrics was asked for with gzip: deflated ahead');
+  assert.equal(state.finished!.rendered.deflated.text, null, 'the classic format was not: left until asked');
+  const open = await m.body(true, false);
+  assert.match(open.toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 6$/m);
+  assert.equal(gunzipSync(await m.body(true, true)).toString('utf8'), open.toString('utf8'));
+});
