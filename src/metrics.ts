@@ -75,14 +75,15 @@ const EMPTY = Buffer.alloc(0);
 
 const deflateRawAsync = promisify(deflateRaw);
 
-/** Exposition text deflated once (ending on a byte boundary, without a final block), and its CRC-32. */
+/** Exposition text deflated so that more can follow it: ending on a byte boundary, without a final block. */
+function deflatedOf(text: Buffer): Promise<Buffer> {
+  return deflateRawAsync(text, { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+}
+
+/** A format's per-service text deflated once, and its CRC-32 (the start of the gzip trailer's). */
 interface Deflated {
   crc: number;
   bytes: Promise<Buffer>;
-}
-
-function deflatedOf(text: Buffer): Deflated {
-  return { crc: crc32(text), bytes: deflateRawAsync(text, { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH }) };
 }
 
 /** The per-service families rendered once per change: text, OpenMetrics text and their deflated forms made on demand. */
@@ -96,7 +97,9 @@ interface Rendered {
 
 /** A format's text of the per-service families, deflated once. */
 function deflatedForm(r: Rendered, format: 'open' | 'text'): Deflated {
-  return (r.deflated[format] ??= deflatedOf(format === 'open' ? (r.open ??= r.openOf()) : r.text));
+  if (r.deflated[format]) return r.deflated[format];
+  const text = format === 'open' ? (r.open ??= r.openOf()) : r.text;
+  return (r.deflated[format] = { crc: crc32(text), bytes: deflatedOf(text) });
 }
 
 const noCounts = (): ServiceCounters => ({ calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0, unexplainedUnits: 0 });
@@ -220,7 +223,7 @@ export class PatrolMetrics {
    */
   private liveFamily: (() => Buffer) | null = null;
   /** The deflated form of each live family text served, made once. */
-  private readonly liveDeflated = new WeakMap<Buffer, Deflated>();
+  private readonly liveDeflated = new WeakMap<Buffer, Promise<Buffer>>();
 
   /** Replaces the live family (one owner: an exporter made again on the same metrics takes it over). */
   setLiveFamily(render: (() => Buffer) | null): void {
@@ -318,7 +321,7 @@ export class PatrolMetrics {
     const headDeflated = deflatedForm(head, format);
     let liveDeflated = this.liveDeflated.get(live);
     if (!liveDeflated) this.liveDeflated.set(live, (liveDeflated = deflatedOf(live)));
-    const deflated = await Promise.all([headDeflated.bytes, liveDeflated.bytes]);
+    const deflated = await Promise.all([headDeflated.bytes, liveDeflated]);
     const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     const trailer = Buffer.alloc(8);
     // zlib's crc32 of an empty buffer is its initial value (0), not the value passed in.

@@ -523,16 +523,38 @@ test('registryChanged: a metric registered by someone else is rendered again at 
   assert.equal(c.count(), 2);
 });
 
-test('a scrape during another scrape\'s render is served the newest finished text at once; the scrape that started it, and every one after, the new state', async () => {
+/** 1,200 services (enough for a render to take several turns of the event loop), round 1 rendered; `deltas` reads a body's metering deltas. */
+async function manyServices(): Promise<{ m: PatrolMetrics; roundWith: (delta: number) => RoundResult; deltas: (body: Buffer) => Set<string> }> {
   const m = fresh();
-  // Enough services for the render to take several turns of the event loop.
   const ids = Array.from({ length: 1200 }, (_, i) => `svc${i}`);
   m.setServices(ids.map((id) => config(id)));
   const roundWith = (delta: number) => round(ids.map((id) => result(id, { delta })));
   const deltas = (body: Buffer) => new Set(body.toString('utf8').match(/^patrol_metering_delta\{[^}]*\} \d+$/gm)!.map((l) => l.split(' ')[1]));
   m.recordRound(roundWith(1));
   await m.body(false, false);
+  return { m, roundWith, deltas };
+}
 
+/** Renders of the per-service text, started and finished, counted on the instance itself (the text of a second render would be byte for byte the same). */
+function countRenders(m: PatrolMetrics): { started: () => number; finished: () => number } {
+  const target = m as unknown as { renderServices: () => Promise<unknown> };
+  const render = target.renderServices.bind(m);
+  let started = 0;
+  let finished = 0;
+  target.renderServices = () => {
+    started++;
+    return render().finally(() => finished++);
+  };
+  return { started: () => started, finished: () => finished };
+}
+
+/** Turns of the event loop until `done()` (bounded: 1,000 turns; the render of one service takes a few). */
+async function turnsUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+test('a scrape during another scrape\'s render is served the newest finished text at once; the scrape that started it, and every one after, the new state', async () => {
+  const { m, roundWith, deltas } = await manyServices();
   m.recordRound(roundWith(2));
   const starter = m.body(false, false);
   // Asked while that render is under way: the previous round's text, whole, plain and gzip.
@@ -564,59 +586,38 @@ test('one render per state: scrapes in every format after it share it, and a cha
   const m = fresh();
   m.setServices([config('ocr')]);
   m.recordRound(round([result('ocr')]));
-  // Counted on the instance itself: the text of a second render would be byte for byte the same.
-  const target = m as unknown as { renderServices: () => Promise<unknown> };
-  const render = target.renderServices.bind(m);
-  let renders = 0;
-  target.renderServices = () => {
-    renders++;
-    return render();
-  };
+  const renders = countRenders(m);
   await m.body(false, false);
   await m.body(true, false);
   await m.body(false, true);
   await m.body(true, true);
   await m.exposition(false);
-  assert.equal(renders, 1);
+  assert.equal(renders.started(), 1);
   m.recordRound(round([result('ocr', { delta: 5 })]));
   await m.body(false, false);
   await m.body(false, true);
-  assert.equal(renders, 2);
+  assert.equal(renders.started(), 2);
 });
 
 test('a change is rendered before any scrape asks: the first scrape after a round is served without a render of its own, with that round', async () => {
   const m = fresh();
   m.setServices([config('ocr')]);
-  const target = m as unknown as { renderServices: () => Promise<unknown> };
-  const render = target.renderServices.bind(m);
-  let renders = 0;
-  let done = 0;
-  target.renderServices = () => {
-    renders++;
-    return render().finally(() => done++);
-  };
+  const renders = countRenders(m);
   m.recordRound(round([result('ocr', { delta: 3 })]));
-  // Bounded: the render of one service takes a few turns of the event loop.
-  for (let i = 0; i < 1000 && done < 1; i++) await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(renders, 1, 'rendered once, with nobody scraping (the config and the round in one render)');
+  await turnsUntil(() => renders.finished() >= 1);
+  assert.equal(renders.started(), 1, 'rendered once, with nobody scraping (the config and the round in one render)');
   assert.match((await m.body(false, false)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 3$/m);
-  assert.equal(renders, 1, 'the scrape used it');
+  assert.equal(renders.started(), 1, 'the scrape used it');
   // And every later change too.
   m.recordRound(round([result('ocr', { delta: 4 })]));
-  for (let i = 0; i < 1000 && done < 2; i++) await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(renders, 2, 'the next round rendered with nobody scraping');
+  await turnsUntil(() => renders.finished() >= 2);
+  assert.equal(renders.started(), 2, 'the next round rendered with nobody scraping');
   assert.match((await m.body(false, false)).toString('utf8'), /^patrol_metering_delta\{service_id="ocr"\} 4$/m);
-  assert.equal(renders, 2);
+  assert.equal(renders.started(), 2);
 });
 
 test('during a render nobody asked for, the first scrape waits for it (the new round) and the next one is served the previous text', async () => {
-  const m = fresh();
-  const ids = Array.from({ length: 1200 }, (_, i) => `svc${i}`);
-  m.setServices(ids.map((id) => config(id)));
-  const roundWith = (delta: number) => round(ids.map((id) => result(id, { delta })));
-  const deltas = (body: Buffer) => new Set(body.toString('utf8').match(/^patrol_metering_delta\{[^}]*\} \d+$/gm)!.map((l) => l.split(' ')[1]));
-  m.recordRound(roundWith(1));
-  await m.body(false, false);
+  const { m, roundWith, deltas } = await manyServices();
   m.recordRound(roundWith(2));
   // One turn: the render of round 2 has started on its own, and is not finished (1,200 services).
   await new Promise((resolve) => setImmediate(resolve));
@@ -635,8 +636,7 @@ test('the formats asked for with gzip are deflated ahead when a change is render
   const state = m as unknown as { rendering: boolean; finished: { seq: number; rendered: { deflated: { open: unknown; text: unknown } } } | null };
   const seq = state.finished!.seq;
   m.recordRound(round([result('ocr', { delta: 6 })]));
-  // Bounded: the render of one service takes a few turns of the event loop.
-  for (let i = 0; i < 1000 && (state.finished!.seq === seq || state.rendering); i++) await new Promise((resolve) => setImmediate(resolve));
+  await turnsUntil(() => state.finished!.seq !== seq && !state.rendering);
   assert.notEqual(state.finished!.seq, seq, 'the new round rendered with nobody scraping');
   assert.notEqual(state.finished!.rendered.deflated.open, null, 'OpenMetrics was asked for with gzip: deflated ahead');
   assert.equal(state.finished!.rendered.deflated.text, null, 'the classic format was not: left until asked');
