@@ -35,8 +35,22 @@ export const modules = {
     mutate: [part('src/config/parts.ts', /^export function duration\(/, /^}$/), part('src/config/parts.ts', /^function boundMs\(/, /^}$/), part('src/config/parts.ts', /^const OFFSET_MAX_MS/, /x-duration.*signed/)],
     tests: ['test/duration-bounds.test.ts'],
   },
-  // The rendering and the counting behind it; the HELP texts of the families table are prose.
-  metrics: { mutate: [part('src/metrics.ts', /^export function esc\(/, /^}$/), part('src/metrics.ts', /^function num\(/, /^}$/), part('src/metrics.ts', /^export class PatrolMetrics/, /^}$/), part('src/metrics.ts', /^export function toOpenMetrics/, /^}$/)], tests: ['test/metrics-render.test.ts', 'test/metrics-open.test.ts'] },
+  // The rendering and the counting behind it (the HELP texts of the families table are prose), and
+  // the lines a result makes, which the round worker writes.
+  metrics: {
+    mutate: [
+      part('src/metrics.ts', /^function deflatedForm\(/, /^}$/),
+      part('src/metrics.ts', /^function joinedRuns\(/, /^}$/),
+      part('src/metrics.ts', /^export class PatrolMetrics/, /^}$/),
+      part('src/metrics.ts', /^export function toOpenMetrics/, /^}$/),
+      part('src/exposition.ts', /^export function esc\(/, /^}$/),
+      part('src/exposition.ts', /^export function num\(/, /^}$/),
+      part('src/exposition.ts', /^function linesOf\(/, /^}$/),
+      part('src/exposition.ts', /^export function resultLines\(/, /^}$/),
+      part('src/exposition.ts', /^export function rangeOf\(/, /^}$/),
+    ],
+    tests: ['test/metrics-render.test.ts', 'test/metrics-open.test.ts', 'test/exposition.test.ts'],
+  },
   // What is written when a round is saved (rows, compact ok verdicts, the hour's rollups) and how it
   // is read back: rounds, and the rows the day's figures are computed from (dayRows).
   store: {

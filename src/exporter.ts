@@ -223,13 +223,14 @@ export class Exporter {
     };
     // With rounds in the worker and a history file, the worker saves the round too: thousands of
     // rows written here held up every scrape (BENCHMARKS.md). Otherwise it is saved here.
-    const history = this.worker && this.runner === this.worker ? fileHistoryOf(this.opts.store) : null;
-    const run: Promise<RoundAndSave> = history
-      ? this.worker!.runAndSave(options, history.file)
+    const inWorker = this.worker !== null && this.runner === this.worker;
+    const history = inWorker ? fileHistoryOf(this.opts.store) : null;
+    const run: Promise<RoundAndSave> = inWorker
+      ? this.worker!.runAndSave(options, history?.file ?? null)
       : this.runner.runRound(options).then((result) => ({ result, saved: null }));
     const round = run
-      .then(({ result, saved }) => {
-        this.opts.metrics.recordRound(result);
+      .then(({ result, saved, lines }) => {
+        this.opts.metrics.recordRound(result, lines);
         applyBaselines(this.baselines, result);
         if (!compare) this.afterCrash = false;
         let saveError: string | null = null;

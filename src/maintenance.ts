@@ -6,7 +6,7 @@ import type { Config, ServiceConfig } from './config/schema.js';
 import type { MaintenanceWindowConfig } from './config/maintenance.js';
 import { activeWindows, configWindows, maintenanceResult, nextChange, type MaintenanceWindow } from './engine/maintenance.js';
 import type { Redactor } from './redact.js';
-import { esc } from './metrics.js';
+import { esc } from './exposition.js';
 import type { MaintenanceStore, NewWindow } from './store/maintenance.js';
 import type { ServiceResult } from './types.js';
 import { dateTime } from './util/time.js';

@@ -5,18 +5,20 @@
 // Two parts, one exposition:
 // - the per-service families (thousands of series at thousands of services) are kept as plain data
 //   and written straight to text, once per change: prom-client's per-sample label handling took
-//   ~0.4 s of blocked event loop per round at 5,000 services (see BENCHMARKS.md);
+//   ~0.4 s of blocked event loop per round at 5,000 services (see BENCHMARKS.md); the lines a
+//   service's result makes are written by the round worker when it ran the round (exposition.ts);
 // - the exporter-wide metrics live on the prom-client registry passed in (and anything else the
 //   caller registers there, e.g. process metrics), rendered by prom-client;
 // - one per-service family kept by its owner as text (patrol_service_maintenance, whose values move
 //   between rounds), between the two.
 // The per-service text is rendered once per change, compressed once, and served from memory; the
 // registry's small part is rendered at each scrape so that its live values stay live.
-import { promisify } from 'node:util';
-import { constants as zlibConstants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
+import { once } from 'node:events';
+import { constants as zlibConstants, crc32, createDeflateRaw, deflateRawSync } from 'node:zlib';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServiceConfig } from './config/schema.js';
 import { failureStreak } from './engine/verdict.js';
+import { esc, num, RESULT_FAMILIES, rangeOf, resultLines, type LinesRef } from './exposition.js';
 import type { RoundResult, ServiceResult } from './types.js';
 
 const ROUNDS_NOTE = "Rounds run on the exporter's own schedule, not at scrape time: each call is a real, billed request and metering takes tens of seconds to settle.";
@@ -46,18 +48,6 @@ const FAMILIES = {
 } as const;
 type Family = keyof typeof FAMILIES;
 
-/** Label value escaping of the text format: backslash, double quote, newline. */
-export function esc(value: string): string {
-  return /["\\\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
-}
-
-function num(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
-
 interface ServiceCounters {
   calls: number;
   callFailures: number;
@@ -73,11 +63,20 @@ const BODY_TTL_MS = 1000;
 const NEWLINE = Buffer.from('\n');
 const EMPTY = Buffer.alloc(0);
 
-const deflateRawAsync = promisify(deflateRaw);
-
-/** Exposition text deflated so that more can follow it: ending on a byte boundary, without a final block. */
-function deflatedOf(text: Buffer): Promise<Buffer> {
-  return deflateRawAsync(text, { level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+/**
+ * Exposition text deflated so that more can follow it: ending on a byte boundary, without a final
+ * block. From its pieces as they are (a stream on libuv's thread pool): joined first, each format's
+ * text was another copy of the megabytes kept for the whole round.
+ */
+async function deflatedOf(parts: readonly Buffer[]): Promise<Buffer> {
+  const deflate = createDeflateRaw({ level: 6, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const out: Buffer[] = [];
+  deflate.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = once(deflate, 'end');
+  for (const part of parts) deflate.write(part);
+  deflate.end();
+  await ended;
+  return Buffer.concat(out);
 }
 
 /** A format's per-service text deflated once, and its CRC-32 (the start of the gzip trailer's). */
@@ -86,20 +85,43 @@ interface Deflated {
   bytes: Promise<Buffer>;
 }
 
-/** The per-service families rendered once per change: text, OpenMetrics text and their deflated forms made on demand. */
+/**
+ * The per-service families rendered once per change, in each format as the list of its pieces (the
+ * samples are shared: only counter names in HELP/TYPE and the blank lines differ), never joined into
+ * one buffer but for a scrape without gzip; their deflated forms are made on demand.
+ */
 interface Rendered {
-  text: Buffer;
-  open: Buffer | null;
-  /** The OpenMetrics text from the same pieces (only counter names in HELP/TYPE and the blank lines differ). */
-  openOf: () => Buffer;
+  forms: { text: Buffer[]; open: Buffer[] };
+  lengths: { text: number; open: number };
   deflated: { text: Deflated | null; open: Deflated | null };
 }
 
 /** A format's text of the per-service families, deflated once. */
 function deflatedForm(r: Rendered, format: 'open' | 'text'): Deflated {
   if (r.deflated[format]) return r.deflated[format];
-  const text = format === 'open' ? (r.open ??= r.openOf()) : r.text;
-  return (r.deflated[format] = { crc: crc32(text), bytes: deflatedOf(text) });
+  const crc = r.forms[format].reduce((sum, part) => crc32(part, sum), 0);
+  return (r.deflated[format] = { crc, bytes: deflatedOf(r.forms[format]) });
+}
+
+/** Each result's lines of family `f` as few pieces as possible: ranges that follow each other in one buffer are one piece. */
+function joinedRuns(refs: LinesRef[], f: number): Buffer[] {
+  const out: Buffer[] = [];
+  type Run = { lines: LinesRef['lines']; start: number; end: number };
+  let run = null as Run | null;
+  const flush = (r: Run | null) => {
+    // Never an empty piece: the CRC of the text is taken piece by piece (see freshBody).
+    if (r && r.end > r.start) out.push(Buffer.from(r.lines.bytes.buffer, r.lines.bytes.byteOffset + r.start, r.end - r.start));
+  };
+  for (const ref of refs) {
+    const [start, end] = rangeOf(ref, f);
+    if (run?.lines === ref.lines && run.end === start) run.end = end;
+    else {
+      flush(run);
+      run = { lines: ref.lines, start, end };
+    }
+  }
+  flush(run);
+  return out;
 }
 
 const noCounts = (): ServiceCounters => ({ calls: 0, callFailures: 0, meteringChecks: 0, meteringMismatches: 0, unexplainedUnits: 0 });
@@ -126,7 +148,7 @@ export class PatrolMetrics {
    * Each service's result in the last round (per-service gauges are derived from it), replaced as a
    * whole when a round ends; a service that round did not finish (shutdown) keeps its previous one.
    */
-  private lastResults = new Map<string, ServiceResult>();
+  private lastResults = new Map<string, { result: ServiceResult; lines: LinesRef | null }>();
   private lastRunAt = new Map<string, number>();
   private readonly streaks = new Map<string, number>();
 
@@ -274,22 +296,20 @@ export class PatrolMetrics {
   }
 
   /** The exposition's parts: the cached per-service families, the live family, then the registry's metrics. */
-  private async parts(openMetrics: boolean): Promise<{ head: Rendered; headText: Buffer; live: Buffer; tail: Buffer }> {
+  private async parts(openMetrics: boolean): Promise<{ head: Rendered; format: 'open' | 'text'; live: Buffer; tail: Buffer }> {
     const head = await this.services();
     const live = this.liveFamily?.() ?? EMPTY;
     const rest = await this.registry.metrics();
-    if (!openMetrics) return { head, headText: head.text, live, tail: Buffer.from(rest) };
-    // Converted only when a scraper asks for OpenMetrics; `# EOF` ends the whole text, so it goes last.
-    // From the rendered pieces, not by rewriting the megabytes of text line by line (which blocked
-    // the event loop ~60 ms at 5,000 services, at the first scrape after each round: Prometheus asks
-    // for OpenMetrics first).
-    head.open ??= head.openOf();
-    return { head, headText: head.open, live, tail: Buffer.from(toOpenMetrics(rest)) };
+    // The registry's part in OpenMetrics is converted at each scrape (it is small); `# EOF` ends the
+    // whole text, so it goes last. The per-service part has its own OpenMetrics pieces (rewriting
+    // its megabytes line by line blocked the event loop ~60 ms at 5,000 services).
+    if (!openMetrics) return { head, format: 'text', live, tail: Buffer.from(rest) };
+    return { head, format: 'open', live, tail: Buffer.from(toOpenMetrics(rest)) };
   }
 
   async exposition(openMetrics: boolean): Promise<string> {
-    const { headText, live, tail } = await this.parts(openMetrics);
-    return Buffer.concat([headText, live, tail]).toString('utf8');
+    const { head, format, live, tail } = await this.parts(openMetrics);
+    return Buffer.concat([...head.forms[format], live, tail]).toString('utf8');
   }
 
   /**
@@ -313,21 +333,22 @@ export class PatrolMetrics {
   }
 
   private async freshBody(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
-    const { head, headText, live, tail } = await this.parts(openMetrics);
-    if (!gzip) return Buffer.concat([headText, live, tail]);
+    const { head, format, live, tail } = await this.parts(openMetrics);
+    if (!gzip) return Buffer.concat([...head.forms[format], live, tail]);
     // OpenMetrics too: Prometheus asks for it first, so most real scrapes are in that format.
-    const format = openMetrics ? 'open' : 'text';
     this.gzipFormats.add(format);
     const headDeflated = deflatedForm(head, format);
     let liveDeflated = this.liveDeflated.get(live);
-    if (!liveDeflated) this.liveDeflated.set(live, (liveDeflated = deflatedOf(live)));
+    if (!liveDeflated) this.liveDeflated.set(live, (liveDeflated = deflatedOf([live])));
     const deflated = await Promise.all([headDeflated.bytes, liveDeflated]);
     const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     const trailer = Buffer.alloc(8);
-    // zlib's crc32 of an empty buffer is its initial value (0), not the value passed in.
+    // zlib's crc32 of an empty buffer may be 0 rather than the value passed in (a buffer with no
+    // memory behind it is a null pointer, which zlib reads as "start again"): an empty live family
+    // is left out, and no piece of the per-service text is empty (see joinedRuns).
     const crc = live.length === 0 ? headDeflated.crc : crc32(live, headDeflated.crc);
     trailer.writeUInt32LE(crc32(tail, crc), 0);
-    trailer.writeUInt32LE((headText.length + live.length + tail.length) % 2 ** 32, 4);
+    trailer.writeUInt32LE((head.lengths[format] + live.length + tail.length) % 2 ** 32, 4);
     return Buffer.concat([header, ...deflated, deflateRawSync(tail, { level: 6 }), trailer]);
   }
 
@@ -393,9 +414,9 @@ export class PatrolMetrics {
    * A round's finished services are published and counted; those cut short by shutdown are not
    * (their previous values stay). A round cut short counts in patrol_rounds_aborted_total only.
    */
-  recordRound(round: RoundResult): void {
+  recordRound(round: RoundResult, lines?: ReadonlyMap<string, LinesRef>): void {
     const previous = this.lastResults;
-    this.lastResults = new Map(round.services.map((s) => [s.serviceId, s]));
+    this.lastResults = new Map(round.services.map((s) => [s.serviceId, { result: s, lines: lines?.get(s.serviceId) ?? null }]));
     for (const a of round.abortedServices ?? []) {
       const kept = previous.get(a.serviceId);
       if (kept) this.lastResults.set(a.serviceId, kept);
@@ -453,32 +474,17 @@ export class PatrolMetrics {
       out.patrol_service_info += `patrol_service_info{service_id="${esc(id)}",name="${esc(s.name)}",app_id="${esc(s.appId)}"} 1\n`;
       out.patrol_service_consecutive_failures += `patrol_service_consecutive_failures{service_id="${esc(id)}"} ${streaks[i]}\n`;
     }
-    for (let i = 0; i < results.length; i++) {
-      if (i % SLICE === 0) await slice();
-      const s = results[i];
-      // Not inspected (a maintenance window): every value of the round is unknown, so no sample;
-      // patrol_service_maintenance says why.
-      if (s.verdict === 'maintenance') continue;
-      const sid = `{service_id="${esc(s.serviceId)}"`;
-      out.patrol_service_success += `patrol_service_success${sid}} ${s.verdict === 'ok' ? 1 : 0}\n`;
-      out.patrol_call_success += `patrol_call_success${sid}} ${s.callOk ? 1 : 0}\n`;
-      // Microseconds are all the precision a call duration has; more digits only make the body bigger.
-      for (const call of s.calls) out.patrol_call_duration_seconds += `patrol_call_duration_seconds${sid},call="${esc(call.name)}"} ${num(Math.round(call.durationSeconds * 1e6) / 1e6)}\n`;
-      for (const a of s.authChecks) {
-        if (a.outcome !== 'error') out.patrol_auth_check_success += `patrol_auth_check_success${sid},check="${esc(a.name)}"} ${a.outcome === 'rejected' ? 1 : 0}\n`;
-      }
-      if (s.before?.ok) out.patrol_usage_calls += `patrol_usage_calls${sid},phase="before"} ${s.before.value}\n`;
-      if (s.after?.ok) out.patrol_usage_calls += `patrol_usage_calls${sid},phase="after"} ${s.after.value}\n`;
-      out.patrol_count_query_success += `patrol_count_query_success${sid}} ${s.countQueryOk ? 1 : 0}\n`;
-      if (s.delta !== null) out.patrol_metering_delta += `patrol_metering_delta${sid}} ${s.delta}\n`;
-      out.patrol_metering_expected_delta += `patrol_metering_expected_delta${sid}} ${s.expectedDelta}\n`;
-      if (s.meteringOk !== null) out.patrol_metering_success += `patrol_metering_success${sid}} ${s.meteringOk ? 1 : 0}\n`;
-      if (s.settleSeconds !== null) out.patrol_metering_settle_seconds += `patrol_metering_settle_seconds${sid}} ${num(s.settleSeconds)}\n`;
-      // A late charge is the previous round's own call, charged after that round stopped waiting:
-      // nobody else used the app id, so 0 here (the alert on this gauge pages in one round); its
-      // units still count in patrol_metering_unexplained_units_total, and the history names them.
-      if (s.unexplained) out.patrol_metering_unexplained_delta += `patrol_metering_unexplained_delta${sid}} ${s.unexplained.kind === 'unexplained' ? s.unexplained.units : 0}\n`;
+    // The results' lines: written by the round worker when it ran the round (exposition.ts), else
+    // here, a slice at a time, and kept with the result for the next render. Ranges that follow
+    // each other in one buffer (a round's, or a slice's) are one piece.
+    for (let i = 0; i < results.length; i += SLICE) {
+      const missing = results.slice(i, i + SLICE).filter((k) => !k.lines);
+      if (missing.length === 0) continue;
+      const lines = resultLines(missing.map((k) => k.result));
+      missing.forEach((k, index) => (k.lines = { lines, index }));
+      await slice();
     }
+    RESULT_FAMILIES.forEach((family, f) => pieces[family].push(...joinedRuns(results.map((k) => k.lines!), f)));
     for (let i = 0; i < lastRunAt.length; i++) {
       if (i % SLICE === 0) await slice();
       const [id, at] = lastRunAt[i];
@@ -495,22 +501,17 @@ export class PatrolMetrics {
       out.patrol_metering_unexplained_units_total += `patrol_metering_unexplained_units_total${sid} ${c.unexplainedUnits}\n`;
     }
     await slice();
-    const all: Buffer[] = [];
-    for (const [family, [type, help]] of Object.entries(FAMILIES) as [Family, (typeof FAMILIES)[Family]][]) {
-      all.push(Buffer.from(`# HELP ${family} ${help}\n# TYPE ${family} ${type}\n`), ...pieces[family], NEWLINE);
-    }
-    const text = Buffer.concat(all);
     // OpenMetrics: a counter's family name has no _total in HELP/TYPE (its samples keep it), and no
     // blank lines; `# EOF` is added after the registry's part. The same as toOpenMetrics(text).
-    const openOf = () => {
-      const open: Buffer[] = [];
-      for (const [family, [type, help]] of Object.entries(FAMILIES) as [Family, (typeof FAMILIES)[Family]][]) {
-        const name = type === 'counter' && family.endsWith('_total') ? family.slice(0, -'_total'.length) : family;
-        open.push(Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`), ...pieces[family]);
-      }
-      return Buffer.concat(open);
-    };
-    return { text, open: null, openOf, deflated: { text: null, open: null } };
+    const text: Buffer[] = [];
+    const open: Buffer[] = [];
+    for (const [family, [type, help]] of Object.entries(FAMILIES) as [Family, (typeof FAMILIES)[Family]][]) {
+      const name = type === 'counter' && family.endsWith('_total') ? family.slice(0, -'_total'.length) : family;
+      text.push(Buffer.from(`# HELP ${family} ${help}\n# TYPE ${family} ${type}\n`), ...pieces[family], NEWLINE);
+      open.push(Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`), ...pieces[family]);
+    }
+    const length = (parts: Buffer[]) => parts.reduce((sum, part) => sum + part.length, 0);
+    return { forms: { text, open }, lengths: { text: length(text), open: length(open) }, deflated: { text: null, open: null } };
   }
 }
 

@@ -1,5 +1,6 @@
 // Rounds in the worker thread are saved to the history file by the worker (the serving thread only
-// serves), and the per-service text of /metrics is rendered from a snapshot of one round.
+// serves), the worker writes the services' lines of /metrics, and the per-service text of /metrics
+// is rendered from a snapshot of one round.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,12 +9,15 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { parseConfig } from '../src/config/load.js';
 import { Exporter } from '../src/exporter.js';
+import { RESULT_FAMILIES, type LinesRef } from '../src/exposition.js';
 import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { startSimulator } from '../src/sim/platform.js';
+import { MemoryStore } from '../src/store/memory.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { ocrConfig } from './helpers/harness.js';
+import { nlpService, ocrConfig } from './helpers/harness.js';
 import { round } from './helpers/rounds.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -88,4 +92,37 @@ test('the per-service text is rendered from one round: a round recorded while it
   assert.deepEqual([count(b, 1), count(b, 0)], [0, 1200]);
   assert.match(a, /^patrol_calls_total\{service_id="svc0"\} 1$/m);
   assert.match(b, /^patrol_calls_total\{service_id="svc0"\} 2$/m);
+});
+
+/** The samples of the families a result makes, in exposition order. */
+const resultSamples = (exposition: string) => exposition.split('\n').filter((l) => RESULT_FAMILIES.some((f) => l.startsWith(`${f}{`)));
+
+test('rounds in the worker thread: /metrics joins the lines the worker wrote, the same bytes as lines written in the serving thread', async (t) => {
+  const sim = await startSimulator({ lagMs: 20 });
+  t.after(() => sim.close());
+  const config = ocrConfig({ serviceExtra: nlpService() });
+  const metrics = new PatrolMetrics(new Registry(), 'test');
+  const given: (ReadonlyMap<string, LinesRef> | undefined)[] = [];
+  const record = metrics.recordRound.bind(metrics);
+  metrics.recordRound = (r, lines) => {
+    given.push(lines);
+    record(r, lines);
+  };
+  const exporter = new Exporter({ configText: () => config, loadOptions: { vars: { platform_url: sim.url } }, logger: pino({ level: 'silent' }), metrics, store: new MemoryStore(), redactor: new Redactor(), roundsInWorker: true });
+  await exporter.start(false);
+  t.after(() => exporter.stop());
+  const rounds = [await exporter.runRound('api')!, await exporter.runRound('api')!];
+
+  assert.equal(given.length, 2);
+  for (const [n, lines] of given.entries()) {
+    assert.deepEqual([...(lines?.keys() ?? [])].sort(), ['nlp', 'ocr'], `round ${n + 1}: every service's lines came from the worker`);
+    assert.ok(lines!.get('ocr')!.lines.bytes.length > 0);
+  }
+  const inThisThread = new PatrolMetrics(new Registry(), 'test');
+  inThisThread.setServices(parseConfig(config, 'config', { vars: { platform_url: sim.url } }).config.services);
+  for (const r of rounds) inThisThread.recordRound(r);
+  const samples = resultSamples(await metrics.exposition(false));
+  assert.ok(samples.includes('patrol_metering_success{service_id="nlp"} 1'), samples.join('\n'));
+  assert.deepEqual(samples, resultSamples(await inThisThread.exposition(false)));
+  assert.deepEqual(resultSamples(await metrics.exposition(true)), resultSamples(await inThisThread.exposition(true)), 'OpenMetrics too');
 });

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { logFormatOf, type LogFormat } from '../log.js';
 import type { CounterBaseline, RoundResult, RoundTrigger, ServiceResult } from '../types.js';
+import type { LinesRef, ResultLines } from '../exposition.js';
 import type { RoundOptions, RoundRunner } from '../engine/runner.js';
 
 export type ToWorker =
@@ -20,8 +21,8 @@ export type FromWorker =
   /** Judged services, a batch at a time (see main.ts). */
   | { type: 'services'; id: number; results: ServiceResult[] }
   | { type: 'progress'; id: number; done: number; total: number }
-  /** The round without its services (they came one by one), and their order. */
-  | { type: 'done'; id: number; result: RoundResult; order: string[]; saved: SaveOutcome | null }
+  /** The round without its services (they came one by one), their order, and their lines of /metrics in that order. */
+  | { type: 'done'; id: number; result: RoundResult; order: string[]; lines: ResultLines; saved: SaveOutcome | null }
   | { type: 'failed'; id: number; message: string };
 
 /** Whether the worker saved the round to the history file (null: it was not asked to). */
@@ -30,6 +31,8 @@ export type SaveOutcome = { ok: true } | { ok: false; error: string };
 export interface RoundAndSave {
   result: RoundResult;
   saved: SaveOutcome | null;
+  /** Each service's lines of /metrics, written by the worker (for PatrolMetrics.recordRound; absent when the round ran in the serving thread). */
+  lines?: ReadonlyMap<string, LinesRef>;
 }
 
 interface Pending {
@@ -104,8 +107,10 @@ export class WorkerHost implements RoundRunner {
     else if (m.type === 'progress') p.onProgress?.(m.done, m.total);
     else {
       this.pending.delete(m.id);
-      if (m.type === 'done') p.resolve({ result: { ...m.result, services: m.order.map((sid) => p.services.get(sid)!) }, saved: m.saved });
-      else p.reject(new Error(m.message));
+      if (m.type === 'done') {
+        const lines = new Map(m.order.map((sid, index) => [sid, { lines: m.lines, index }]));
+        p.resolve({ result: { ...m.result, services: m.order.map((sid) => p.services.get(sid)!) }, saved: m.saved, lines });
+      } else p.reject(new Error(m.message));
     }
   }
 

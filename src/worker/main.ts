@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { createLogger, logFormatOf, type LogFormat } from '../log.js';
 import { Redactor } from '../redact.js';
 import { Inspector } from '../engine/inspector.js';
+import { resultLines } from '../exposition.js';
 import type { RoundResult, ServiceResult } from '../types.js';
 import type { SqliteStore } from '../store/sqlite.js';
 import type { FromWorker, SaveOutcome, ToWorker } from './host.js';
@@ -94,7 +95,12 @@ async function run({ id, trigger, only, baselines, compare, historyFile, mainten
     });
     flush();
     const saved = historyFile ? await save(historyFile, result) : null;
-    send({ type: 'done', id, result: { ...result, services: [] }, order: result.services.map((s) => s.serviceId), saved });
+    // With the services' /metrics lines, written here (this thread has the results) in the round's
+    // order, so that they join into one run of bytes per family, and handed over without a copy:
+    // the serving thread joins them instead of writing them (exposition.ts).
+    const lines = resultLines(result.services);
+    const done: FromWorker = { type: 'done', id, result: { ...result, services: [] }, order: result.services.map((s) => s.serviceId), lines, saved };
+    port.postMessage(done, [lines.bytes.buffer as ArrayBuffer, lines.ends.buffer as ArrayBuffer]);
   } catch (err) {
     flush();
     send({ type: 'failed', id, message: redactor.redact((err as Error).message) });
