@@ -449,7 +449,7 @@ export class PatrolMetrics {
    * The per-service families as exposition bytes. The state is copied at once (a round ending
    * meanwhile does not mix into this text); the text is then written in slices of services with a
    * yield between them. Each slice's text is turned into bytes at its end, so no step handles a
-   * megabyte string at once; the pieces are joined in family order at the end.
+   * megabyte string at once; the pieces are listed (not joined) in family order at the end.
    */
   private async renderServices(): Promise<Rendered> {
     const info = [...this.info];
