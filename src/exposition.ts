@@ -32,7 +32,6 @@ export const RESULT_FAMILIES = [
   'patrol_metering_settle_seconds',
   'patrol_metering_unexplained_delta',
 ] as const;
-export type ResultFamily = (typeof RESULT_FAMILIES)[number];
 
 /** One result's lines, one string per family in RESULT_FAMILIES order ('' where it has none). */
 function linesOf(s: ServiceResult): string[] {

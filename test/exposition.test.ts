@@ -1,8 +1,9 @@
 // The lines of /metrics that a service's result makes, written by the round worker (it has the
-// results) and handed to the serving thread in one buffer per round: the buffer's layout, and a
-// round that keeps an earlier round's lines for a service it cut short. No network (the mutation
-// run of src/metrics.ts and src/exposition.ts uses this file); a real round in the worker thread
-// is in worker-save.test.ts.
+// results) and handed to the serving thread in one buffer per round: the buffer's layout, and how
+// /metrics joins the pieces (a service cut short keeps its earlier lines, the lines handed over are
+// the ones served, many services written in the serving thread, gzip with no result line). No
+// network (the mutation run of src/metrics.ts and src/exposition.ts uses this file); a real round
+// in the worker thread is in worker-save.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
