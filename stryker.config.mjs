@@ -39,6 +39,7 @@ export const modules = {
   // the lines a result makes, which the round worker writes.
   metrics: {
     mutate: [
+      part('src/metrics.ts', /^function crcOf\(/, /^}$/),
       part('src/metrics.ts', /^function deflatedForm\(/, /^}$/),
       part('src/metrics.ts', /^function joinedRuns\(/, /^}$/),
       part('src/metrics.ts', /^export class PatrolMetrics/, /^}$/),

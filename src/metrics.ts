@@ -79,6 +79,15 @@ async function deflatedOf(parts: readonly Buffer[]): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
+/**
+ * The CRC-32 of pieces of text, continuing from `crc`. An empty piece is skipped: zlib's crc32 of an
+ * empty buffer may be 0 rather than the value passed in (a buffer with no memory behind it is a null
+ * pointer, which zlib reads as "start again"; seen with the empty live family).
+ */
+function crcOf(parts: readonly Buffer[], crc = 0): number {
+  return parts.reduce((sum, part) => (part.length === 0 ? sum : crc32(part, sum)), crc);
+}
+
 /** A format's per-service text deflated once, and its CRC-32 (the start of the gzip trailer's). */
 interface Deflated {
   crc: number;
@@ -92,15 +101,13 @@ interface Deflated {
  */
 interface Rendered {
   forms: { text: Buffer[]; open: Buffer[] };
-  lengths: { text: number; open: number };
   deflated: { text: Deflated | null; open: Deflated | null };
 }
 
 /** A format's text of the per-service families, deflated once. */
 function deflatedForm(r: Rendered, format: 'open' | 'text'): Deflated {
   if (r.deflated[format]) return r.deflated[format];
-  const crc = r.forms[format].reduce((sum, part) => crc32(part, sum), 0);
-  return (r.deflated[format] = { crc, bytes: deflatedOf(r.forms[format]) });
+  return (r.deflated[format] = { crc: crcOf(r.forms[format]), bytes: deflatedOf(r.forms[format]) });
 }
 
 /** Each result's lines of family `f` as few pieces as possible: ranges that follow each other in one buffer are one piece. */
@@ -109,8 +116,7 @@ function joinedRuns(refs: LinesRef[], f: number): Buffer[] {
   type Run = { lines: LinesRef['lines']; start: number; end: number };
   let run = null as Run | null;
   const flush = (r: Run | null) => {
-    // Never an empty piece: the CRC of the text is taken piece by piece (see freshBody).
-    if (r && r.end > r.start) out.push(Buffer.from(r.lines.bytes.buffer, r.lines.bytes.byteOffset + r.start, r.end - r.start));
+    if (r) out.push(Buffer.from(r.lines.bytes.buffer, r.lines.bytes.byteOffset + r.start, r.end - r.start));
   };
   for (const ref of refs) {
     const [start, end] = rangeOf(ref, f);
@@ -334,7 +340,8 @@ export class PatrolMetrics {
 
   private async freshBody(openMetrics: boolean, gzip: boolean): Promise<Buffer> {
     const { head, format, live, tail } = await this.parts(openMetrics);
-    if (!gzip) return Buffer.concat([...head.forms[format], live, tail]);
+    const text = [...head.forms[format], live, tail];
+    if (!gzip) return Buffer.concat(text);
     // OpenMetrics too: Prometheus asks for it first, so most real scrapes are in that format.
     this.gzipFormats.add(format);
     const headDeflated = deflatedForm(head, format);
@@ -343,12 +350,8 @@ export class PatrolMetrics {
     const deflated = await Promise.all([headDeflated.bytes, liveDeflated]);
     const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     const trailer = Buffer.alloc(8);
-    // zlib's crc32 of an empty buffer may be 0 rather than the value passed in (a buffer with no
-    // memory behind it is a null pointer, which zlib reads as "start again"): an empty live family
-    // is left out, and no piece of the per-service text is empty (see joinedRuns).
-    const crc = live.length === 0 ? headDeflated.crc : crc32(live, headDeflated.crc);
-    trailer.writeUInt32LE(crc32(tail, crc), 0);
-    trailer.writeUInt32LE((head.lengths[format] + live.length + tail.length) % 2 ** 32, 4);
+    trailer.writeUInt32LE(crcOf([live, tail], headDeflated.crc), 0);
+    trailer.writeUInt32LE(text.reduce((sum, part) => sum + part.length, 0) % 2 ** 32, 4);
     return Buffer.concat([header, ...deflated, deflateRawSync(tail, { level: 6 }), trailer]);
   }
 
@@ -484,7 +487,8 @@ export class PatrolMetrics {
       missing.forEach((k, index) => (k.lines = { lines, index }));
       await slice();
     }
-    RESULT_FAMILIES.forEach((family, f) => pieces[family].push(...joinedRuns(results.map((k) => k.lines!), f)));
+    const refs = results.map((k) => k.lines!);
+    RESULT_FAMILIES.forEach((family, f) => pieces[family].push(...joinedRuns(refs, f)));
     for (let i = 0; i < lastRunAt.length; i++) {
       if (i % SLICE === 0) await slice();
       const [id, at] = lastRunAt[i];
@@ -510,8 +514,7 @@ export class PatrolMetrics {
       text.push(Buffer.from(`# HELP ${family} ${help}\n# TYPE ${family} ${type}\n`), ...pieces[family], NEWLINE);
       open.push(Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`), ...pieces[family]);
     }
-    const length = (parts: Buffer[]) => parts.reduce((sum, part) => sum + part.length, 0);
-    return { forms: { text, open }, lengths: { text: length(text), open: length(open) }, deflated: { text: null, open: null } };
+    return { forms: { text, open }, deflated: { text: null, open: null } };
   }
 }
 

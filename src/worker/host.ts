@@ -53,11 +53,11 @@ const WORKER_DATA = { entry: new URL('./main.ts', import.meta.url).href };
  * generation may grow past what survived its last full collection from the heap's maximum: up to
  * 4 times for a large maximum (the default, sized from the machine's memory), less, down to ~1.3
  * times, for a small one. With 512 MB this thread's heap stays near what is alive and the process's
- * peak RSS at ~240 MB instead of ~310 MB, without a flag for the whole process (the serving thread
- * keeps V8's defaults and collects less often). 512 MB is also this thread's ceiling: ~12 times what
- * 5,000 services keep alive; a config that needs more stops the thread (logged with the way out:
- * --shard). The young generation is half of V8's 48 MB: at the full size it stayed committed
- * between rounds (~15 MB of RSS, no CPU measured).
+ * peak RSS during one round at ~240 MB instead of ~310 MB, without a flag for the whole process
+ * (the serving thread keeps V8's defaults and collects less often). 512 MB is also this thread's
+ * ceiling: ~12 times what 5,000 services keep alive; a config that needs more stops the thread
+ * (logged with the way out: --shard). The young generation is half of V8's 48 MB: at the full size
+ * it stayed committed between rounds (~15 MB of RSS, no CPU measured).
  */
 export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 24 };
 
