@@ -1,12 +1,26 @@
 // Shared pieces of the benchmarks: a target in its own process, generated configs, measurements.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
 import { Inspector } from '../src/engine/inspector.js';
 
 export const silent = pino({ level: 'silent' });
+
+/** The node flag `patrol` starts with (bin/patrol.js's shebang): the serving thread's young generation. */
+export const SERVE_NODE_FLAG = /--max-semi-space-size=\d+/.exec(readFileSync(new URL('../bin/patrol.js', import.meta.url), 'utf8').split('\n')[0])![0];
+
+/**
+ * A benchmark of what `serve` does runs with serve's node flag: when node was started without a
+ * --max-semi-space-size of its own, this runs the script again with it and exits with its status.
+ * (Give `--max-semi-space-size=16`, V8's default here, to measure without the cap.)
+ */
+export function runAsServeDoes(): void {
+  if (process.execArgv.some((a) => a.startsWith('--max-semi-space-size='))) return;
+  const r = spawnSync(process.execPath, [SERVE_NODE_FLAG, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 export interface Target {
   url: string;

@@ -1,6 +1,6 @@
 // Peak RSS of one round as `patrol serve` runs it: the compiled build (dist/, as bin/patrol.js runs
-// it; no TypeScript loader in either thread), the config parsed in this thread, the round in the
-// worker thread. Plain JavaScript so that nothing but the exporter's code is in the process.
+// it, with its node flag; no TypeScript loader in either thread), the config parsed in this thread,
+// the round in the worker thread. Plain JavaScript so that nothing but the exporter's code is in the process.
 //   npm run build && npx tsx bench/throughput.ts --print-config=fresh:5000 > /tmp/c.yml
 //   node --expose-gc bench/peak-rss.mjs --config=/tmp/c.yml --target=http://127.0.0.1:PORT
 // Prints one JSON line: the peak while loading the config, the RSS once V8 has given the load's
@@ -9,10 +9,19 @@
 // Prometheus scrapes it: OpenMetrics, gzip), the process's peak, the last round's figures. The
 // round thread's heap limits are serve's (WORKER_RESOURCE_LIMITS in src/worker/host.ts);
 // `--worker-old-mb=N` sets another maximum for its old generation (0: V8's default) to compare.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+
+// serve's node flag (bin/patrol.js's shebang: the serving thread's young generation): when node was
+// started without a --max-semi-space-size of its own, this script runs again with it (give
+// --max-semi-space-size=16, V8's default here, to measure without the cap).
+if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size='))) {
+  const flag = /--max-semi-space-size=\d+/.exec(readFileSync(new URL('../bin/patrol.js', import.meta.url), 'utf8').split('\n')[0])[0];
+  process.exit(spawnSync(process.execPath, [flag, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' }).status ?? 1);
+}
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const { parseConfig } = await import('../dist/config/load.js');

@@ -3,7 +3,8 @@
 // the same thread (the practical limit). Also how much later the rounds finished under that load,
 // and the serving thread's event-loop delay, under that load and in the quiet rounds before it
 // (scraped once a second, as Prometheus would); and what one scrape costs on its own. As `serve`
-// runs: rounds in the worker thread, saved to a SQLite history file.
+// runs: rounds in the worker thread, saved to a SQLite history file, with serve's node flag (the
+// script runs itself again with it when node was started without one).
 //   npx tsx bench/scrape.ts [--sizes=1000,5000] [--seconds=10] [--connections=50]
 // --seconds is the least each endpoint is loaded: longer when a round takes longer (1.5 rounds each,
 // so 3 rounds under load in all).
@@ -22,7 +23,9 @@ import { PatrolMetrics } from '../src/metrics.js';
 import { Redactor } from '../src/redact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createApp, listen } from '../src/web/server.js';
-import { generateConfig, silent, startTarget, table } from './common.js';
+import { generateConfig, runAsServeDoes, silent, startTarget, table } from './common.js';
+
+runAsServeDoes();
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const sizes = arg('sizes', '1000,5000').split(',').map(Number);

@@ -16,7 +16,7 @@ import { findBinary } from '../test/helpers/tools.js';
 import { parseConfig } from '../src/config/load.js';
 import type { RoundRunner } from '../src/engine/runner.js';
 import { WorkerHost } from '../src/worker/host.js';
-import { cpuMs, generateConfig, inspectorFor, silent, startTarget, table, withPeakRss } from './common.js';
+import { cpuMs, generateConfig, inspectorFor, SERVE_NODE_FLAG, silent, startTarget, table, withPeakRss } from './common.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const concurrency = Number(arg('concurrency', '64'));
@@ -159,7 +159,7 @@ async function measureRow(targetUrl: string, keepAlive: boolean, services: numbe
 }
 
 async function rowInChild(targetUrl: string, keepAlive: boolean, services: number): Promise<Row> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/throughput.ts', `--row=${keepAlive ? 'keep-alive' : 'fresh'}:${services}`, `--target=${targetUrl}`, `--concurrency=${concurrency}`, `--in-worker=${inWorker ? 'yes' : 'no'}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--expose-gc', SERVE_NODE_FLAG, '--import', 'tsx', 'bench/throughput.ts', `--row=${keepAlive ? 'keep-alive' : 'fresh'}:${services}`, `--target=${targetUrl}`, `--concurrency=${concurrency}`, `--in-worker=${inWorker ? 'yes' : 'no'}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];

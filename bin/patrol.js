@@ -1,9 +1,14 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // The `patrol` command (package.json "bin"): runs the compiled dist/cli.js, which starts in a
 // fraction of a second (compiling TypeScript at every start takes seconds).
 // In a checkout (src/ is here), dist/ is rebuilt first when it is missing or older than a file
 // under src/ (after an edit, a pull or a merge), so `npx patrol` always runs the code in front of
 // you. An installed package ships dist/ and no src/: nothing is checked, nothing is built.
+// The shebang's --max-semi-space-size=4 caps the serving thread's young generation at 2 x 4 MB, where
+// V8 grows it to 2 x 16 MB: `serve` at 5,000 services peaks ~30 MB lower, for no CPU we could
+// measure (BENCHMARKS.md, "The serving thread's young generation"). The round thread keeps its own
+// (src/worker/host.ts). Every way of starting the exporter gives the flag: package.json's scripts,
+// the Dockerfile's ENTRYPOINT, the Kubernetes example (test/heap.test.ts checks they agree).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import module from 'node:module';

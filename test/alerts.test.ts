@@ -749,7 +749,7 @@ test('Dockerfile: multi-stage on one pinned Node.js LTS base, compiled JS only, 
   assert.ok(users.length > 0 && !['root', '0'].includes(users.at(-1) ?? ''), 'runs as a non-root user');
   assert.match(text, /^EXPOSE 9798$/m);
   assert.match(text, /^HEALTHCHECK [\s\S]*http:\/\/127\.0\.0\.1:9798\/-\/healthy/m);
-  assert.match(text, /^ENTRYPOINT \["node", ?"dist\/cli\.js"\]$/m);
+  assert.match(text, /^ENTRYPOINT \["node", ?"--max-semi-space-size=\d+", ?"dist\/cli\.js"\]$/m);
   assert.match(text, /^CMD \["serve", ?"--config\.file=\/etc\/patrol\/patrol\.yml", ?"--web\.listen-address=:9798", ?"--storage\.path=\/var\/lib\/patrol\/patrol\.db"\]$/m);
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
   for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignore.includes(entry), `.dockerignore has ${entry}`);

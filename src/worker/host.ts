@@ -3,6 +3,7 @@
 // main thread only serves HTTP and records results; the worker makes the calls and, when the history
 // is a SQLite file, saves the round to it (its own connection to the same file: WAL lets both in),
 // since writing thousands of rows in the serving thread held up every scrape for 100-300 ms.
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
@@ -61,6 +62,18 @@ const WORKER_DATA = { entry: new URL('./main.ts', import.meta.url).href };
  */
 export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 24 };
 
+/**
+ * The serving thread's young generation is capped by node's `--max-semi-space-size` flag, given
+ * where the process starts (bin/patrol.js, package.json's scripts, the Dockerfile; BENCHMARKS.md,
+ * "The serving thread's young generation"). V8 reads that flag for every heap made after it too and
+ * lets it win over a worker's resourceLimits, so it is cleared before the round thread starts: that
+ * thread keeps its own young generation. The serving thread's heap was sized when it started; clearing
+ * the flag does not change it.
+ */
+function clearSemiSpaceFlag(): void {
+  v8.setFlagsFromString('--max-semi-space-size=0');
+}
+
 export class WorkerHost implements RoundRunner {
   private worker: Worker | null = null;
   private loaded: LoadedConfig | null = null;
@@ -77,6 +90,7 @@ export class WorkerHost implements RoundRunner {
   /** The worker, started (again, after a crash) on demand with the current config. */
   private ensure(): Worker {
     if (this.worker) return this.worker;
+    clearSemiSpaceFlag();
     const worker = new Worker(WORKER_FILE, { workerData: WORKER_DATA, resourceLimits: this.limits });
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => {
