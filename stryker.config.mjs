@@ -30,6 +30,7 @@ export const modules = {
   verdict: { mutate: ['src/engine/verdict.ts'], tests: ['test/verdict.test.ts'] },
   expect: { mutate: ['src/expect.ts'], tests: ['test/expect.test.ts'] },
   redact: { mutate: ['src/redact.ts'], tests: ['test/redact-unit.test.ts'] },
+  share: { mutate: ['src/config/share.ts'], tests: ['test/config-share.test.ts'] },
   // The duration bounds only: the rest of the schema is declarations that the config tests load.
   schema: {
     mutate: [part('src/config/parts.ts', /^export function duration\(/, /^}$/), part('src/config/parts.ts', /^function boundMs\(/, /^}$/), part('src/config/parts.ts', /^const OFFSET_MAX_MS/, /x-duration.*signed/)],

@@ -8,6 +8,7 @@ import type { Add, Steps } from '../probes/types.js';
 import { configSchema, kindProblems, type AuthCheckConfig, type CallConfig, type Config } from './schema.js';
 import { parsePath } from '../jsonpath.js';
 import { checkSlo } from './slo.js';
+import { shareAlike } from './share.js';
 import { collectTemplates, replaceRefs, templateRefs } from '../template.js';
 import { Redactor } from '../redact.js';
 import { checkMaintenance } from './maintenance.js';
@@ -443,7 +444,7 @@ export function parseConfig(text: string, source = 'config', options: LoadOption
     const redactor = new Redactor(secrets);
     throw new ConfigError(source, problems.map((p) => ({ ...p, message: redactor.redact(p.message) })));
   }
-  return { config: parsed.data!, secrets: [...secrets], source };
+  return { config: shareAlike(parsed.data!), secrets: [...secrets], source };
 }
 
 export function loadConfigFile(file: string, options: LoadOptions = {}): LoadedConfig {
