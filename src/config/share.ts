@@ -2,7 +2,7 @@
 // the same few shapes over and over (written from a template: the same calls, expectations, URL
 // templates, the schema's empty defaults), and each copy costs heap in both threads: the round
 // thread gets the config by structured clone, which keeps an object referred to twice one object.
-// At 5,000 services of the benchmarks' config: 14.2 -> 5.3 MB in each thread (BENCHMARKS.md,
+// At 5,000 services of the benchmarks' config: 14.2 -> 5.2 MB in each thread (BENCHMARKS.md,
 // "One copy of what services share").
 //
 // What is shared is frozen: a part changed for one service would change for every service that
