@@ -221,8 +221,9 @@ export class Exporter {
         this.progress = { done, total };
       },
     };
-    // With rounds in the worker and a history file, the worker saves the round too: thousands of
-    // rows written here held up every scrape (BENCHMARKS.md). Otherwise it is saved here.
+    // With rounds in the worker, the worker writes the round's lines of /metrics (exposition.ts) and,
+    // with a history file, saves the round too: thousands of rows written here held up every scrape
+    // (BENCHMARKS.md). Otherwise the round is saved here.
     const inWorker = this.worker !== null && this.runner === this.worker;
     const history = inWorker ? fileHistoryOf(this.opts.store) : null;
     const run: Promise<RoundAndSave> = inWorker
