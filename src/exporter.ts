@@ -3,7 +3,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfigFile, parseConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
-import { Inspector } from './engine/inspector.js';
+import type { Inspector } from './engine/inspector.js';
 import type { RoundOptions, RoundRunner } from './engine/runner.js';
 import { WorkerHost, type RoundAndSave } from './worker/host.js';
 import { PatrolMetrics } from './metrics.js';
@@ -71,6 +71,12 @@ export class Exporter {
 
   /** Maintenance windows: the config's and the API's (kept in the history file). */
   readonly maintenance: Maintenance;
+  /**
+   * The engine, imported only for rounds in this thread (tests, benchmarks): `serve` runs them in the
+   * worker, and the engine's modules (undici, OpenTelemetry, the platform session) would cost the
+   * serving thread ~20 MB of RSS for code it never runs (BENCHMARKS.md, "What the serving thread loads").
+   */
+  private engine: typeof import('./engine/inspector.js') | null = null;
 
   constructor(private readonly opts: ExporterOptions) {
     this.maintenance = new Maintenance(maintenanceStoreOf(opts.store, opts.logger), opts.redactor, opts.logger, () => opts.metrics.registryChanged());
@@ -103,7 +109,7 @@ export class Exporter {
       this.runner = this.worker;
     } else {
       const previous = this.runner as Inspector | null;
-      const next = new Inspector({ config: loaded.config, secrets: loaded.secrets, logger: this.opts.logger, redactor: this.opts.redactor });
+      const next = new this.engine!.Inspector({ config: loaded.config, secrets: loaded.secrets, logger: this.opts.logger, redactor: this.opts.redactor });
       if (previous) {
         next.inheritLags(previous);
         // A round in flight keeps the old inspector until it ends.
@@ -117,8 +123,13 @@ export class Exporter {
     this.opts.metrics.configLoaded(true);
   }
 
+  private async loadEngine(): Promise<void> {
+    if (!this.opts.roundsInWorker) this.engine ??= await import('./engine/inspector.js');
+  }
+
   /** Load the config (throws ConfigError; or take one the caller loaded) and, when `schedule` is set, start the cron and the first round. */
   async start(schedule = true, loaded?: LoadedConfig): Promise<void> {
+    await this.loadEngine();
     try {
       this.apply(loaded ?? this.load());
     } catch (err) {
@@ -183,6 +194,7 @@ export class Exporter {
       this.opts.logger.error({ error: this.opts.redactor.redact(error) }, 'config reload failed; keeping the previous config');
       return { ok: false, error: this.opts.redactor.redact(error) };
     }
+    await this.loadEngine();
     this.apply(loaded);
     if (this.task) {
       this.schedule();

@@ -30,7 +30,8 @@ import Database from 'better-sqlite3';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { tracingSchema } from '../src/config/tracing.js';
 import { Redactor } from '../src/redact.js';
-import { createTracing, tracesUrl } from '../src/trace/tracing.js';
+import { tracesUrl } from '../src/trace/sdk.js';
+import { createTracing } from '../src/trace/tracing.js';
 
 /** Upper case: the simulator's echo service answers the text upper-cased, so the answer carries it as is. */
 const SECRET = 'ZW8QK3TPL5RM2XNV';
@@ -97,7 +98,7 @@ test('a round is exported over OTLP/HTTP: its spans, their parents, attributes r
     await withSim({ lagMs: 100, services: ['echo'] }, async (sim) => {
       const { logger, lines } = capturingLogger();
       const { result, inspector } = await runRound(config(exporting(receiver)), sim, logger);
-      assert.equal(inspector.tracing.exporting, true);
+      assert.equal((await inspector.tracing).exporting, true);
       // close() shuts the tracer down, which sends what is left.
       await inspector.close();
 
@@ -202,8 +203,8 @@ test('export off: no export request even with OTEL_EXPORTER_OTLP_ENDPOINT set, a
   try {
     await withSim({ lagMs: 50, services: ['echo'] }, async (sim) => {
       const { result, inspector } = await runRound(config(''), sim);
-      assert.equal(inspector.tracing.exporting, false);
-      await inspector.tracing.flush();
+      assert.equal((await inspector.tracing).exporting, false);
+      await (await inspector.tracing).flush();
       await inspector.close();
       const traceId = result.services[0].traceId ?? '';
       assert.match(traceId, /^[0-9a-f]{32}$/);
@@ -340,7 +341,7 @@ test('the trace_id migration is idempotent: a file that already has the column o
 test('span attributes and status messages pass through the redactor; the collector headers become secrets', async () => {
   const redactor = new Redactor([SECRET]);
   const memory = new InMemorySpanExporter();
-  const tracing = createTracing(tracingSchema.parse({ headers: { 'x-collector-key': 'collector-key-77c1' } }), { redactor, logger: silentLogger, exporter: memory });
+  const tracing = await createTracing(tracingSchema.parse({ headers: { 'x-collector-key': 'collector-key-77c1' } }), { redactor, logger: silentLogger, exporter: memory });
   const round = tracing.round({ 'patrol.trigger': 'api' });
   const child = round.child('patrol.call', { 'patrol.reason': `got ${SECRET} and collector-key-77c1`, n: 3, ok: false, skipped: undefined }, 'client');
   child.fail(`failed with ${encodeURIComponent(SECRET)}`);
@@ -379,7 +380,7 @@ test('WebSocket handshakes carry the call span as traceparent, and a script gets
     const l = parseConfig(wsConfig({ services: scripted }), 'test.yml', { env: ENV, vars: { platform_url: sim.url }, baseDir: ROOT });
     const memory = new InMemorySpanExporter();
     const redactor = new Redactor();
-    const tracing = createTracing(l.config.global.tracing, { redactor, logger: silentLogger, exporter: memory });
+    const tracing = await createTracing(l.config.global.tracing, { redactor, logger: silentLogger, exporter: memory });
     const inspector = new Inspector({ config: l.config, secrets: l.secrets, logger: silentLogger, redactor, tracing });
     const result = await inspector.runRound({ trigger: 'cli' });
     await inspector.close();

@@ -1,7 +1,7 @@
 // Composing the emails (the daily digest; one round's table for `run-once --mail`) and delivering
 // them over SMTP with nodemailer, with bounded retries. Errors are data: delivery returns what
 // happened, with a redacted reason, and never throws.
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { SmtpConfig } from '../config/schema.js';
 import { excerpt } from '../redact.js';
 import type { RoundResult } from '../types.js';
@@ -63,22 +63,27 @@ export function defaultPort(tls: SmtpConfig['tls']): number {
 /** A sender for the smtp section. A new connection per message: digests are rare, and a pooled
  *  connection would sit idle for a day and be dropped by the server anyway. */
 export function smtpSender(smtp: SmtpConfig): MailSender {
-  const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port ?? defaultPort(smtp.tls),
-    secure: smtp.tls === 'implicit',
-    requireTLS: smtp.tls === 'starttls',
-    ignoreTLS: smtp.tls === 'none',
-    auth: smtp.username !== '' ? { user: smtp.username, pass: smtp.password } : undefined,
-    tls: { rejectUnauthorized: !smtp.insecure_skip_verify, servername: smtp.host },
-    connectionTimeout: smtp.timeout,
-    greetingTimeout: smtp.timeout,
-    socketTimeout: smtp.timeout,
-    logger: false,
-    debug: false,
-  });
+  // nodemailer is imported for the first message, not at start: ~2 MB of heap the serving thread
+  // would hold all day for a message or two.
+  let transport: Promise<Transporter> | null = null;
+  const open = async (): Promise<Transporter> =>
+    (await import('nodemailer')).default.createTransport({
+      host: smtp.host,
+      port: smtp.port ?? defaultPort(smtp.tls),
+      secure: smtp.tls === 'implicit',
+      requireTLS: smtp.tls === 'starttls',
+      ignoreTLS: smtp.tls === 'none',
+      auth: smtp.username !== '' ? { user: smtp.username, pass: smtp.password } : undefined,
+      tls: { rejectUnauthorized: !smtp.insecure_skip_verify, servername: smtp.host },
+      connectionTimeout: smtp.timeout,
+      greetingTimeout: smtp.timeout,
+      socketTimeout: smtp.timeout,
+      logger: false,
+      debug: false,
+    });
   return async (message) => {
-    await transport.sendMail({
+    transport ??= open();
+    await (await transport).sendMail({
       from: smtp.from,
       to: smtp.to,
       cc: smtp.cc.length > 0 ? smtp.cc : undefined,

@@ -14,7 +14,8 @@ import { Redactor } from '../redact.js';
 import type { TemplateContext } from '../template.js';
 import { VERDICT_OUTCOME, type AbortedService, type AuthCheckResult, type CallResult, type CounterBaseline, type CounterReading, type RoundResult, type ServiceResult, type UnexplainedUsage } from '../types.js';
 import type { AuthCheckConfig, CallConfig } from '../config/schema.js';
-import { createTracing, type TraceSpan, type Tracing } from '../trace/tracing.js';
+import type { TraceSpan, Tracing } from '../trace/span.js';
+import { createTracing } from '../trace/tracing.js';
 import { dateTime } from '../util/time.js';
 import { sleep } from '../util/duration.js';
 import { KeyedMutex, Semaphore } from './limit.js';
@@ -63,7 +64,8 @@ export class Inspector implements RoundRunner {
   private readonly defaults: RequestDefaults;
   private readonly lags = new Map<string, number[]>();
   private readonly counterKeys = new Map<string, string>();
-  readonly tracing: Tracing;
+  /** Ready before a round's first span: the SDK's modules are imported only for a config that exports spans. */
+  readonly tracing: Promise<Tracing>;
   private readonly ownsTracing: boolean;
   /** Each round's span, by the round's own signal (which every service of it is given). */
   private readonly roundTraces = new WeakMap<AbortSignal, RoundTrace>();
@@ -74,7 +76,9 @@ export class Inspector implements RoundRunner {
     this.redactor = deps.redactor ?? new Redactor();
     for (const secret of deps.secrets) this.redactor.add(secret);
     this.ownsTracing = deps.tracing === undefined;
-    this.tracing = deps.tracing ?? createTracing(deps.config.global.tracing, { redactor: this.redactor, logger: deps.logger });
+    this.tracing = deps.tracing ? Promise.resolve(deps.tracing) : createTracing(deps.config.global.tracing, { redactor: this.redactor, logger: deps.logger });
+    // A failed import is the round's failure when it awaits this, not an unhandled rejection now.
+    this.tracing.catch(() => {});
     this.http = new HttpClient(deps.config.global.keep_alive);
     this.defaults = { timeoutMs: deps.config.global.call_timeout, maxBodyBytes: deps.config.global.max_body_bytes };
     for (const [name, p] of Object.entries(deps.config.platforms)) {
@@ -105,6 +109,7 @@ export class Inspector implements RoundRunner {
   async runRound(opts: RoundOptions): Promise<RoundResult> {
     // Services in a maintenance window are taken out before anything is called (engine/maintenance.ts).
     if (opts.maintenance?.length) return withMaintenance(opts, this.config.services.map((s) => s.id), (rest) => this.runRound(rest));
+    const tracing = await this.tracing;
     const startedAt = Date.now();
     const { global } = this.config;
     // One controller for the round: its deadline, or the caller's signal (shutdown), aborts it. The
@@ -124,7 +129,7 @@ export class Inspector implements RoundRunner {
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
     const signal = round.signal;
-    const trace: RoundTrace = { span: this.tracing.round({ 'patrol.trigger': opts.trigger }), services: 0, failed: 0 };
+    const trace: RoundTrace = { span: tracing.round({ 'patrol.trigger': opts.trigger }), services: 0, failed: 0 };
     this.roundTraces.set(signal, trace);
     // Every request in flight listens to the round's signal: thousands at once is expected, not a leak.
     setMaxListeners(0, signal);
@@ -200,7 +205,7 @@ export class Inspector implements RoundRunner {
     if (cutBy === 'deadline') trace.span.fail(`round deadline exceeded (${this.config.global.round_timeout}ms)`);
     else if (trace.failed > 0) trace.span.fail(`${trace.failed} service${trace.failed > 1 ? 's' : ''} failed`);
     trace.span.end();
-    void this.tracing.flush();
+    void this.tracing.then((t) => t.flush());
   }
 
   /** Services with the same counter key share a counter; the key depends only on the config. */
@@ -223,7 +228,7 @@ export class Inspector implements RoundRunner {
   private async inspectService(service: ServiceConfig, ctx: TemplateContext, run: ServiceRun): Promise<ServiceResult | AbortedService> {
     const round = this.roundTraces.get(run.signal);
     const attributes = { 'patrol.service_id': service.id, 'patrol.app_id': service.app_id || undefined };
-    const span = round ? round.span.child('patrol.service', attributes) : this.tracing.round(attributes);
+    const span = round ? round.span.child('patrol.service', attributes) : (await this.tracing).round(attributes);
     try {
       const result = await this.inspectServiceSteps(service, ctx, run, span);
       if ('verdict' in result) {
@@ -563,6 +568,6 @@ export class Inspector implements RoundRunner {
 
   async close(): Promise<void> {
     await this.http.close();
-    if (this.ownsTracing) await this.tracing.shutdown();
+    if (this.ownsTracing) await (await this.tracing).shutdown();
   }
 }

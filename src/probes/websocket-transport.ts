@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { CALL_MAX, doc, duration, jsonAssertion, jsonObject, PAUSE_MAX, stringMap, tlsOptions, urlTemplate, type JsonAssertion, type SignConfig } from '../config/parts.js';
 import { jsonHolds, parseJson } from '../expect.js';
-import { describeNetworkError } from '../http/client.js';
+import { describeNetworkError } from '../http/failure.js';
 import { applySigner, redactUrl } from '../signers.js';
 import { render, renderDeep } from '../template.js';
 import { sleep } from '../util/duration.js';
