@@ -9,6 +9,8 @@
 // Prometheus scrapes it: OpenMetrics, gzip), the process's peak, the last round's figures. The
 // round thread's heap limits are serve's (WORKER_RESOURCE_LIMITS in src/worker/host.ts);
 // `--worker-old-mb=N` sets another maximum for its old generation (0: V8's default) to compare.
+// It leaves out serve's web server, default metrics and scrapes during a round: bench/serve-rss.mjs
+// measures `serve` itself (~15–25 MB higher at 5,000 services).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -28,6 +28,11 @@ const child = spawn(bin, ['serve', `--config.file=${config}`, `--storage.path=${
   env: { ...process.env, ...env },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
+// The process's CPU time so far (all threads), in seconds: utime + stime from /proc/PID/stat.
+const cpuSeconds = () => {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const status = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN);
 
 try {
@@ -59,6 +64,7 @@ try {
   const rssBeforeRoundMb = mb(status('VmRSS'));
   const peaks = [];
   const started = Date.now();
+  const cpuBefore = cpuSeconds();
   for (let i = 0; i < rounds; i++) {
     let peak = status('VmRSS');
     const sampler = setInterval(() => (peak = Math.max(peak, status('VmRSS'))), 50);
@@ -76,6 +82,7 @@ try {
   }
   // Before the last round is fetched in full (~10 MB of JSON: a peak of its own).
   const processPeakRssMb = mb(status('VmHWM'));
+  const cpuSecondsPerRound = Math.round(((cpuSeconds() - cpuBefore) / rounds) * 100) / 100;
   const latest = await (await fetch(`${url}/api/rounds/latest`)).json();
   process.stdout.write(`${JSON.stringify({
     env,
@@ -83,6 +90,7 @@ try {
     ok: latest.services.filter((s) => s.verdict === 'ok').length,
     rounds,
     secondsPerRound: Math.round((Date.now() - started) / rounds / 100) / 10,
+    cpuSecondsPerRound,
     loadPeakRssMb,
     rssBeforeRoundMb,
     roundPeaksRssMb: peaks,

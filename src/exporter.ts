@@ -74,7 +74,7 @@ export class Exporter {
   /**
    * The engine, imported only for rounds in this thread (tests, benchmarks): `serve` runs them in the
    * worker, and the engine's modules (undici, OpenTelemetry, the platform session) would cost the
-   * serving thread ~20 MB of RSS for code it never runs (BENCHMARKS.md, "What the serving thread loads").
+   * serving thread ~20 MB of RSS for code it never runs (BENCHMARKS.md, "`serve` measured as it runs").
    */
   private engine: typeof import('./engine/inspector.js') | null = null;
 

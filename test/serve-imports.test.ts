@@ -1,7 +1,7 @@
 // What each thread of `serve` loads. The serving thread only serves: the engine's modules (undici,
 // OpenTelemetry, the probes' calls) belong to the round thread, and nodemailer is imported for the
 // first digest; each would hold megabytes of the serving thread's memory all day
-// (BENCHMARKS.md, "What the serving thread loads"). A round thread without a trace endpoint loads
+// (BENCHMARKS.md, "`serve` measured as it runs"). A round thread without a trace endpoint loads
 // no OpenTelemetry either.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
