@@ -1,9 +1,10 @@
 // Peak RSS of `patrol serve` itself: bin/patrol.js started as an operator starts it (its shebang and
 // node flag, the compiled build), its history in a temporary file, rounds started one after the
 // other with POST /api/rounds, and /metrics scraped once a second as Prometheus scrapes it
-// (OpenMetrics, gzip; patrol_rounds_total there says when a round has ended). The RSS is the kernel's (/proc/PID/status: VmRSS
-// sampled every 50 ms for each round's peak, VmHWM for the process's), so every thread, module
-// and allocator arena counts. Linux only.
+// (OpenMetrics, gzip; patrol_rounds_total there says when a round has ended). The figures are the
+// kernel's, so every thread, module and allocator arena counts: /proc/PID/status (VmRSS sampled
+// every 50 ms for each round's peak, VmHWM for the process's) and /proc/PID/stat (the CPU time of
+// all its threads). Linux only.
 //   npm run build && npx tsx bench/throughput.ts --print-config=fresh:5000 > /tmp/c.yml
 //   node bench/serve-rss.mjs --config=/tmp/c.yml --target=http://127.0.0.1:PORT [--rounds=5]
 // Prints one JSON line. `--env=NAME=VALUE` (repeatable) sets the exporter's environment, e.g.
@@ -28,7 +29,7 @@ const child = spawn(bin, ['serve', `--config.file=${config}`, `--storage.path=${
   env: { ...process.env, ...env },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
-// The process's CPU time so far (all threads), in seconds: utime + stime from /proc/PID/stat.
+// The process's CPU time so far (all threads), in seconds: utime + stime.
 const cpuSeconds = () => {
   const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
