@@ -55,7 +55,14 @@ smtp:
   try {
     await eventually(async () => /"msg":"patrol_exporter listening"/.test(err) || undefined, 120_000, `listening (log: ${err})`);
     // The first round has run in the round thread (its failure logged) once undici is in its list.
-    const worker = await eventually(async () => (loaded(path.join(dir, 'worker.txt')).has('undici') ? loaded(path.join(dir, 'worker.txt')) : undefined), 60_000, `the round thread loading undici (log: ${err})`);
+    const worker = await eventually(
+      async () => {
+        const names = loaded(path.join(dir, 'worker.txt'));
+        return names.has('undici') ? names : undefined;
+      },
+      60_000,
+      `the round thread loading undici (log: ${err})`,
+    );
     const main = loaded(path.join(dir, 'main.txt'));
     // The lists are real: each thread's own modules are in them.
     assert.ok(main.has('exporter') && main.has('web/server') && main.has('digest/mailer') && main.has('zod'), [...main].join(' '));

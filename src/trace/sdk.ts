@@ -56,36 +56,6 @@ class SdkSpan implements TraceSpan {
   }
 }
 
-type OtlpOptions = { url: string; headers: Record<string, string>; timeoutMillis: number };
-
-/** The OTLP/HTTP exporter, loaded at the first export: a config that exports nothing never pays for its import. */
-class LazyOtlpExporter implements SpanExporter {
-  private inner: Promise<SpanExporter> | null = null;
-
-  constructor(private readonly options: OtlpOptions) {}
-
-  private load(): Promise<SpanExporter> {
-    this.inner ??= import('@opentelemetry/exporter-trace-otlp-http').then((m) => new m.OTLPTraceExporter(this.options));
-    return this.inner;
-  }
-
-  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
-    // 1 is ExportResultCode.FAILED.
-    this.load().then(
-      (e) => e.export(spans, done),
-      (err: Error) => done({ code: 1, error: err }),
-    );
-  }
-
-  async shutdown(): Promise<void> {
-    if (this.inner) await (await this.inner).shutdown();
-  }
-
-  async forceFlush(): Promise<void> {
-    if (this.inner) await (await this.inner).forceFlush?.();
-  }
-}
-
 /** The exporter, with its failures logged (redacted: an error may quote the endpoint or a header). */
 class LoggedExporter implements SpanExporter {
   constructor(
@@ -189,8 +159,10 @@ class SdkTracing implements Tracing {
 }
 
 /** Spans made with the SDK, sent to `deps.exporter` or else over OTLP/HTTP to the config's endpoint
- *  (createTracing comes here only with one of the two). */
-export function sdkTracing(cfg: TracingConfig, deps: TracingDeps): Tracing {
-  const exporter = deps.exporter ?? new LazyOtlpExporter({ url: tracesUrl(cfg.otlp_endpoint!), headers: { ...cfg.headers }, timeoutMillis: cfg.export_timeout });
+ *  (createTracing comes here only with one of the two; the OTLP exporter is imported only then). */
+export async function sdkTracing(cfg: TracingConfig, deps: TracingDeps): Promise<Tracing> {
+  const exporter =
+    deps.exporter ??
+    new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: tracesUrl(cfg.otlp_endpoint!), headers: { ...cfg.headers }, timeoutMillis: cfg.export_timeout });
   return new SdkTracing(cfg, exporter, deps);
 }
